@@ -1,0 +1,5 @@
+"""``python -m genteach``."""
+
+from genteach.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""genteach's agents: content transformation, seed instruction, suggester, editor,
+responder, and the tool-use family (API lists, tasks, assistant, simulated API)."""
+
+from __future__ import annotations
+
+from genteach.agents.base import Agent, AgentError, AgentResult, AgentSkipped
+from genteach.agents.instruct import InstructInput, InstructionBatch, SeedInstructionAgent, TaskDraft
+from genteach.agents.parsing import ParseError, SkipItem, extract_json_object, parse_json_as
+from genteach.agents.refine import (
+    Edit,
+    EditInput,
+    Editor,
+    Edits,
+    Suggester,
+    SuggestInput,
+    Suggestion,
+    Suggestions,
+    TaskView,
+)
+from genteach.agents.respond import Answer, Responder, RespondInput
+from genteach.agents.tool_use import (
+    Action,
+    ApiCallInput,
+    ApiList,
+    ApiListBuilder,
+    ApiListInput,
+    ApiParam,
+    ApiResult,
+    ApiSpec,
+    ConversationInput,
+    SimulatedApi,
+    ToolTask,
+    ToolTaskAgent,
+    ToolTaskBatch,
+    ToolTaskInput,
+    ToolUseAssistant,
+    parse_action,
+)
+from genteach.agents.transform import (
+    ContentTransformer,
+    IdentityTransformer,
+    TransformedText,
+    TransformInput,
+)
+from genteach.agents.views import CategoryView, GoalView, PassageView, SeedView, SkillView
+
+__all__ = [
+    "Action",
+    "Agent",
+    "AgentError",
+    "AgentResult",
+    "AgentSkipped",
+    "Answer",
+    "ApiCallInput",
+    "ApiList",
+    "ApiListBuilder",
+    "ApiListInput",
+    "ApiParam",
+    "ApiResult",
+    "ApiSpec",
+    "CategoryView",
+    "ContentTransformer",
+    "ConversationInput",
+    "Edit",
+    "EditInput",
+    "Editor",
+    "Edits",
+    "GoalView",
+    "IdentityTransformer",
+    "InstructInput",
+    "InstructionBatch",
+    "ParseError",
+    "PassageView",
+    "RespondInput",
+    "Responder",
+    "SeedInstructionAgent",
+    "SeedView",
+    "SimulatedApi",
+    "SkillView",
+    "SkipItem",
+    "SuggestInput",
+    "Suggester",
+    "Suggestion",
+    "Suggestions",
+    "TaskDraft",
+    "TaskView",
+    "ToolTask",
+    "ToolTaskAgent",
+    "ToolTaskBatch",
+    "ToolTaskInput",
+    "ToolUseAssistant",
+    "TransformInput",
+    "TransformedText",
+    "extract_json_object",
+    "parse_action",
+    "parse_json_as",
+]

@@ -1,0 +1,181 @@
+"""The agent: a role with prompt templates, typed input and output, and one ``run()``.
+
+``run()`` is three steps: a pure :meth:`Agent.render` (inputs -> messages), the model
+call, and a pure :meth:`Agent.parse` (text -> output). Render and parse are testable
+without any model. When parsing fails, the agent shows the model its answer and the
+reason once per retry (``max_parse_retries``), then gives up with :class:`AgentError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from genteach.agents.parsing import ParseError, SkipItem, parse_json_as
+from genteach.models.base import Message, ModelClient, Usage, message
+from genteach.prompts import PromptLibrary
+
+InT = TypeVar("InT", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
+
+REPAIR_TEMPLATE = "common/repair.j2"
+
+
+class AgentError(Exception):
+    """An agent could not produce a usable output; ``reason`` is what went wrong last."""
+
+    def __init__(self, agent: str, reason: str, raw: str = "", usage: Usage | None = None):
+        super().__init__(f"{agent}: {reason}")
+        self.agent = agent
+        self.reason = reason
+        self.raw = raw
+        self.usage = usage or Usage()
+
+
+class AgentSkipped(AgentError):
+    """The agent declined its input on purpose (e.g. the seed is unusable for the task)."""
+
+
+@dataclass(frozen=True)
+class AgentResult(Generic[OutT]):
+    """An agent's parsed output, the raw text it came from, and the cost of getting it."""
+
+    output: OutT
+    raw: str
+    usage: Usage
+    attempts: int
+
+
+class Agent(Generic[InT, OutT]):
+    """Base class of every genteach agent.
+
+    Subclasses set ``input_model`` and ``output_model`` (pydantic) and usually the default
+    templates; instances are configured, not subclassed, for each sub-category: the
+    taxonomy gives each one its ``name``, its templates and its ``params`` (for example
+    the guidance template of one question type).
+
+    Args:
+        name: the agent's name, recorded in each record's agent chain.
+        prompts: the prompt library that renders the templates.
+        system_template / user_template: template names under ``prompts/``.
+        params: fixed template variables of this agent (merged under the inputs).
+        temperature / max_tokens: sampling settings sent with each call.
+        max_parse_retries: how many times a malformed answer is sent back for repair.
+    """
+
+    input_model: ClassVar[type[BaseModel]]
+    output_model: ClassVar[type[BaseModel]]
+    default_system_template: ClassVar[str | None] = None
+    default_user_template: ClassVar[str | None] = None
+    #: A short description of the format, used when asking the model to repair an answer.
+    format_hint: ClassVar[str] = "a single JSON object in the format described above"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        prompts: PromptLibrary,
+        system_template: str | None = None,
+        user_template: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_parse_retries: int = 2,
+    ) -> None:
+        self.name = name
+        self.prompts = prompts
+        system = system_template or self.default_system_template
+        user = user_template or self.default_user_template
+        if system is None or user is None:
+            raise ValueError(f"agent {name}: system_template and user_template are required")
+        self.system_template: str = system
+        self.user_template: str = user
+        self.params: dict[str, Any] = dict(params or {})
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.max_parse_retries = max_parse_retries
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, user_template={self.user_template!r})"
+
+    # -- pure steps ---------------------------------------------------------------------
+    def variables(self, inputs: InT) -> dict[str, Any]:
+        """Template variables: the agent's params, then the inputs (inputs win)."""
+        return {**self.params, **inputs.model_dump()}
+
+    def render(self, inputs: InT) -> list[Message]:
+        """Build the chat messages for ``inputs``. Pure: no model, no I/O."""
+        variables = self.variables(inputs)
+        return [
+            message("system", self.prompts.render(self.system_template, **variables)),
+            message("user", self.prompts.render(self.user_template, **variables)),
+        ]
+
+    def parse(self, text: str, inputs: InT | None = None) -> OutT:
+        """Turn the model's text into the output model, or raise ParseError/SkipItem.
+
+        ``inputs`` lets a parser check the answer against what was asked (e.g. that an
+        API call names a listed API); pure either way."""
+        return parse_json_as(text, self.output_model)  # type: ignore[return-value]
+
+    # -- the call -----------------------------------------------------------------------
+    async def run(self, client: ModelClient, inputs: InT, *, seed: int | None = None) -> AgentResult[OutT]:
+        """Render, call the model, parse; repair malformed answers a bounded number of times.
+
+        Raises:
+            AgentSkipped: the model declined the input (its ``skip`` answer), with reason.
+            AgentError: no parseable answer after ``max_parse_retries`` repairs.
+            genteach.models.ModelError: the model call itself failed.
+        """
+        messages = self.render(inputs)
+        usage = Usage()
+        schema = self.output_model if self.wants_json else None
+        last_reason = ""
+        raw = ""
+        for attempt in range(1, self.max_parse_retries + 2):
+            completion = await client.complete(
+                messages,
+                response_schema=schema,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                seed=None if seed is None else seed + attempt - 1,
+            )
+            usage = usage + completion.usage
+            raw = completion.text
+            try:
+                if completion.finish_reason == "length":
+                    raise ParseError("the answer was cut off at the token limit")
+                output = self.parse(raw, inputs)
+            except SkipItem as exc:
+                raise AgentSkipped(self.name, f"skipped: {exc.reason}", raw, usage) from exc
+            except ParseError as exc:
+                last_reason = exc.reason
+                messages = [
+                    *messages,
+                    message("assistant", raw),
+                    message(
+                        "user",
+                        self.prompts.render(
+                            REPAIR_TEMPLATE, reason=exc.reason, format_hint=self.format_hint
+                        ),
+                    ),
+                ]
+                continue
+            return AgentResult(output=output, raw=raw, usage=usage, attempts=attempt)
+        raise AgentError(
+            self.name,
+            f"malformed answer after {self.max_parse_retries + 1} attempts: {last_reason}",
+            raw,
+            usage,
+        )
+
+    @property
+    def wants_json(self) -> bool:
+        """Whether the output is JSON (so structured output may be requested)."""
+        return True
+
+
+__all__ = ["Agent", "AgentError", "AgentResult", "AgentSkipped"]

@@ -1,0 +1,86 @@
+"""Pure parsing helpers shared by the agents: find the JSON in a model's answer and
+validate it against the agent's output model, with reasons a human can read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class ParseError(ValueError):
+    """The model's answer does not have the required shape; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SkipItem(Exception):
+    """The agent declined the input on purpose (its ``skip`` field), with a reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def extract_json_object(text: str) -> dict[str, Any]:
+    """Return the first complete top-level JSON object in ``text``.
+
+    Accepts a bare object, one inside a ```json fence, or one preceded by a few words.
+    Raises :class:`ParseError` for no object, a truncated object, or invalid JSON.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise ParseError("empty answer")
+    start = stripped.find("{")
+    if start < 0:
+        raise ParseError("no JSON object in the answer")
+    decoder = json.JSONDecoder()
+    try:
+        obj, _ = decoder.raw_decode(stripped, start)
+    except json.JSONDecodeError as exc:
+        depth = 0
+        in_str = esc = False
+        for ch in stripped[start:]:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = not in_str
+            elif not in_str and ch == "{":
+                depth += 1
+            elif not in_str and ch == "}":
+                depth -= 1
+        if depth > 0 or in_str:
+            raise ParseError("truncated JSON object (the answer stops before it closes)") from exc
+        raise ParseError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if not isinstance(obj, dict):
+        raise ParseError("the JSON value is not an object")
+    return obj
+
+
+def parse_json_as(text: str, model: type[T]) -> T:
+    """Extract the JSON object from ``text`` and validate it as ``model``.
+
+    A ``"skip": true`` object raises :class:`SkipItem` with its ``reason`` before
+    validation, so a declined input is never mistaken for a malformed one.
+    """
+    obj = extract_json_object(text)
+    if obj.get("skip") is True:
+        reason = str(obj.get("reason") or "no reason given").strip()
+        raise SkipItem(reason)
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "<root>"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ParseError(f"field {loc}: {first['msg']}{more}") from exc
+
+
+__all__ = ["ParseError", "SkipItem", "extract_json_object", "parse_json_as"]

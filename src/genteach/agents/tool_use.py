@@ -1,0 +1,349 @@
+"""Tool-use agents: API-list synthesis, task writing, the acting assistant and the
+simulated API that answers its calls.
+
+The assistant acts in one fixed format (the paper's), one action per turn::
+
+    ACTION_TYPE : API_CALL
+    ACTION: get_weather(city="Paris", unit="celsius")
+
+    ACTION_TYPE : STOP
+    ACTION: FINAL_ANSWER("It is 18 degrees in Paris.")      # or FAILED("reason")
+
+:func:`parse_action` checks a turn against the API list; a malformed call is a
+:class:`~genteach.agents.parsing.ParseError` with the reason.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from genteach.agents.base import Agent
+from genteach.agents.parsing import ParseError
+from genteach.agents.views import CategoryView, SeedView, SkillView
+from genteach.models.base import Message, message
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+# -- API lists ----------------------------------------------------------------------------
+class ApiParam(BaseModel):
+    """One parameter of an API."""
+
+    name: str
+    type: str = "string"
+    description: str = ""
+    required: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _ident(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise ValueError(f"parameter name {v!r} is not an identifier")
+        return v
+
+
+class ApiSpec(BaseModel):
+    """One API: a callable name, what it does, its parameters and what it returns."""
+
+    name: str
+    description: str = Field(min_length=5)
+    parameters: list[ApiParam] = Field(default_factory=list)
+    returns: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _ident(cls, v: str) -> str:
+        if not _IDENT.match(v):
+            raise ValueError(f"API name {v!r} is not a dotted identifier such as search_books")
+        return v
+
+    @property
+    def required(self) -> list[str]:
+        return [p.name for p in self.parameters if p.required]
+
+
+class ApiList(BaseModel):
+    """A transformer's answer for tool use: a library and its APIs."""
+
+    library: str = Field(min_length=1)
+    description: str = ""
+    apis: list[ApiSpec] = Field(min_length=2, max_length=25)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ApiList:
+        names = [a.name for a in self.apis]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"API names repeat: {', '.join(dupes)}")
+        return self
+
+
+class ApiListInput(BaseModel):
+    """What an API-list builder sees: the seed (code, API docs or prose)."""
+
+    skill: SkillView
+    category: CategoryView
+    seed: SeedView
+    min_apis: int = 4
+    max_apis: int = 10
+
+
+class ApiListBuilder(Agent[ApiListInput, ApiList]):
+    """Builds an API list from a seed: describes the APIs in code, extracts documented
+    ones, or (library reconstruction) also invents the library's other plausible APIs."""
+
+    input_model = ApiListInput
+    output_model = ApiList
+    default_system_template = "tool_use/api_list_system.j2"
+    default_user_template = "tool_use/api_list_user.j2"
+    format_hint = 'a single JSON object {"library": ..., "description": ..., "apis": [...]}'
+
+
+# -- tasks --------------------------------------------------------------------------------
+class ToolTaskInput(BaseModel):
+    """What a tool-use task agent sees: its task family and the API list."""
+
+    skill: SkillView
+    category: CategoryView
+    library: str
+    apis: list[ApiSpec]
+    count: int = Field(ge=1, le=10)
+
+
+class ToolTask(BaseModel):
+    """A user request plus what solving it takes.
+
+    ``withheld_apis`` are removed from the list the assistant is shown (task families
+    where the needed API is missing); ``expected_outcome`` says whether a correct
+    conversation ends in FINAL_ANSWER or FAILED.
+    """
+
+    request: str = Field(min_length=15)
+    required_apis: list[str] = Field(default_factory=list)
+    withheld_apis: list[str] = Field(default_factory=list)
+    expected_outcome: Literal["final_answer", "failed"]
+    answer: str = ""
+
+
+class ToolTaskBatch(BaseModel):
+    """A tool-use task agent's answer."""
+
+    tasks: list[ToolTask] = Field(min_length=1, max_length=10)
+
+
+class ToolTaskAgent(Agent[ToolTaskInput, ToolTaskBatch]):
+    """Writes user requests of one task family (all parameters given, a missing required
+    parameter, an API not in the list, ...)."""
+
+    input_model = ToolTaskInput
+    output_model = ToolTaskBatch
+    default_system_template = "tool_use/task_system.j2"
+    default_user_template = "tool_use/task_user.j2"
+    format_hint = 'a single JSON object {"tasks": [{"request": ..., "required_apis": [...], ...}]}'
+
+    def parse(self, text: str, inputs: ToolTaskInput | None = None) -> ToolTaskBatch:
+        batch = super().parse(text, inputs)
+        for i, task in enumerate(batch.tasks, 1):
+            if task.expected_outcome == "final_answer" and not task.required_apis:
+                raise ParseError(f"task {i}: expected_outcome final_answer needs required_apis")
+            if inputs is not None:
+                listed = {a.name for a in inputs.apis}
+                unknown = sorted(set(task.withheld_apis) - listed)
+                if unknown:
+                    raise ParseError(f"task {i}: withheld_apis {unknown} are not in the API list")
+        return batch
+
+
+# -- actions ------------------------------------------------------------------------------
+class Action(BaseModel):
+    """One parsed assistant turn."""
+
+    kind: Literal["api_call", "final_answer", "failed"]
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    value: str = ""
+    text: str
+
+
+_ACTION = re.compile(
+    r"ACTION_TYPE\s*:\s*(?P<type>[A-Z_]+)\s*\n?\s*ACTION\s*:\s*(?P<call>.+)\Z", re.DOTALL
+)
+
+
+def _literal(node: ast.expr) -> Any:
+    if isinstance(node, ast.Name) and node.id in ("true", "false", "null", "True", "False", "None"):
+        return {"true": True, "True": True, "false": False, "False": False}.get(node.id)
+    if isinstance(node, ast.List | ast.Tuple):
+        return [_literal(e) for e in node.elts]
+    if isinstance(node, ast.Dict):
+        return {_literal(k) if k is not None else None: _literal(v) for k, v in zip(node.keys, node.values, strict=True)}
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        value = _literal(node.operand)
+        if isinstance(value, int | float):
+            return -value
+    if isinstance(node, ast.Constant):
+        return node.value
+    raise ParseError(f"argument value {ast.unparse(node)!r} is not a literal")
+
+
+def parse_action(text: str, apis: list[ApiSpec] | None = None) -> Action:
+    """Parse one assistant turn in the ACTION format.
+
+    The turn may start with free text (the assistant's reasoning); it must end with one
+    ``ACTION_TYPE`` / ``ACTION`` pair. API calls take keyword arguments with literal
+    values (JSON's true/false/null accepted). With ``apis`` given, the call must name a
+    listed API, use only its parameters and give every required one.
+    """
+    stripped = text.strip()
+    idx = stripped.rfind("ACTION_TYPE")
+    if idx < 0:
+        raise ParseError("no 'ACTION_TYPE : ...' line: every turn must end with one action")
+    m = _ACTION.match(stripped[idx:])
+    if not m:
+        raise ParseError("'ACTION_TYPE' must be followed by an 'ACTION: ...' line")
+    action_type, call = m.group("type"), m.group("call").strip()
+    if stripped[:idx].count("ACTION_TYPE") or call.count("ACTION_TYPE"):
+        raise ParseError("more than one action in one turn")
+    if action_type == "STOP":
+        sm = re.fullmatch(r"(FINAL_ANSWER|FAILED)\s*\((?P<v>.*)\)\s*", call, re.DOTALL)
+        if not sm:
+            raise ParseError("a STOP action must be FINAL_ANSWER(...) or FAILED(...)")
+        value = sm.group("v").strip()
+        try:
+            parsed = ast.literal_eval(value)
+            if isinstance(parsed, str):
+                value = parsed
+        except (ValueError, SyntaxError):
+            pass
+        if not value:
+            raise ParseError(f"{sm.group(1)}(...) needs a value")
+        kind: Literal["final_answer", "failed"] = (
+            "final_answer" if sm.group(1) == "FINAL_ANSWER" else "failed"
+        )
+        return Action(kind=kind, name=sm.group(1), value=value, text=stripped)
+    if action_type != "API_CALL":
+        raise ParseError(f"unknown ACTION_TYPE {action_type!r} (use API_CALL or STOP)")
+    try:
+        tree = ast.parse(call, mode="eval")
+    except SyntaxError as exc:
+        raise ParseError(f"the API call is not of the form name(param=value, ...): {exc.msg}") from exc
+    node = tree.body
+    if not isinstance(node, ast.Call):
+        raise ParseError("the API call is not of the form name(param=value, ...)")
+    name = ast.unparse(node.func)
+    if node.args:
+        raise ParseError(f"{name}: pass parameters by name (param=value), not by position")
+    arguments = {kw.arg: _literal(kw.value) for kw in node.keywords if kw.arg is not None}
+    if len(arguments) != len(node.keywords):
+        raise ParseError(f"{name}: **kwargs are not allowed in an API call")
+    if apis is not None:
+        spec = next((a for a in apis if a.name == name), None)
+        if spec is None:
+            listed = ", ".join(a.name for a in apis)
+            raise ParseError(f"{name} is not in the API list ({listed})")
+        known = {p.name for p in spec.parameters}
+        unknown = sorted(set(arguments) - known)
+        if unknown:
+            raise ParseError(f"{name} has no parameter {', '.join(unknown)}")
+        missing = [p for p in spec.required if p not in arguments]
+        if missing:
+            raise ParseError(
+                f"{name} is missing required parameter {', '.join(missing)}: ask for it or stop "
+                "with FAILED"
+            )
+    return Action(kind="api_call", name=name, arguments=arguments, text=stripped)
+
+
+class ConversationInput(BaseModel):
+    """The tool-use conversation so far, as the student sees it, and the APIs shown."""
+
+    skill: SkillView
+    category: CategoryView
+    apis: list[ApiSpec]
+    conversation: list[Message] = Field(min_length=2)
+
+
+class ToolUseAssistant(Agent[ConversationInput, Action]):
+    """The teacher acting as the assistant: reasons briefly, then emits one action."""
+
+    input_model = ConversationInput
+    output_model = Action
+    default_system_template = "tool_use/assistant_system.j2"
+    default_user_template = "tool_use/assistant_system.j2"  # unused: turns are the conversation
+    format_hint = (
+        "a short explanation followed by exactly one action: 'ACTION_TYPE : API_CALL' then "
+        "'ACTION: name(param=value, ...)', or 'ACTION_TYPE : STOP' then "
+        "'ACTION: FINAL_ANSWER(\"...\")' or 'ACTION: FAILED(\"reason\")'"
+    )
+
+    @property
+    def wants_json(self) -> bool:
+        return False
+
+    def render(self, inputs: ConversationInput) -> list[Message]:
+        variables = self.variables(inputs)
+        system = self.prompts.render(self.system_template, **variables)
+        turns = list(inputs.conversation)
+        if turns[0]["role"] == "system":
+            system = f"{system}\n\n{turns[0]['content']}"
+            turns = turns[1:]
+        return [message("system", system), *turns]
+
+    def parse(self, text: str, inputs: ConversationInput | None = None) -> Action:
+        return parse_action(text, inputs.apis if inputs is not None else None)
+
+
+class ApiCallInput(BaseModel):
+    """What the simulated API sees: the API, the call, and the user's request."""
+
+    library: str
+    api: ApiSpec
+    arguments: dict[str, Any]
+    request: str
+
+    @property
+    def arguments_json(self) -> str:
+        return json.dumps(self.arguments, ensure_ascii=False)
+
+
+class ApiResult(BaseModel):
+    """The simulated API's response."""
+
+    status: Literal["ok", "error"]
+    result: Any = None
+    error: str = ""
+
+
+class SimulatedApi(Agent[ApiCallInput, ApiResult]):
+    """Plays the API: returns a realistic, consistent JSON result for a call."""
+
+    input_model = ApiCallInput
+    output_model = ApiResult
+    default_system_template = "tool_use/simulator_system.j2"
+    default_user_template = "tool_use/simulator_user.j2"
+    format_hint = 'a single JSON object {"status": "ok", "result": ...} or {"status": "error", "error": ...}'
+
+
+__all__ = [
+    "Action",
+    "ApiCallInput",
+    "ApiList",
+    "ApiListBuilder",
+    "ApiListInput",
+    "ApiParam",
+    "ApiResult",
+    "ApiSpec",
+    "ConversationInput",
+    "SimulatedApi",
+    "ToolTask",
+    "ToolTaskAgent",
+    "ToolTaskBatch",
+    "ToolTaskInput",
+    "ToolUseAssistant",
+    "parse_action",
+]

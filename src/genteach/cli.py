@@ -1,0 +1,265 @@
+"""The ``genteach`` command: generate, taxonomy, inspect, train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from genteach import __version__
+
+EPILOG = """examples:
+  genteach generate --seeds examples/seeds --out out/        # embedded local model
+  OPENAI_API_KEY=... genteach generate --seeds docs/ --out out/ --model gpt-4o
+  genteach generate --seeds docs/ --out out/ --base-url http://127.0.0.1:8000/v1 --model my-model
+  genteach taxonomy list
+  genteach inspect out/ -n 2
+  genteach train --config configs/train/smoke_cpu.yaml
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``genteach`` command; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["train"]:
+        from genteach.train.cli import main as train_main
+
+        return train_main(args_list[1:])
+    parser = _parser()
+    args = parser.parse_args(args_list)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished units are saved; run the same command to resume", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        # TaxonomyError, PromptError (ValueError/Exception subclasses) and bad paths: one line.
+        print(f"genteach: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="genteach",
+        description="Generative teaching: turn documents and code into chat pairs with "
+        "AgentInstruct's agentic flows.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"genteach {__version__}")
+    sub = p.add_subparsers(dest="command")
+
+    g = sub.add_parser("generate", help="generate chat pairs from seeds")
+    g.add_argument("--seeds", required=True, help="folder of text/code files, a file, or a .jsonl with 'text'")
+    g.add_argument("--out", required=True, help="output folder (records.jsonl, rejects.jsonl, ...)")
+    g.add_argument("--skills", help="comma-separated skill ids (default: every ready skill)")
+    g.add_argument("--taxonomy", help="taxonomy YAML (default: the built-in agentinstruct.yaml)")
+    g.add_argument("--prompts", action="append", default=[], help="extra prompt folder, searched first (repeatable)")
+    g.add_argument("--model", help="teacher model name (env GENTEACH_MODEL / OPENAI_MODEL)")
+    g.add_argument("--base-url", help="OpenAI-compatible endpoint (env OPENAI_BASE_URL)")
+    g.add_argument("--api-key", help="API key (env OPENAI_API_KEY; prefer the env variable)")
+    g.add_argument("--structured-output", action="store_true", help="the endpoint supports JSON-schema output")
+    g.add_argument("--local", action="store_true", help="use the embedded local model even if an endpoint is set")
+    g.add_argument("--local-model", help="HF folder or model id for the embedded backend")
+    g.add_argument("--temperature", type=float, help="sampling temperature (default: the backend's)")
+    g.add_argument("--max-tokens", type=int, help="max tokens per model answer")
+    g.add_argument("--concurrency", type=int, default=8, help="model calls in flight (default 8)")
+    g.add_argument("--seed", type=int, default=0, help="run seed: same seed, same choices (default 0)")
+    g.add_argument("--limit", type=int, help="process at most N (skill, seed) units")
+    g.add_argument("--skills-per-seed", type=int, help="draw N skills per seed by weight (default: all)")
+    g.add_argument("--max-parse-retries", type=int, default=2, help="repairs asked for a malformed answer")
+    g.add_argument("--fresh", action="store_true", help="discard earlier output in --out instead of resuming")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.set_defaults(func=_generate)
+
+    t = sub.add_parser("taxonomy", help="list or validate a skill taxonomy")
+    tsub = t.add_subparsers(dest="taxonomy_command", required=True)
+    tl = tsub.add_parser("list", help="list skills and sub-categories")
+    tl.add_argument("--taxonomy")
+    tl.add_argument("--skill", help="show one skill's sub-categories in full")
+    tl.set_defaults(func=_taxonomy_list)
+    tv = tsub.add_parser("validate", help="validate a taxonomy and the templates it names")
+    tv.add_argument("path", nargs="?", help="taxonomy YAML (default: built-in)")
+    tv.add_argument("--prompts", action="append", default=[])
+    tv.set_defaults(func=_taxonomy_validate)
+
+    i = sub.add_parser("inspect", help="show records and the agents that made them")
+    i.add_argument("path", help="output folder or records .jsonl")
+    i.add_argument("-n", type=int, default=3, help="records to show (default 3)")
+    i.add_argument("--skill", help="only this skill")
+    i.add_argument("--id", help="only the record with this id")
+    i.add_argument("--rejects", action="store_true", help="show rejects instead of records")
+    i.set_defaults(func=_inspect)
+
+    sub.add_parser("train", help="post-train a model on the pairs (see `genteach train --help`)")
+    return p
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from genteach.models.config import LOCAL_MODEL_WARNING, ModelConfig, build_client
+    from genteach.pipeline import Pipeline, Progress, RunSettings
+    from genteach.prompts import PromptLibrary
+
+    cfg = ModelConfig.from_env(
+        model=args.model,
+        base_url=args.base_url,
+        api_key=args.api_key,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        structured_output=True if args.structured_output else None,
+        local_model=args.local_model,
+        local=True if args.local else None,
+    )
+    settings = RunSettings(
+        seed=args.seed,
+        concurrency=args.concurrency,
+        max_parse_retries=args.max_parse_retries,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        skills_per_seed=args.skills_per_seed,
+        limit=args.limit,
+    )
+    skills = [s.strip() for s in args.skills.split(",")] if args.skills else None
+    prompts = PromptLibrary(args.prompts)
+    if cfg.uses_local:
+        print(LOCAL_MODEL_WARNING, file=sys.stderr)
+    client = build_client(cfg)
+    pipeline = Pipeline(client, taxonomy=args.taxonomy, skills=skills, prompts=prompts, settings=settings)
+    print(
+        f"teacher: {client.model_name}; skills: {', '.join(s.id for s in pipeline.skills)}",
+        file=sys.stderr,
+    )
+    bar: Any = None
+
+    def on_progress(p: Progress) -> None:
+        nonlocal bar
+        if args.no_progress:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=p.units_total, initial=p.units_skipped, unit="unit", file=sys.stderr)
+        bar.n = p.units_done
+        bar.set_postfix(
+            records=p.records, rejects=p.rejects, calls=p.usage.calls, tokens=p.usage.total_tokens,
+            refresh=False,
+        )
+        bar.refresh()
+
+    try:
+        summary = pipeline.run(args.seeds, args.out, fresh=args.fresh, progress=on_progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"seeds: {summary.seeds}", file=sys.stderr)
+    print(str(summary))
+    return 0
+
+
+def _taxonomy_list(args: argparse.Namespace) -> int:
+    from genteach.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(args.taxonomy)
+    if args.skill:
+        skill = tax.skill(args.skill, ready=False)
+        print(f"{skill.id}: {skill.name} [{skill.status}] weight {skill.weight:g}")
+        print(f"  {skill.description}")
+        for title, items in (("transformers", skill.transformers), ("task types", skill.task_types),
+                             ("refinement goals", skill.refinement_goals)):
+            if items:
+                print(f"\n{title} ({len(items)}):")
+                for it in items:
+                    origin = getattr(it, "origin", "")
+                    mark = " (genteach)" if origin == "genteach" else ""
+                    print(f"  - {it.id}: {it.name}{mark} - {it.description}")
+        if skill.pipeline:
+            print("\npipeline: " + " -> ".join(st.flow for st in skill.pipeline))
+        return 0
+    print(f"{tax.name}: {len(tax.skills)} skills, {tax.sub_category_count} sub-categories ({tax.source})")
+    for sid, s in tax.skills.items():
+        print(
+            f"  {sid:22} {s.name:38} {s.status:8} weight {s.weight:<5g}"
+            f" {len(s.transformers):>2} transformers {len(s.task_types):>3} task types"
+        )
+    return 0
+
+
+def _taxonomy_validate(args: argparse.Namespace) -> int:
+    from genteach.flows import build_flows
+    from genteach.prompts import PromptLibrary
+    from genteach.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(args.path)
+    prompts = PromptLibrary(args.prompts)
+    problems: list[str] = []
+    for skill in tax.skills.values():
+        if skill.status != "ready":
+            continue
+        build_flows(skill, prompts)
+        for kind, items in (("transformers", skill.transformers), ("task_types", skill.task_types)):
+            for it in items:
+                if it.agent == "identity":
+                    continue
+                name = skill.guidance(kind, it)  # type: ignore[arg-type]
+                if not prompts.exists(name):
+                    problems.append(f"{tax.source}: skills.{skill.id}.{kind}.{it.id}: template {name} not found")
+        for key, name in skill.prompts.items():
+            if not prompts.exists(name):
+                problems.append(f"{tax.source}: skills.{skill.id}.prompts.{key}: template {name} not found")
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{tax.source}: valid ({len(tax.skills)} skills, {len(tax.ready_skills())} ready, "
+          f"{tax.sub_category_count} sub-categories)")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from genteach.pipeline import RECORDS_FILE, REJECTS_FILE
+    from genteach.records import read_jsonl
+
+    path = Path(args.path)
+    if path.is_dir():
+        path = path / (REJECTS_FILE if args.rejects else RECORDS_FILE)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    rows = list(read_jsonl(path))
+    if args.rejects:
+        reasons = Counter(f"{r['stage']}/{r['agent']}: {r['reason'][:80]}" for r in rows)
+        print(f"{len(rows)} rejects in {path}")
+        for reason, n in reasons.most_common(20):
+            print(f"  {n:5}  {reason}")
+        return 0
+    if args.skill:
+        rows = [r for r in rows if r["meta"]["skill"] == args.skill]
+    if args.id:
+        rows = [r for r in rows if r["id"] == args.id]
+    counts = Counter((r["meta"]["skill"], r["meta"]["sub_category"]) for r in rows)
+    print(f"{len(rows)} records in {path}")
+    for (skill, sub), n in sorted(counts.items()):
+        print(f"  {skill:18} {sub:36} {n}")
+    for r in rows[: args.n]:
+        m = r["meta"]
+        print("\n" + "=" * 78)
+        print(f"id {r['id']}  skill {m['skill']}  sub-category {m['sub_category']}  seed {m['seed_id']}")
+        print(f"agents: {' -> '.join(m['agents'])}")
+        if m.get("parent_task_id"):
+            print(f"refined (round {m['refinement_round']}, goal {m['refinement_goal']}) from task {m['parent_task_id']}")
+        print(f"teacher {m['teacher']}; usage {json.dumps(m['usage'])}")
+        for msg in r["messages"]:
+            print(f"--- {msg['role']}")
+            print(msg["content"])
+    return 0
+
+
+__all__ = ["main"]

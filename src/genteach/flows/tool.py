@@ -1,0 +1,183 @@
+"""ToolConversationFlow: multi-turn tool-use conversations.
+
+The teacher acts as the assistant in the fixed ACTION format; a simulated-API agent
+answers each call; the conversation ends with FINAL_ANSWER or FAILED. The record holds
+the student-facing system message (the API list and the format), the user's request and
+every turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from genteach.agents.base import AgentError
+from genteach.agents.tool_use import (
+    ApiCallInput,
+    ConversationInput,
+    SimulatedApi,
+    ToolUseAssistant,
+)
+from genteach.flows.base import RunContext, Task, WorkItem, category_view, skill_view
+from genteach.flows.respond import make_record
+from genteach.models.base import Message, ModelError, Usage, message
+from genteach.prompts import PromptLibrary
+from genteach.records import Record
+from genteach.taxonomy import Skill
+
+
+class ToolConversationFlow:
+    """Runs each tool-use task as a conversation of at most ``max_steps`` assistant turns.
+
+    With ``require_expected_outcome`` (default), a conversation that ends differently
+    from the task's expected outcome (e.g. FINAL_ANSWER where a required parameter was
+    missing) is rejected with that reason instead of becoming a record.
+    """
+
+    name = "tool_conversation"
+
+    def __init__(
+        self,
+        skill: Skill,
+        assistant: ToolUseAssistant,
+        simulator: SimulatedApi,
+        *,
+        system_template: str,
+        observation_template: str,
+        max_steps: int = 8,
+        require_expected_outcome: bool = True,
+    ) -> None:
+        self.skill = skill
+        self.assistant = assistant
+        self.simulator = simulator
+        self.system_template = system_template
+        self.observation_template = observation_template
+        self.max_steps = max_steps
+        self.require_expected_outcome = require_expected_outcome
+
+    @classmethod
+    def from_config(
+        cls,
+        skill: Skill,
+        settings: Mapping[str, Any],
+        prompts: PromptLibrary,
+        options: Mapping[str, Any],
+    ) -> ToolConversationFlow:
+        assistant = ToolUseAssistant(
+            "tool_assistant",
+            prompts=prompts,
+            system_template=skill.prompts.get("assistant_system"),
+            params=settings,
+            **options,
+        )
+        simulator = SimulatedApi(
+            "api_simulator",
+            prompts=prompts,
+            system_template=skill.prompts.get("simulator_system"),
+            user_template=skill.prompts.get("simulator_user"),
+            params=settings,
+            **options,
+        )
+        return cls(
+            skill,
+            assistant,
+            simulator,
+            system_template=skill.template("conversation_system", "tool_use/conversation_system.j2"),
+            observation_template=skill.template("observation", "tool_use/observation.j2"),
+            max_steps=int(settings.get("max_steps", 8)),
+            require_expected_outcome=bool(settings.get("require_expected_outcome", True)),
+        )
+
+    async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
+        seeds = [item.call_seed() for _ in item.tasks]
+        records = await asyncio.gather(
+            *(self._converse(item, ctx, t, s) for t, s in zip(item.tasks, seeds, strict=True))
+        )
+        item.records.extend(r for r in records if r is not None)
+
+    async def _converse(self, item: WorkItem, ctx: RunContext, task: Task, seed: int) -> Record | None:
+        if item.apis is None:
+            raise RuntimeError(f"{self.name} needs an API list: use an api_list transformer first")
+        withheld = set(task.extra.get("withheld_apis", []))
+        shown = [a for a in item.apis.apis if a.name not in withheld]
+        system = ctx.prompts.render(
+            self.system_template,
+            library=item.apis.library,
+            description=item.apis.description,
+            apis=[a.model_dump() for a in shown],
+        )
+        conversation: list[Message] = [message("system", system), message("user", task.instruction)]
+        sub = next(t for t in self.skill.task_types if t.id == task.sub_category)
+        category = category_view(self.skill, "task_types", sub)
+        usage = Usage()
+        agents = [*task.agents]
+        outcome: str | None = None
+        try:
+            for step in range(self.max_steps):
+                result = await self.assistant.run(
+                    ctx.client,
+                    ConversationInput(
+                        skill=skill_view(self.skill),
+                        category=category,
+                        apis=shown,
+                        conversation=conversation,
+                    ),
+                    seed=seed + 2 * step,
+                )
+                usage = usage + result.usage
+                action = result.output
+                conversation.append(message("assistant", action.text))
+                agents.append(self.assistant.name)
+                if action.kind != "api_call":
+                    outcome = action.kind
+                    break
+                spec = next(a for a in shown if a.name == action.name)
+                sim = await self.simulator.run(
+                    ctx.client,
+                    ApiCallInput(
+                        library=item.apis.library,
+                        api=spec,
+                        arguments=action.arguments,
+                        request=task.instruction,
+                    ),
+                    seed=seed + 2 * step + 1,
+                )
+                usage = usage + sim.usage
+                agents.append(self.simulator.name)
+                observed = sim.output
+                conversation.append(
+                    message(
+                        "user",
+                        ctx.prompts.render(
+                            self.observation_template,
+                            api_name=action.name,
+                            status=observed.status,
+                            result=json.dumps(observed.result, ensure_ascii=False),
+                            error=observed.error,
+                        ),
+                    )
+                )
+        except AgentError as exc:
+            item.add_usage(usage + exc.usage)
+            item.reject(self.name, exc.agent, exc.reason, exc.raw)
+            return None
+        except ModelError as exc:
+            item.add_usage(usage)
+            item.reject(self.name, self.assistant.name, f"model error: {exc}")
+            return None
+        item.add_usage(usage)
+        if outcome is None:
+            item.reject(self.name, self.assistant.name, f"no STOP action within {self.max_steps} steps")
+            return None
+        expected = task.extra.get("expected_outcome")
+        if self.require_expected_outcome and expected and outcome != expected:
+            item.reject(
+                self.name,
+                self.assistant.name,
+                f"conversation ended with {outcome}, the task expects {expected}",
+                conversation[-1]["content"],
+            )
+            return None
+        return make_record(item, ctx, task, conversation, agents, usage, outcome=outcome)

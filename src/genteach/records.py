@@ -1,0 +1,171 @@
+"""The data that crosses boundaries: seeds in, chat-pair records and rejects out.
+
+Records are written to JSONL one line at a time and flushed, so a crash loses at most the
+line being written (an unterminated last line is dropped on resume). They load with
+``datasets.load_dataset("json", data_files=...)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from genteach.models.base import Message
+
+
+def content_id(*parts: Any, length: int = 16) -> str:
+    """A stable id: the sha256 of the parts' canonical JSON, hex, ``length`` chars."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+
+
+class Seed(BaseModel):
+    """A raw input document or code file."""
+
+    id: str
+    text: str
+    source: str = ""
+    kind: Literal["text", "code"] = "text"
+    language: str = ""
+
+    @classmethod
+    def from_text(cls, text: str, *, source: str = "", kind: Literal["text", "code"] = "text",
+                  language: str = "") -> Seed:
+        """Make a seed whose id is derived from its content."""
+        return cls(id=content_id(text), text=text, source=source, kind=kind, language=language)
+
+
+class RecordMeta(BaseModel):
+    """Where a record came from. Every field is always present, for a stable schema."""
+
+    skill: str
+    sub_category: str
+    seed_id: str
+    unit: str
+    agents: list[str]
+    teacher: str
+    usage: dict[str, int]
+    task_id: str
+    parent_task_id: str | None = None
+    refinement_round: int = 0
+    refinement_goal: str | None = None
+    refinement_suggestion: str | None = None
+    transformer: str | None = None
+    reference_answer: str | None = None
+    outcome: str | None = None
+    genteach_version: str = ""
+    created_at: str = Field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
+
+
+class Record(BaseModel):
+    """One chat pair (possibly multi-turn) and its provenance."""
+
+    id: str
+    messages: list[Message]
+    meta: RecordMeta
+
+    @staticmethod
+    def make_id(messages: Sequence[Message]) -> str:
+        """The content-derived id of a conversation."""
+        return content_id([[m["role"], m["content"]] for m in messages])
+
+
+class Reject(BaseModel):
+    """An item or task that produced no record, and why."""
+
+    unit: str
+    seed_id: str
+    skill: str
+    stage: str
+    agent: str
+    reason: str
+    raw: str = ""
+    created_at: str = Field(
+        default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
+    )
+
+
+class JsonlWriter:
+    """Appends JSON lines, flushing (and fsyncing, if asked) after each one.
+
+    On open, an unterminated last line left by a crash is cut off, so every line in the
+    file is a whole JSON document.
+    """
+
+    def __init__(self, path: str | Path, *, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(self.path)
+        self._fh: IO[str] = self.path.open("a", encoding="utf-8")
+        self._fsync = fsync
+
+    def write(self, obj: BaseModel | dict[str, Any]) -> None:
+        data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
+        self._fh.write(json.dumps(data, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return
+        fh.seek(0)
+        data = fh.read()
+        cut = data.rfind(b"\n") + 1
+        fh.truncate(cut)
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the whole JSON lines of ``path`` (a torn last line is ignored)."""
+    p = Path(path)
+    if not p.exists():
+        return
+    with p.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.endswith("\n"):
+                return
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{p}:{lineno}: not a JSON line ({exc.msg})") from exc
+
+
+def read_records(path: str | Path) -> list[Record]:
+    """Load the records of a genteach JSONL file."""
+    return [Record.model_validate(obj) for obj in read_jsonl(path)]
+
+
+__all__ = [
+    "JsonlWriter",
+    "Record",
+    "RecordMeta",
+    "Reject",
+    "Seed",
+    "content_id",
+    "read_jsonl",
+    "read_records",
+]

@@ -1,0 +1,152 @@
+"""Data in: formats, bad rows, mixing by ratio with a seed, limits, the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genteach.train.data import (
+    DataArguments,
+    SourceConfig,
+    mix_counts,
+    normalize_row,
+    prepare_dataset,
+)
+from genteach.train.templates import read_template
+
+from .conftest import SAMPLE_PAIRS, THUDM_ROWS, write_jsonl
+
+MISTRAL = read_template("mistral.jinja")
+ORCA_SKILLS = ("rc", "mcq", "fermi")
+
+
+def orca_row(skill: str, i: int) -> dict[str, str]:
+    messages = [
+        {"role": "system", "content": ""},
+        {"role": "user", "content": f"[{skill}] question {i}"},
+        {"role": "assistant", "content": f"answer {i}"},
+    ]
+    return {"messages": json.dumps(messages)}  # a JSON string, as in orca-agentinstruct-1M
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"_json_line": "{not json"}, "malformed"),
+        ({"_json_line": "   "}, "empty"),
+        ({"_json_line": "[1, 2]"}, "malformed"),
+        ({"messages": []}, "empty"),
+        ({"messages": [{"role": "user", "content": "  "}]}, "empty"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, "no_assistant_turn"),
+        ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]},
+         "no_assistant_turn"),
+        ({"messages": [{"role": "robot", "content": "hi"}]}, "malformed"),
+        ({"messages": "[{\"role\": \"user\""}, "malformed"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"},
+                       {"role": "assistant", "content": "c"}]}, "system_not_first"),
+        ({"conversations": [{"from": "human", "value": "hi", "loss": None},
+                            {"from": "gpt", "value": "OK.", "loss": False}]}, "no_trained_turn"),
+        ({"prompt": "", "completion": " "}, "empty"),
+        ({"id": 3, "meta": {}}, "malformed"),
+    ],
+)
+def test_bad_rows_get_a_reason(row: dict[str, Any], reason: str) -> None:
+    assert normalize_row(row).bad == reason
+
+
+def test_formats_normalise_to_messages() -> None:
+    genteach = normalize_row({"_json_line": json.dumps(SAMPLE_PAIRS[1])})
+    assert [m["role"] for m in genteach.messages] == ["system", "user", "assistant"]
+    orca = normalize_row(orca_row("rc", 1), "orca")
+    assert [m["role"] for m in orca.messages] == ["user", "assistant"]  # empty system dropped
+    thudm = normalize_row(THUDM_ROWS[0], "thudm")
+    assert [m["train"] for m in thudm.messages] == [False, False, False, True]
+
+
+def test_mix_counts_follow_eta() -> None:
+    assert mix_counts([1866, 60000], [0.2, 0.8]) == [1866, 7464]  # AgentTuning, eta = 0.2
+    assert mix_counts([1000, 100], [0.5, 0.5]) == [100, 100]
+    assert mix_counts([5, 7], [None, None]) == [5, 7]
+
+
+def test_prepare_mixes_by_ratio_reports_and_survives_bad_rows(
+    tiny_tokenizer: Any, tmp_path: Path
+) -> None:
+    from datasets import Dataset, DatasetDict
+
+    pairs = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        SAMPLE_PAIRS * 4,  # 48 rows
+        extra_lines=("garbage", "", json.dumps({"messages": [{"role": "user", "content": "q"}]})),
+    )
+    thudm = write_jsonl(tmp_path / "thudm.jsonl", THUDM_ROWS * 2)  # 12 rows
+    orca = tmp_path / "orca"
+    DatasetDict(
+        {s: Dataset.from_list([orca_row(s, i) for i in range(20)]) for s in ORCA_SKILLS}
+    ).save_to_disk(str(orca))
+    data_args = DataArguments(
+        sources=[
+            SourceConfig(path=str(pairs), name="genteach", weight=0.6),
+            SourceConfig(path=str(orca), name="orca", splits=["rc", "mcq"], weight=0.2, limit=30),
+            SourceConfig(path=str(thudm), name="agent", format="thudm", weight=0.2),
+        ],
+        mix_seed=7,
+    )
+    dataset, report = prepare_dataset(data_args, tiny_tokenizer, MISTRAL, max_length=256)
+    by_name = {s.name: s for s in report.sources}
+    assert by_name["genteach"].rows_read == 51
+    assert by_name["genteach"].bad == {"malformed": 1, "empty": 1, "no_assistant_turn": 1}
+    assert by_name["orca"].rows_read == 30  # limit, out of the 40 rows of the two splits
+    assert [by_name[n].rows_kept for n in ("genteach", "orca", "agent")] == [36, 12, 12]
+    assert len(dataset) == report.rows_kept == 60
+    assert set(dataset["source"]) == {"genteach", "orca", "agent"}
+    text = report.format()
+    assert "malformed: 1" in text and "60.0%" in text and "trained" in text
+    assert 0 < report.trained_tokens < report.tokens
+    assert json.loads(json.dumps(report.to_dict()))["rows_kept"] == 60
+
+    again, _ = prepare_dataset(data_args, tiny_tokenizer, MISTRAL, max_length=256)
+    assert again["input_ids"] == dataset["input_ids"]  # same seed, same mix and order
+    data_args.mix_seed = 8
+    other, _ = prepare_dataset(data_args, tiny_tokenizer, MISTRAL, max_length=256)
+    assert other["input_ids"] != dataset["input_ids"]
+
+
+def test_over_long_rows_are_counted_not_fatal(tiny_tokenizer: Any, tmp_path: Path) -> None:
+    rows = [
+        {"messages": [{"role": "user", "content": "why " * 200}, {"role": "assistant", "content": "x"}]},
+        SAMPLE_PAIRS[2],
+    ]
+    path = write_jsonl(tmp_path / "long.jsonl", rows)
+    dataset, report = prepare_dataset(
+        DataArguments(sources=[SourceConfig(path=str(path))]), tiny_tokenizer, MISTRAL, max_length=64
+    )
+    assert len(dataset) == 1 and report.sources[0].bad == {"over_long": 1}
+
+
+def test_orca_layout_from_a_local_folder_of_splits(tiny_tokenizer: Any, tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    folder = tmp_path / "orca-agentinstruct-1M-v1" / "data"
+    folder.mkdir(parents=True)
+    for skill in ORCA_SKILLS:
+        Dataset.from_list([orca_row(skill, i) for i in range(5)]).to_parquet(
+            str(folder / f"{skill}-00000-of-00001.parquet")
+        )
+    source = SourceConfig(path=str(folder.parent), splits=["fermi", "mcq"])
+    dataset, report = prepare_dataset(
+        DataArguments(sources=[source]), tiny_tokenizer, MISTRAL, max_length=128
+    )
+    assert report.sources[0].rows_kept == 10 and len(dataset) == 10
+
+
+def test_sources_from_yaml_dicts() -> None:
+    args = DataArguments(sources=[{"path": "a.jsonl", "weight": 0.2}, {"path": "b", "weight": 0.8}])  # type: ignore[list-item]
+    assert [s.name for s in args.sources] == ["a.jsonl", "b"]
+    with pytest.raises(ValueError, match="weight"):
+        DataArguments(sources=[{"path": "a.jsonl", "weight": 0.2}, {"path": "b"}])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="format"):
+        SourceConfig(path="a", format="sharegpt")
