@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from genteach.agents.base import Agent
+from genteach.agents.parsing import ParseError
 from genteach.agents.views import GoalView, SkillView
 
 
@@ -49,8 +50,6 @@ class Suggester(Agent[SuggestInput, Suggestions]):
     format_hint = 'a single JSON object {"suggestions": [{"goal": ..., "suggestion": ...}]}'
 
     def parse(self, text: str, inputs: SuggestInput | None = None) -> Suggestions:
-        from genteach.agents.parsing import ParseError
-
         out = super().parse(text, inputs)
         if inputs is not None:
             known = {g.id for g in inputs.goals}
@@ -98,18 +97,16 @@ class Editor(Agent[EditInput, Edits]):
     )
 
     def parse(self, text: str, inputs: EditInput | None = None) -> Edits:
-        from genteach.agents.parsing import ParseError
-
         edits = super().parse(text, inputs)
-        if inputs is not None and max(numbers) > len(inputs.suggestions):
-            raise ParseError(f"edit for suggestion {max(numbers)}, but there are {len(inputs.suggestions)}")
-        if inputs is not None and len(edits.edits) != len(inputs.suggestions):
-            raise ParseError(
-                f"{len(edits.edits)} edits for {len(inputs.suggestions)} suggestions: write one each"
-            )
         numbers = [e.suggestion for e in edits.edits]
         if len(set(numbers)) != len(numbers):
             raise ParseError(f"two edits answer the same suggestion ({sorted(numbers)})")
+        if inputs is not None:
+            n = len(inputs.suggestions)
+            if max(numbers) > n:
+                raise ParseError(f"an edit answers suggestion {max(numbers)}, but there are {n}")
+            if len(numbers) != n:
+                raise ParseError(f"{len(numbers)} edits for {n} suggestions: write one each")
         return edits
 
 

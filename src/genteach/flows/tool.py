@@ -9,7 +9,6 @@ every turn.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -154,7 +153,7 @@ class ToolConversationFlow:
                             self.observation_template,
                             api_name=action.name,
                             status=observed.status,
-                            result=json.dumps(observed.result, ensure_ascii=False),
+                            result=observed.result,
                             error=observed.error,
                         ),
                     )

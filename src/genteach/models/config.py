@@ -84,7 +84,13 @@ def build_client(config: ModelConfig | None = None) -> ModelClient:
     from genteach.models.autogen import AutoGenModel
 
     model = cfg.model or DEFAULT_OPENAI_MODEL
-    kwargs: dict[str, object] = {"model": model, "api_key": cfg.api_key or "EMPTY"}
+    # max_retries=0: genteach's ResilientModel does the retrying (with Retry-After),
+    # so the SDK must not retry on its own as well.
+    kwargs: dict[str, object] = {
+        "model": model,
+        "api_key": cfg.api_key or "EMPTY",
+        "max_retries": 0,
+    }
     if cfg.base_url:
         kwargs["base_url"] = cfg.base_url
         structured = bool(cfg.structured_output)

@@ -242,15 +242,21 @@ class LocalChatCompletionClient(ChatCompletionClient):
         if self._closed:
             return
         self._closed = True
-        if self._dispatcher is not None and not self._dispatcher.done():
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
-                await self._dispatcher
+        dispatcher = self._dispatcher
+        if dispatcher is not None and not dispatcher.done():
+            if dispatcher.get_loop() is asyncio.get_running_loop():
+                dispatcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await dispatcher
+            else:  # made under another event loop (which may be closed by now)
+                with contextlib.suppress(RuntimeError):
+                    dispatcher.get_loop().call_soon_threadsafe(dispatcher.cancel)
         if self._queue is not None:
             while not self._queue.empty():
                 req = self._queue.get_nowait()
                 if not req.future.done():
-                    req.future.set_exception(ModelError("local model client closed"))
+                    with contextlib.suppress(RuntimeError):  # its loop may be closed
+                        req.future.set_exception(ModelError("local model client closed"))
         if self._executor is not None:
             loop = asyncio.get_running_loop()
             # Runs after any batch in progress, in the thread that owns the model.

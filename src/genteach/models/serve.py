@@ -3,7 +3,7 @@
 :class:`TransformersServer` starts an OpenAI-compatible server for a Hugging Face model
 folder (by default the embedded model, see :mod:`genteach.models.local_assets`) as a child
 process in its own process group, offline (``HF_HUB_OFFLINE=1``), waits until it answers
-``GET /v1/models``, and stops it (SIGTERM, then SIGKILL) on exit. Point any OpenAI client
+``GET /health``, and stops it (SIGTERM, then SIGKILL) on exit. Point any OpenAI client
 at :attr:`~TransformersServer.openai_base_url` and send :attr:`~TransformersServer.model`
 as the model name (``transformers serve`` names a served folder by its path).
 
@@ -46,7 +46,7 @@ class TransformersServer:
         model: HF-format model folder; ``None`` uses the embedded model.
         port: TCP port; ``None`` picks a free one.
         continuous_batching: pass ``--continuous-batching``.
-        startup_timeout: seconds to wait for ``/v1/models`` to answer.
+        startup_timeout: seconds to wait for ``/health`` to answer.
         stop_timeout: seconds between SIGTERM and SIGKILL on exit.
         extra_args: more ``transformers serve`` options (e.g. ``["--dtype", "bfloat16"]``).
         log_path: where the server's stdout and stderr go; default a temporary file.
@@ -192,7 +192,9 @@ class TransformersServer:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
-        url = self.openai_base_url + "/models"
+        # /health answers once the preloaded model is in memory. (/v1/models would do too,
+        # but in transformers 5.23 it fails when the HF hub cache folder does not exist.)
+        url = self.base_url + "/health"
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
         while True:
             proc = self._process

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from genteach.prompts import PromptLibrary
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def guidance_dir(tmp_path: Path) -> Path:
+    """A prompt folder with one tiny guidance template per family, for render tests."""
+    d = tmp_path / "prompts"
+    (d / "t").mkdir(parents=True)
+    (d / "t" / "guide.j2").write_text("GUIDANCE for {{ category.name }}.\n")
+    return d
+
+
+@pytest.fixture
+def prompts(guidance_dir: Path) -> PromptLibrary:
+    return PromptLibrary([guidance_dir])

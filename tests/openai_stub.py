@@ -1,0 +1,87 @@
+"""A tiny OpenAI-compatible chat server on 127.0.0.1 for tests: answers with a router
+function, and can be told to fail the first calls with given HTTP statuses."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Router = Callable[[Sequence[dict[str, str]]], str]
+
+
+class StubState:
+    def __init__(self, router: Router, faults: Sequence[int] = (), retry_after: str = "0") -> None:
+        self.router = router
+        self.faults = list(faults)
+        self.retry_after = retry_after
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+
+def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._send(200, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            with state.lock:
+                state.requests.append(body)
+                fault = state.faults.pop(0) if state.faults else None
+            if fault is not None:
+                headers = {"Retry-After": state.retry_after} if fault == 429 else {}
+                self._send(fault, {"error": {"message": f"injected {fault}", "type": "stub"}}, headers)
+                return
+            try:
+                content = state.router(body["messages"])
+            except Exception as exc:  # the router's own failure is a 500
+                self._send(500, {"error": {"message": repr(exc)}})
+                return
+            prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+            self._send(200, {
+                "id": "chatcmpl-stub",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "stub-model"),
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": len(content.split()),
+                          "total_tokens": prompt + len(content.split())},
+            })
+
+    return Handler
+
+
+@contextmanager
+def openai_stub(router: Router, faults: Sequence[int] = (), retry_after: str = "0") -> Iterator[tuple[str, StubState]]:
+    """Serve on a free loopback port; yields (base_url, state)."""
+    state = StubState(router, faults, retry_after)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", state
+    finally:
+        server.shutdown()
+        server.server_close()

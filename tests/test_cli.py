@@ -1,0 +1,99 @@
+"""The genteach command, end to end against an OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genteach.cli import main
+from genteach.models import ModelConfig, ModelError, TransientModelError, build_client
+from openai_stub import openai_stub
+from scripted_teacher import ANSWER, Teacher
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def seeds_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "seeds"
+    d.mkdir()
+    (d / "a.txt").write_text("The harbour tunnel opened in May. " * 20)
+    (d / "empty.txt").write_text("   \n")
+    (d / "blob.bin.txt").write_bytes(b"\x00\x01binary" * 20)
+    (d / "latin1.txt").write_bytes("caf\xe9 ".encode("latin-1") * 50)
+    return d
+
+
+def test_generate_against_openai_compatible_server(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "out"
+    with openai_stub(Teacher()) as (url, state):
+        code = main([
+            "generate", "--seeds", str(seeds_dir(tmp_path)), "--out", str(out), "--skills", "rc",
+            "--base-url", url, "--model", "stub-model", "--api-key", "k", "--no-progress", "--seed", "1",
+        ])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "records, 0 rejects from 1 units" in captured.out
+    assert "1 seeds, 1 skipped (binary), 1 skipped (empty), 1 skipped (not UTF-8)" in captured.err
+    rows = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
+    assert rows and all(r["messages"][-1]["content"] == ANSWER for r in rows)
+    assert {r["meta"]["teacher"] for r in rows} == {"stub-model"}
+    assert all(req["model"] == "stub-model" for req in state.requests)
+    assert all("name" not in m for req in state.requests for m in req["messages"])
+    # inspect shows the records and their agent chain
+    assert main(["inspect", str(out), "-n", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert f"{len(rows)} records in" in shown and "agents: " in shown and "-> responder" in shown
+
+
+async def test_autogen_adapter_maps_errors_and_retry_after() -> None:
+    with openai_stub(lambda m: "hi", faults=[429, 400], retry_after="7") as (url, _):
+        client = build_client(ModelConfig(base_url=url, api_key="k", model="stub-model"))
+        with pytest.raises(TransientModelError) as exc:
+            await client.complete([{"role": "user", "content": "x"}])
+        assert exc.value.retry_after == 7.0
+        with pytest.raises(ModelError) as exc2:
+            await client.complete([{"role": "user", "content": "x"}])
+        assert not isinstance(exc2.value, TransientModelError)
+        ok = await client.complete([{"role": "user", "content": "x"}], max_tokens=5, seed=3)
+        assert ok.text == "hi" and ok.usage.calls == 1 and ok.usage.prompt_tokens == 1
+        await client.close()
+
+
+def test_generate_survives_transient_server_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("genteach.models.resilient.random.uniform", lambda a, b: 0.0)
+    with openai_stub(Teacher(), faults=[503, 429, 500]) as (url, state):
+        code = main([
+            "generate", "--seeds", str(seeds_dir(tmp_path)), "--out", str(tmp_path / "out"),
+            "--skills", "text_modification", "--base-url", url, "--model", "m", "--api-key", "k",
+            "--no-progress",
+        ])
+    assert code == 0
+    assert " 0 rejects" in capsys.readouterr().out
+
+
+def test_clear_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nskills:\n  rc:\n    name: RC\n    status: ready\n    weight: heavy\n")
+    assert main(["taxonomy", "validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: skills.rc.weight: Input should be a valid number" in err
+    assert "Traceback" not in err
+    assert main(["generate", "--seeds", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
+                 "--base-url", "http://127.0.0.1:9/v1", "--api-key", "k"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["generate", "--seeds", str(tmp_path), "--out", str(tmp_path / "o"), "--skills", "fermi",
+                 "--base-url", "http://127.0.0.1:9/v1", "--api-key", "k"]) == 2
+    assert "is listed but not built yet" in capsys.readouterr().err
+
+
+def test_taxonomy_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["taxonomy", "validate"]) == 0
+    assert "valid (17 skills, 3 ready" in capsys.readouterr().out
+    assert main(["taxonomy", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "17 skills" in listing and "tool_use" in listing and "planned" in listing
+    assert main(["taxonomy", "list", "--skill", "rc"]) == 0
+    assert "task types (43)" in capsys.readouterr().out

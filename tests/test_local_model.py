@@ -1,0 +1,241 @@
+"""The embedded local model: assets, in-process batching client, ``transformers serve``.
+
+All slow: they build (once, ~1 min on 2 cores, then cached in ``$GENTEACH_CACHE``) and run
+the real Qwen2.5-Coder-0.5B-Instruct shipped in the ``local`` extra. Nothing here reaches
+the network beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from autogen_core.models import ModelFamily, ModelInfo, UserMessage  # noqa: E402
+
+from genteach.models import local_assets  # noqa: E402
+from genteach.models.autogen import AutoGenModel  # noqa: E402
+from genteach.models.base import message  # noqa: E402
+from genteach.models.local import LocalChatCompletionClient, local_model_client  # noqa: E402
+from genteach.models.local_assets import (  # noqa: E402
+    ChunkedGGUF,
+    LocalModelError,
+    assemble_gguf,
+    default_model_dir,
+)
+
+pytestmark = pytest.mark.slow
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: never the hub
+
+
+def _user(text: str) -> UserMessage:
+    return UserMessage(content=text, source="user")
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The embedded model's HF folder, built at most once per cache."""
+    return default_model_dir()
+
+
+@pytest.fixture(scope="module")
+def client(model_dir: Path) -> Iterator[LocalChatCompletionClient]:
+    """One in-process client shared by the tests (each test has its own event loop)."""
+    c = LocalChatCompletionClient(model_dir, max_batch_size=8, batch_window_ms=20)
+    yield c
+    asyncio.run(c.close())
+
+
+# ------------------------------------------------------------------ (a) assets
+def test_default_model_dir_is_built_and_cached(model_dir: Path) -> None:
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
+        assert (model_dir / name).is_file(), name
+    assert "<|im_start|>" in (model_dir / "chat_template.jinja").read_text()
+    start = time.perf_counter()
+    again = default_model_dir()
+    assert again == model_dir
+    assert time.perf_counter() - start < 1.0
+
+
+def _fake_parts(tmp_path: Path) -> list[Path]:
+    parts = []
+    for i, payload in enumerate([b"GGUF-head", b"-middle-", b"tail"], start=1):
+        p = tmp_path / "site" / f"part{i:02d}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(payload)
+        parts.append(p)
+    return parts
+
+
+def _fake_spec(parts: list[Path], sha256: str) -> ChunkedGGUF:
+    return ChunkedGGUF(
+        name="fake-model",
+        description="three tiny parts",
+        packages=("fake-part1", "fake-part2", "fake-part3"),
+        version="0.0.1",
+        size=sum(p.stat().st_size for p in parts),
+        sha256=sha256,
+    )
+
+
+def test_wrong_hash_gives_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parts = _fake_parts(tmp_path)
+    spec = _fake_spec(parts, sha256="0" * 64)
+    monkeypatch.setattr(local_assets, "find_part_files", lambda s: parts)
+    with pytest.raises(LocalModelError, match=r"sha256 .* expected 0{64}") as info:
+        default_model_dir(tmp_path / "cache", spec=spec)
+    assert "fake-model" in str(info.value)  # names the file
+    assert "genteach[local]" in str(info.value)
+    models = tmp_path / "cache" / "models"
+    assert not (models / spec.folder_name).exists()
+    assert not [p for p in models.iterdir() if p.suffix in {".gguf", ".part"}]
+
+
+def test_wrong_size_is_caught_before_hashing(tmp_path: Path) -> None:
+    parts = _fake_parts(tmp_path)
+    with pytest.raises(LocalModelError, match="add up to 21 bytes, expected 99"):
+        assemble_gguf(parts, tmp_path / "x.gguf", size=99, sha256="0" * 64)
+
+
+def test_missing_extra_names_the_install_command(tmp_path: Path) -> None:
+    spec = ChunkedGGUF("nope", "", ("genteach-no-such-part",), "1", 1, "0" * 64)
+    with pytest.raises(LocalModelError, match=r"pip install 'genteach\[local\]'"):
+        default_model_dir(tmp_path, spec=spec)
+
+
+def test_failed_conversion_leaves_nothing_that_looks_good(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = _fake_parts(tmp_path)
+    good = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    spec = _fake_spec(parts, sha256=good)
+    monkeypatch.setattr(local_assets, "find_part_files", lambda s: parts)
+    target = tmp_path / "cache" / "models" / spec.folder_name
+    target.mkdir(parents=True)  # a stale half folder from an earlier, killed run
+    (target / "config.json").write_text("{}")
+
+    def boom(gguf: Path, out: Path) -> Path:
+        (out / "config.json").write_text("{}")
+        raise LocalModelError("killed mid-way")
+
+    monkeypatch.setattr(local_assets, "convert_gguf_to_hf", boom)
+    with pytest.raises(LocalModelError, match="killed mid-way"):
+        default_model_dir(tmp_path / "cache", spec=spec)
+    assert not any(p.name.startswith(".fake-model") and p.is_dir() for p in target.parent.iterdir())
+
+    def fine(gguf: Path, out: Path) -> Path:
+        assert gguf.read_bytes() == b"GGUF-head-middle-tail"
+        (out / "config.json").write_text('{"ok": true}')
+        return out
+
+    monkeypatch.setattr(local_assets, "convert_gguf_to_hf", fine)
+    assert default_model_dir(tmp_path / "cache", spec=spec) == target
+    assert (target / "config.json").read_text() == '{"ok": true}'
+    monkeypatch.setattr(local_assets, "convert_gguf_to_hf", boom)  # now cached: not called
+    assert default_model_dir(tmp_path / "cache", spec=spec) == target
+
+
+# ------------------------------------------------------------------ (b, c) in-process
+async def test_in_process_single_chat(client: LocalChatCompletionClient) -> None:
+    model = AutoGenModel(client, name="local:test")
+    out = await model.complete(
+        [message("user", "What is the capital of France? One word.")],
+        max_tokens=8,
+        temperature=0,
+    )
+    assert "Paris" in out.text
+    assert out.usage.prompt_tokens > 0
+    assert 0 < out.usage.completion_tokens <= 8
+    assert out.finish_reason in {"stop", "length"}
+    assert client.count_tokens([_user("hi")]) > 0
+
+
+async def test_concurrent_requests_share_one_batch(client: LocalChatCompletionClient) -> None:
+    before = client.stats
+    prompts = {
+        "What is the capital of Italy? One word.": "Rome",
+        "What is the capital of Japan? One word.": "Tokyo",
+        "What is 2 + 3? Answer with the number only.": "5",
+        "Write a long essay about the history of computing.": "",
+    }
+    budgets = [8, 8, 8, 3]
+    results = await asyncio.gather(
+        *[
+            client.create([_user(p)], extra_create_args={"max_tokens": b, "temperature": 0})
+            for p, b in zip(prompts, budgets, strict=True)
+        ]
+    )
+    after = client.stats
+    assert after.requests - before.requests == 4
+    assert after.batches - before.batches < 4
+    assert after.largest_batch > 1
+    for (prompt, expected), res in zip(prompts.items(), results, strict=True):
+        assert isinstance(res.content, str) and res.content, prompt
+        assert expected in res.content, (prompt, res.content)
+    essay = results[-1]
+    assert essay.finish_reason == "length"
+    assert essay.usage.completion_tokens == 3
+
+
+async def test_seeded_sampling_is_reproducible_in_a_batch(
+    client: LocalChatCompletionClient,
+) -> None:
+    chat = [_user("Invent a name for a cat.")]
+    args = {"max_tokens": 10, "temperature": 1.0, "seed": 1234}
+    alone = await client.create(chat, extra_create_args=args)
+    together = await asyncio.gather(
+        client.create(chat, extra_create_args=args),
+        client.create([_user("Say hi.")], extra_create_args={"max_tokens": 5, "temperature": 0}),
+    )
+    assert together[0].content == alone.content
+
+
+async def test_local_model_client_names_the_teacher() -> None:
+    model = local_model_client()
+    assert model.model_name == "local:qwen2.5-coder-0.5b-instruct"
+    await model.close()  # never loaded: closing is instant
+
+
+# ------------------------------------------------------------------ (d) transformers serve
+# autogen warns that a folder path is not a model name it knows; that is expected here.
+@pytest.mark.filterwarnings("ignore:Resolved model mismatch:UserWarning")
+async def test_transformers_serve_openai_path(model_dir: Path) -> None:
+    from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+    from genteach.models.serve import TransformersServer
+
+    server = TransformersServer(model_dir, continuous_batching=True, startup_timeout=150)
+    async with server:
+        assert server.base_url.startswith("http://127.0.0.1:")
+        pid = server._process.pid if server._process else -1
+        client = OpenAIChatCompletionClient(
+            model=server.model,
+            base_url=server.openai_base_url,
+            api_key="x",
+            model_info=ModelInfo(
+                vision=False,
+                function_calling=False,
+                json_output=False,
+                family=ModelFamily.UNKNOWN,
+                structured_output=False,
+            ),
+        )
+        model = AutoGenModel(client, name="served")
+        out = await model.complete(
+            [message("user", "Say hello in French.")], max_tokens=16, temperature=0
+        )
+        await model.close()
+        assert out.text.strip()
+        assert out.usage.completion_tokens > 0
+    assert not server.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
