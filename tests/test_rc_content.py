@@ -1,4 +1,4 @@
-"""Content of the reading-comprehension skill (taxonomies/parts/rc.yaml and prompts/rc/).
+"""Content of the reading-comprehension skill (taxonomies/agentinstruct.yaml and prompts/rc/).
 
 The part validates as a taxonomy; it holds the paper's 9 transformers, 43 question types
 (the 14 the paper names, marked ``origin: paper``) and 3 refinement goals; every
@@ -16,10 +16,10 @@ import yaml
 
 from genteach.agents.views import CategoryView, PassageView, SeedView, SkillView
 from genteach.prompts import PromptLibrary
-from genteach.taxonomy import Skill, SubCategory, Taxonomy
+from genteach.taxonomy import Skill, SubCategory, load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
-PART = ROOT / "taxonomies" / "parts" / "rc.yaml"
+TAXONOMY = ROOT / "taxonomies" / "agentinstruct.yaml"
 
 TRANSFORMERS = {
     "argument_passage", "debate_passage", "conversation_passage", "meeting_transcript",
@@ -61,9 +61,7 @@ PASSAGE = PassageView(
 
 @pytest.fixture(scope="module")
 def skill() -> Skill:
-    data = yaml.safe_load(PART.read_text(encoding="utf-8"))
-    assert set(data) == {"rc"}, "the part holds exactly the rc skill block"
-    return Taxonomy.model_validate({"name": "t", "skills": data}).skills["rc"]
+    return load_taxonomy(TAXONOMY).skills["rc"]
 
 
 @pytest.fixture(scope="module")
@@ -187,13 +185,13 @@ def test_transformers_restrict_task_types_sensibly(skill: Skill) -> None:
 
 
 def _task_type_ids() -> list[str]:
-    data = yaml.safe_load(PART.read_text(encoding="utf-8"))
-    return [t["id"] for t in data["rc"]["task_types"]]
+    data = yaml.safe_load(TAXONOMY.read_text(encoding="utf-8"))
+    return [t["id"] for t in data["skills"]["rc"]["task_types"]]
 
 
 def _transformer_ids() -> list[str]:
-    data = yaml.safe_load(PART.read_text(encoding="utf-8"))
-    return [t["id"] for t in data["rc"]["transformers"] if t.get("agent") != "identity"]
+    data = yaml.safe_load(TAXONOMY.read_text(encoding="utf-8"))
+    return [t["id"] for t in data["skills"]["rc"]["transformers"] if t.get("agent") != "identity"]
 
 
 @pytest.mark.parametrize("type_id", _task_type_ids())

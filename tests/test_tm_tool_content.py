@@ -22,10 +22,10 @@ from genteach.agents.tool_use import (
 )
 from genteach.agents.views import CategoryView, SkillView
 from genteach.prompts import PromptLibrary
-from genteach.taxonomy import Skill, Taxonomy
+from genteach.taxonomy import Skill, Taxonomy, load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ROOT / "taxonomies" / "parts"
+TAXONOMY = ROOT / "taxonomies" / "agentinstruct.yaml"
 PLANNED = {
     "open_domain_qa", "webagent_flow", "brain_teaser", "analytical_reasoning", "mcq",
     "struct2text_flow", "fermi", "code_", "text_extraction", "text_classification", "rag",
@@ -77,12 +77,7 @@ API_DICTS = [a.model_dump() for a in APIS]
 
 @pytest.fixture(scope="module")
 def taxonomy() -> Taxonomy:
-    text = "".join(
-        (PARTS / f"{p}.yaml").read_text(encoding="utf-8")
-        for p in ("text_modification", "tool_use", "planned")
-    )
-    data = yaml.safe_load("name: t\nskills:\n" + text)
-    return Taxonomy.model_validate(data)
+    return load_taxonomy(TAXONOMY)
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +268,10 @@ def test_conversation_assistant_simulator_observation_render(
     item = skill.task_types[0]
     conv = lib.render("tool_use/conversation_system.j2", library="harbor", apis=API_DICTS)
     assert '"harbor"' in conv and "1. find_port:" in conv and "3. ping:" in conv
+    described = lib.render(
+        "tool_use/conversation_system.j2", library="harbor", description="Berths.", apis=API_DICTS
+    )
+    assert '"harbor" (Berths) listed below' in described
     assert "- query (string, required): Part of the port name." in conv
     assistant = lib.render(
         "tool_use/assistant_system.j2",
@@ -291,13 +290,25 @@ def test_conversation_assistant_simulator_observation_render(
         api=API_DICTS[1],
         arguments={"berth_id": "B-114", "arrival": "2025-06-03", "paid": True},
         request="Book berth B-114 from 3 June 2025.",
+        history=[],
     )
     assert '"berth_id": "B-114"' in sim_user and "<<<REQUEST" in sim_user
+    assert "<<<HISTORY" not in sim_user
+    with_history = lib.render(
+        "tool_use/simulator_user.j2",
+        library="harbor",
+        api=API_DICTS[1],
+        arguments={"berth_id": "B-114"},
+        request="Book berth B-114.",
+        history=[{"api": "find_port", "arguments": {"name": "Porto Santo"}, "status": "ok",
+                  "result": {"port_id": "P-1", "note": "O'Brien's quay"}, "error": ""}],
+    )  # fmt: skip
+    assert '1. find_port({"name": "Porto Santo"}) -> ok: {"port_id": "P-1", "note": "O\'Brien\'s quay"}' in with_history
     ok = lib.render(
         "tool_use/observation.j2", api_name="find_port", status="ok",
         result=[{"port_id": "P-1", "name": "Porto Santo"}], error="",
     )  # fmt: skip
-    assert ok == 'API_RESULT find_port: [{"name": "Porto Santo", "port_id": "P-1"}]'
+    assert ok == 'API_RESULT find_port: [{"port_id": "P-1", "name": "Porto Santo"}]'
     err = lib.render(
         "tool_use/observation.j2", api_name="berths.book", status="error", result=None,
         error="arrival must be YYYY-MM-DD",

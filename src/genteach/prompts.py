@@ -7,6 +7,7 @@ before the built-in one, so a user can override any built-in template by path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,13 @@ class PromptLibrary:
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
             undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=False,
+            keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
             autoescape=False,
         )
+        # JSON for prompts: readable (no \u escapes of quotes or non-ASCII), key order kept.
+        self.env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
 
     def exists(self, name: str) -> bool:
         """True when template ``name`` is found on the search path."""

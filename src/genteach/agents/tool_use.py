@@ -16,7 +16,6 @@ The assistant acts in one fixed format (the paper's), one action per turn::
 from __future__ import annotations
 
 import ast
-import json
 import re
 from typing import Any, Literal
 
@@ -298,17 +297,25 @@ class ToolUseAssistant(Agent[ConversationInput, Action]):
         return parse_action(text, inputs.apis if inputs is not None else None)
 
 
+class ApiExchange(BaseModel):
+    """One earlier call in the conversation and what the simulated API returned."""
+
+    api: str
+    arguments: dict[str, Any]
+    status: str
+    result: Any = None
+    error: str = ""
+
+
 class ApiCallInput(BaseModel):
-    """What the simulated API sees: the API, the call, and the user's request."""
+    """What the simulated API sees: the API, the call, the user's request, and the
+    earlier calls of the same conversation (so its answers stay consistent)."""
 
     library: str
     api: ApiSpec
     arguments: dict[str, Any]
     request: str
-
-    @property
-    def arguments_json(self) -> str:
-        return json.dumps(self.arguments, ensure_ascii=False)
+    history: list[ApiExchange] = Field(default_factory=list)
 
 
 class ApiResult(BaseModel):
@@ -332,6 +339,7 @@ class SimulatedApi(Agent[ApiCallInput, ApiResult]):
 __all__ = [
     "Action",
     "ApiCallInput",
+    "ApiExchange",
     "ApiList",
     "ApiListBuilder",
     "ApiListInput",

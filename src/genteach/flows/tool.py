@@ -15,6 +15,7 @@ from typing import Any
 from genteach.agents.base import AgentError
 from genteach.agents.tool_use import (
     ApiCallInput,
+    ApiExchange,
     ConversationInput,
     SimulatedApi,
     ToolUseAssistant,
@@ -113,6 +114,7 @@ class ToolConversationFlow:
         usage = Usage()
         agents = [*task.agents]
         outcome: str | None = None
+        history: list[ApiExchange] = []
         try:
             for step in range(self.max_steps):
                 result = await self.assistant.run(
@@ -140,12 +142,22 @@ class ToolConversationFlow:
                         api=spec,
                         arguments=action.arguments,
                         request=task.instruction,
+                        history=list(history),
                     ),
                     seed=seed + 2 * step + 1,
                 )
                 usage = usage + sim.usage
                 agents.append(self.simulator.name)
                 observed = sim.output
+                history.append(
+                    ApiExchange(
+                        api=action.name,
+                        arguments=action.arguments,
+                        status=observed.status,
+                        result=observed.result,
+                        error=observed.error,
+                    )
+                )
                 conversation.append(
                     message(
                         "user",
