@@ -30,7 +30,9 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -51,7 +53,9 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 fault = state.faults.pop(0) if state.faults else None
             if fault is not None:
                 headers = {"Retry-After": state.retry_after} if fault == 429 else {}
-                self._send(fault, {"error": {"message": f"injected {fault}", "type": "stub"}}, headers)
+                self._send(
+                    fault, {"error": {"message": f"injected {fault}", "type": "stub"}}, headers
+                )
                 return
             try:
                 content = state.router(body["messages"])
@@ -59,22 +63,35 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 self._send(500, {"error": {"message": repr(exc)}})
                 return
             prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
-            self._send(200, {
-                "id": "chatcmpl-stub",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "stub-model"),
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": len(content.split()),
-                          "total_tokens": prompt + len(content.split())},
-            })
+            self._send(
+                200,
+                {
+                    "id": "chatcmpl-stub",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "stub-model"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": content},
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt,
+                        "completion_tokens": len(content.split()),
+                        "total_tokens": prompt + len(content.split()),
+                    },
+                },
+            )
 
     return Handler
 
 
 @contextmanager
-def openai_stub(router: Router, faults: Sequence[int] = (), retry_after: str = "0") -> Iterator[tuple[str, StubState]]:
+def openai_stub(
+    router: Router, faults: Sequence[int] = (), retry_after: str = "0"
+) -> Iterator[tuple[str, StubState]]:
     """Serve on a free loopback port; yields (base_url, state)."""
     state = StubState(router, faults, retry_after)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))

@@ -34,7 +34,9 @@ def cat(guidance: str = "t/guide.j2") -> CategoryView:
 def test_render_is_pure_and_exact(tmp_path: Path) -> None:
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "sys.j2").write_text("You are {{ category.name }} for {{ skill.name }}.")
-    (tmp_path / "t" / "user.j2").write_text("<<<SEED\n{{ seed.text }}\nSEED>>>\nwords: {{ max_words }}")
+    (tmp_path / "t" / "user.j2").write_text(
+        "<<<SEED\n{{ seed.text }}\nSEED>>>\nwords: {{ max_words }}"
+    )
     agent = ContentTransformer(
         "transform/debate",
         prompts=PromptLibrary([tmp_path]),
@@ -44,7 +46,10 @@ def test_render_is_pure_and_exact(tmp_path: Path) -> None:
     )
     messages = agent.render(TransformInput(skill=SKILL, category=cat(), seed=SEED))
     assert messages == [
-        {"role": "system", "content": "You are Debate Passage Generator for Reading Comprehension."},
+        {
+            "role": "system",
+            "content": "You are Debate Passage Generator for Reading Comprehension.",
+        },
         {
             "role": "user",
             "content": "<<<SEED\nUric acid is a product of purine metabolism.\nSEED>>>\nwords: 600",
@@ -53,7 +58,9 @@ def test_render_is_pure_and_exact(tmp_path: Path) -> None:
 
 
 def test_builtin_transform_templates_include_guidance_and_seed(prompts: PromptLibrary) -> None:
-    agent = ContentTransformer("transform/debate", prompts=prompts, params={"min_words": 250, "max_words": 600})
+    agent = ContentTransformer(
+        "transform/debate", prompts=prompts, params={"min_words": 250, "max_words": 600}
+    )
     system, user = agent.render(TransformInput(skill=SKILL, category=cat(), seed=SEED))
     assert "GUIDANCE for Debate Passage Generator." in system["content"]
     assert "between 250 and 600 words" in system["content"]
@@ -64,7 +71,9 @@ def test_builtin_transform_templates_include_guidance_and_seed(prompts: PromptLi
 
 async def test_run_parses_and_counts_usage(prompts: PromptLibrary) -> None:
     model = ScriptedModel(['{"title": "Uric acid", "text": "' + "word " * 30 + '"}'])
-    agent = ContentTransformer("transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9})
+    agent = ContentTransformer(
+        "transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9}
+    )
     result = await agent.run(model, TransformInput(skill=SKILL, category=cat(), seed=SEED))
     assert result.output.title == "Uric acid"
     assert result.attempts == 1
@@ -75,7 +84,9 @@ async def test_run_parses_and_counts_usage(prompts: PromptLibrary) -> None:
 async def test_malformed_answer_is_repaired_with_the_reason(prompts: PromptLibrary) -> None:
     good = '{"title": "t", "text": "' + "x " * 60 + '"}'
     model = ScriptedModel(["Sure! Here is the passage:", good])
-    agent = ContentTransformer("transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9})
+    agent = ContentTransformer(
+        "transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9}
+    )
     result = await agent.run(model, TransformInput(skill=SKILL, category=cat(), seed=SEED))
     assert result.attempts == 2
     second_call = model.calls[1]
@@ -89,9 +100,14 @@ async def test_malformed_answer_is_repaired_with_the_reason(prompts: PromptLibra
 async def test_gives_up_after_bounded_retries(prompts: PromptLibrary) -> None:
     model = ScriptedModel(["nope", "still nope", "never"])
     agent = ContentTransformer(
-        "transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9}, max_parse_retries=2
+        "transform/debate",
+        prompts=prompts,
+        params={"min_words": 1, "max_words": 9},
+        max_parse_retries=2,
     )
-    with pytest.raises(AgentError, match=r"malformed answer after 3 attempts: no JSON object") as exc:
+    with pytest.raises(
+        AgentError, match=r"malformed answer after 3 attempts: no JSON object"
+    ) as exc:
         await agent.run(model, TransformInput(skill=SKILL, category=cat(), seed=SEED))
     assert exc.value.raw == "never"
     assert exc.value.usage.calls == 3
@@ -100,7 +116,9 @@ async def test_gives_up_after_bounded_retries(prompts: PromptLibrary) -> None:
 
 async def test_skip_becomes_agent_skipped_without_retry(prompts: PromptLibrary) -> None:
     model = ScriptedModel(['{"skip": true, "reason": "navigation menu only"}', "unused"])
-    agent = ContentTransformer("transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9})
+    agent = ContentTransformer(
+        "transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9}
+    )
     with pytest.raises(AgentSkipped, match="skipped: navigation menu only"):
         await agent.run(model, TransformInput(skill=SKILL, category=cat(), seed=SEED))
     assert model.remaining() == 1
@@ -116,8 +134,13 @@ async def test_truncated_answer_is_retried() -> None:
         async def complete(self, messages, **kw):  # type: ignore[no-untyped-def]
             self.n += 1
             if self.n == 1:
-                return Completion('{"tasks": [{"instruction": "What', Usage(1, 1, 1), finish_reason="length")
-            return Completion('{"tasks": [{"instruction": "What does the passage claim?", "answer": "A"}]}', Usage(1, 1, 1))
+                return Completion(
+                    '{"tasks": [{"instruction": "What', Usage(1, 1, 1), finish_reason="length"
+                )
+            return Completion(
+                '{"tasks": [{"instruction": "What does the passage claim?", "answer": "A"}]}',
+                Usage(1, 1, 1),
+            )
 
         async def close(self) -> None: ...
 
@@ -138,6 +161,8 @@ async def test_truncated_answer_is_retried() -> None:
 
 async def test_identity_transformer_makes_no_call() -> None:
     model = ScriptedModel([])
-    result = await IdentityTransformer().run(model, TransformInput(skill=SKILL, category=cat(), seed=SEED))
+    result = await IdentityTransformer().run(
+        model, TransformInput(skill=SKILL, category=cat(), seed=SEED)
+    )
     assert result.output.text == SEED.text
     assert model.calls == []

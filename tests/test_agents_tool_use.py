@@ -19,7 +19,11 @@ APIS = [
             ApiParam(name="num_meals", type="integer", required=False),
         ],
     ),
-    ApiSpec(name="foods.search", description="Search the food database.", parameters=[ApiParam(name="query")]),
+    ApiSpec(
+        name="foods.search",
+        description="Search the food database.",
+        parameters=[ApiParam(name="query")],
+    ),
 ]
 
 
@@ -32,7 +36,11 @@ def test_api_call_with_reasoning_before_it() -> None:
     action = parse_action(text, APIS)
     assert action.kind == "api_call"
     assert action.name == "create_meal_plan"
-    assert action.arguments == {"dietary_preferences": ["vegetarian"], "caloric_goal": 1500, "num_meals": 3}
+    assert action.arguments == {
+        "dietary_preferences": ["vegetarian"],
+        "caloric_goal": 1500,
+        "num_meals": 3,
+    }
     assert action.text == text
 
 
@@ -40,7 +48,7 @@ def test_same_line_format_and_json_literals() -> None:
     action = parse_action('ACTION_TYPE : API_CALL ACTION: foods.search(query="tofu")', APIS)
     assert action.name == "foods.search" and action.arguments == {"query": "tofu"}
     a2 = parse_action(
-        'ACTION_TYPE : API_CALL\nACTION: create_meal_plan(dietary_preferences=[], caloric_goal=-1, '
+        "ACTION_TYPE : API_CALL\nACTION: create_meal_plan(dietary_preferences=[], caloric_goal=-1, "
         "num_meals=null)"
     )
     assert a2.arguments == {"dietary_preferences": [], "caloric_goal": -1, "num_meals": None}
@@ -70,8 +78,14 @@ def test_stop_actions(call: str, kind: str, value: str) -> None:
         ("ACTION_TYPE : API_CALL\nACTION: create_meal_plan(", "not of the form"),
         ('ACTION_TYPE : API_CALL\nACTION: create_meal_plan(["vegan"], 1500)', "by name"),
         ("ACTION_TYPE : API_CALL\nACTION: delete_everything()", "not in the API list"),
-        ('ACTION_TYPE : API_CALL\nACTION: foods.search(query="a", limit=3)', "has no parameter limit"),
-        ("ACTION_TYPE : API_CALL\nACTION: create_meal_plan(dietary_preferences=[])", "missing required parameter caloric_goal"),
+        (
+            'ACTION_TYPE : API_CALL\nACTION: foods.search(query="a", limit=3)',
+            "has no parameter limit",
+        ),
+        (
+            "ACTION_TYPE : API_CALL\nACTION: create_meal_plan(dietary_preferences=[])",
+            "missing required parameter caloric_goal",
+        ),
         ("ACTION_TYPE : API_CALL\nACTION: foods.search(query=os.system)", "not a literal"),
         (
             'ACTION_TYPE : API_CALL\nACTION: foods.search(query="a")\nACTION_TYPE : API_CALL\nACTION: foods.search(query="b")',
@@ -87,7 +101,10 @@ def test_malformed_actions_are_caught(text: str, reason: str) -> None:
 
 def test_api_list_rejects_duplicates_and_bad_names() -> None:
     with pytest.raises(ValueError, match="API names repeat: a"):
-        ApiList(library="L", apis=[ApiSpec(name="a", description="does a"), ApiSpec(name="a", description="does a")])
+        ApiList(
+            library="L",
+            apis=[ApiSpec(name="a", description="does a"), ApiSpec(name="a", description="does a")],
+        )
     with pytest.raises(ValueError, match="not a dotted identifier"):
         ApiSpec(name="Create Meal Plan", description="spaces are not callable")
 

@@ -25,14 +25,32 @@ def seeds_dir(tmp_path: Path) -> Path:
     return d
 
 
-def test_generate_against_openai_compatible_server(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generate_against_openai_compatible_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out = tmp_path / "out"
     with openai_stub(Teacher()) as (url, state):
-        code = main([
-            "generate", "--seeds", str(seeds_dir(tmp_path)), "--out", str(out), "--skills", "rc",
-            "--base-url", url, "--model", "stub-model", "--api-key", "k", "--no-progress", "--seed", "1",
-        ])
+        code = main(
+            [
+                "generate",
+                "--seeds",
+                str(seeds_dir(tmp_path)),
+                "--out",
+                str(out),
+                "--skills",
+                "rc",
+                "--base-url",
+                url,
+                "--model",
+                "stub-model",
+                "--api-key",
+                "k",
+                "--no-progress",
+                "--seed",
+                "1",
+            ]
+        )
     assert code == 0
     captured = capsys.readouterr()
     assert "records, 0 rejects from 1 units" in captured.out
@@ -62,14 +80,29 @@ async def test_autogen_adapter_maps_errors_and_retry_after() -> None:
         await client.close()
 
 
-def test_generate_survives_transient_server_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generate_survives_transient_server_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("genteach.models.resilient.random.uniform", lambda a, b: 0.0)
-    with openai_stub(Teacher(), faults=[503, 429, 500]) as (url, state):
-        code = main([
-            "generate", "--seeds", str(seeds_dir(tmp_path)), "--out", str(tmp_path / "out"),
-            "--skills", "text_modification", "--base-url", url, "--model", "m", "--api-key", "k",
-            "--no-progress",
-        ])
+    with openai_stub(Teacher(), faults=[503, 429, 500]) as (url, _state):
+        code = main(
+            [
+                "generate",
+                "--seeds",
+                str(seeds_dir(tmp_path)),
+                "--out",
+                str(tmp_path / "out"),
+                "--skills",
+                "text_modification",
+                "--base-url",
+                url,
+                "--model",
+                "m",
+                "--api-key",
+                "k",
+                "--no-progress",
+            ]
+        )
     assert code == 0
     assert " 0 rejects" in capsys.readouterr().out
 
@@ -81,11 +114,41 @@ def test_clear_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert f"{bad}: skills.rc.weight: Input should be a valid number" in err
     assert "Traceback" not in err
-    assert main(["generate", "--seeds", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
-                 "--base-url", "http://127.0.0.1:9/v1", "--api-key", "k"]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--seeds",
+                str(tmp_path / "nope"),
+                "--out",
+                str(tmp_path / "o"),
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+                "--api-key",
+                "k",
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
-    assert main(["generate", "--seeds", str(tmp_path), "--out", str(tmp_path / "o"), "--skills", "fermi",
-                 "--base-url", "http://127.0.0.1:9/v1", "--api-key", "k"]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--seeds",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+                "--skills",
+                "fermi",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+                "--api-key",
+                "k",
+            ]
+        )
+        == 2
+    )
     assert "is listed but not built yet" in capsys.readouterr().err
 
 

@@ -12,7 +12,6 @@ import pytest
 from genteach import Pipeline, RunSettings, ScriptedModel, load_taxonomy, read_records
 from genteach.prompts import PromptLibrary
 from genteach.records import Seed
-
 from scripted_teacher import ANSWER, PASSAGE, Teacher
 
 SEED_TEXT = (
@@ -103,19 +102,26 @@ def test_reading_comprehension_end_to_end(tmp_path: Path, student_template: Prom
 
     # The instruct agent's user message is the passage, then the per-call part.
     instruct_user = next(
-        c[1]["content"] for c in pipe.client.calls if "task-writing agent" in c[0]["content"]  # type: ignore[attr-defined]
+        c[1]["content"]
+        for c in pipe.client.calls
+        if "task-writing agent" in c[0]["content"]  # type: ignore[attr-defined]
     )
     assert instruct_user.startswith(
-        ("Passage title: The Harbour Tunnel\n\n<<<PASSAGE\n" + PASSAGE) if not identity else "<<<PASSAGE\n"
+        ("Passage title: The Harbour Tunnel\n\n<<<PASSAGE\n" + PASSAGE)
+        if not identity
+        else "<<<PASSAGE\n"
     )
-    assert instruct_user.endswith(f"about this passage. Reply with the JSON object only.")
+    assert instruct_user.endswith("about this passage. Reply with the JSON object only.")
 
 
 def test_text_modification_end_to_end(tmp_path: Path, student_template: PromptLibrary) -> None:
     teacher = Teacher()
     pipe = pipeline("text_modification", teacher, student_template, seed=3)
     summary = pipe.run([Seed.from_text(SEED_TEXT, source="uric.txt")], tmp_path / "out")
-    si, rf = stage("text_modification", "seed_instruction"), stage("text_modification", "refinement")
+    si, rf = (
+        stage("text_modification", "seed_instruction"),
+        stage("text_modification", "refinement"),
+    )
     originals = int(si["task_types_per_seed"]) * int(si["tasks_per_type"])  # type: ignore[call-overload]
     refined = originals * int(rf["suggestions"])  # type: ignore[call-overload]
     assert summary.records == originals + refined
@@ -143,7 +149,9 @@ def test_tool_use_end_to_end(tmp_path: Path) -> None:
         assert roles == ["system", "user", "assistant", "user", "assistant"]
         system = r.messages[0]["content"]
         assert "ACTION_TYPE : API_CALL" in system and "get_traffic_counts" in system
-        assert r.messages[2]["content"].endswith('ACTION: get_traffic_counts(road="coast road", year=2023)')
+        assert r.messages[2]["content"].endswith(
+            'ACTION: get_traffic_counts(road="coast road", year=2023)'
+        )
         observation = r.messages[3]["content"]
         assert "get_traffic_counts" in observation and '"lorries": 412' in observation
         assert r.messages[4]["content"].endswith('ACTION: FINAL_ANSWER("412 lorries")')
@@ -158,11 +166,17 @@ def test_tool_use_unexpected_outcome_is_rejected(tmp_path: Path) -> None:
     summary = pipe.run([CODE_SEED], tmp_path / "out")
     assert summary.records == 0 and summary.rejects > 0
     rejects = [json.loads(x) for x in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
-    assert {r["reason"] for r in rejects} == {"conversation ended with failed, the task expects final_answer"}
+    assert {r["reason"] for r in rejects} == {
+        "conversation ended with failed, the task expects final_answer"
+    }
 
 
 def test_code_seeds_skip_text_only_skills(tmp_path: Path) -> None:
     teacher = Teacher()
     pipe = Pipeline(ScriptedModel(teacher), skills=["rc", "tool_use"])
     units = pipe.units([CODE_SEED, Seed.from_text(SEED_TEXT)])
-    assert [(s.id, seed.kind) for s, seed in units] == [("tool_use", "code"), ("rc", "text"), ("tool_use", "text")]
+    assert [(s.id, seed.kind) for s, seed in units] == [
+        ("tool_use", "code"),
+        ("rc", "text"),
+        ("tool_use", "text"),
+    ]

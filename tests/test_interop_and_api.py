@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_agentchat.messages import TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
-from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_core import CancellationToken
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
@@ -17,7 +17,9 @@ from genteach.agents.refine import SuggestInput, TaskView
 from genteach.agents.views import GoalView, SkillView
 from genteach.prompts import PromptLibrary
 
-SUGGESTIONS = json.dumps({"suggestions": [{"goal": "complexify", "suggestion": "Add a distractor about lorries."}]})
+SUGGESTIONS = json.dumps(
+    {"suggestions": [{"goal": "complexify", "suggestion": "Add a distractor about lorries."}]}
+)
 
 
 def suggest_input() -> str:
@@ -32,16 +34,24 @@ def suggest_input() -> str:
 async def test_agent_wrapped_for_autogen_runs_on_an_autogen_client() -> None:
     replay = ReplayChatCompletionClient([SUGGESTIONS])
     agent = as_autogen_agent(Suggester("suggester", prompts=PromptLibrary()), replay)
-    response = await agent.on_messages([TextMessage(content=suggest_input(), source="user")], CancellationToken())
+    response = await agent.on_messages(
+        [TextMessage(content=suggest_input(), source="user")], CancellationToken()
+    )
     out = json.loads(response.chat_message.to_model_text())
     assert out["suggestions"][0]["goal"] == "complexify"
     assert response.chat_message.models_usage is not None
 
 
 async def test_wrapped_agent_reports_bad_input_as_a_message() -> None:
-    agent = as_autogen_agent(Suggester("suggester", prompts=PromptLibrary()), ReplayChatCompletionClient([]))
-    response = await agent.on_messages([TextMessage(content="{}", source="user")], CancellationToken())
-    assert response.chat_message.to_model_text().startswith("error: the input is not a valid SuggestInput")
+    agent = as_autogen_agent(
+        Suggester("suggester", prompts=PromptLibrary()), ReplayChatCompletionClient([])
+    )
+    response = await agent.on_messages(
+        [TextMessage(content="{}", source="user")], CancellationToken()
+    )
+    assert response.chat_message.to_model_text().startswith(
+        "error: the input is not a valid SuggestInput"
+    )
 
 
 async def test_wrapped_agent_joins_a_team() -> None:
@@ -57,8 +67,19 @@ def test_public_names_are_what_we_export() -> None:
     for name in genteach.__all__:
         assert hasattr(genteach, name), name
     expected = {
-        "Pipeline", "RunSettings", "ScriptedModel", "build_client", "ModelConfig", "load_taxonomy",
-        "load_seeds", "Record", "Seed", "PromptLibrary", "Agent", "as_autogen_agent", "ModelClient",
+        "Pipeline",
+        "RunSettings",
+        "ScriptedModel",
+        "build_client",
+        "ModelConfig",
+        "load_taxonomy",
+        "load_seeds",
+        "Record",
+        "Seed",
+        "PromptLibrary",
+        "Agent",
+        "as_autogen_agent",
+        "ModelClient",
     }
     assert expected <= set(genteach.__all__)
     public = {n for n in dir(genteach) if not n.startswith("_") and n[0].isupper()}

@@ -15,7 +15,9 @@ def test_quickstart_notebook_executes(tmp_path: Path) -> None:
     work = tmp_path / "examples"
     shutil.copytree(EXAMPLES / "seeds", work / "seeds")
     nb = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}
+    ).execute()
     outputs = "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )

@@ -14,7 +14,6 @@ from genteach.models.base import Completion, Message, Usage
 from genteach.prompts import PromptLibrary
 from genteach.records import Seed
 from genteach.taxonomy import load_taxonomy
-
 from scripted_teacher import Teacher
 
 MINI = """
@@ -46,7 +45,10 @@ def mini(tmp_path: Path, guidance_dir: Path) -> tuple[Path, PromptLibrary]:
 
 
 def seeds(n: int) -> list[Seed]:
-    return [Seed.from_text(f"Document number {i}. " + "Some facts about tunnels. " * 10) for i in range(n)]
+    return [
+        Seed.from_text(f"Document number {i}. " + "Some facts about tunnels. " * 10)
+        for i in range(n)
+    ]
 
 
 def make(mini: tuple[Path, PromptLibrary], client: object, **kw: object) -> Pipeline:
@@ -57,7 +59,9 @@ def lines(path: Path) -> list[dict]:  # type: ignore[type-arg]
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
-def test_resume_skips_done_units_and_never_duplicates(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> None:
+def test_resume_skips_done_units_and_never_duplicates(
+    tmp_path: Path, mini: tuple[Path, PromptLibrary]
+) -> None:
     out = tmp_path / "out"
     first = make(mini, ScriptedModel(Teacher()), limit=3).run(seeds(5), out)
     assert (first.units_done, first.records) == (3, 6)
@@ -72,7 +76,9 @@ def test_resume_skips_done_units_and_never_duplicates(tmp_path: Path, mini: tupl
     assert len(lines(out / "progress.jsonl")) == 5
 
 
-def test_torn_last_line_is_dropped_and_unit_redone(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> None:
+def test_torn_last_line_is_dropped_and_unit_redone(
+    tmp_path: Path, mini: tuple[Path, PromptLibrary]
+) -> None:
     out = tmp_path / "out"
     make(mini, ScriptedModel(Teacher())).run(seeds(2), out)
     # Simulate a crash while writing: a half line, and the unit's progress line missing.
@@ -99,13 +105,20 @@ def test_same_seed_same_choices(tmp_path: Path, mini: tuple[Path, PromptLibrary]
     assert sorted(ra) != sorted(rc), "another seed draws other task types"
 
 
-def test_malformed_answers_become_rejects_and_the_run_goes_on(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> None:
+def test_malformed_answers_become_rejects_and_the_run_goes_on(
+    tmp_path: Path, mini: tuple[Path, PromptLibrary]
+) -> None:
     def teacher(messages: Sequence[Message]) -> str:
-        if "Document number 1." in messages[1]["content"] and "task-writing" in messages[0]["content"]:
+        if (
+            "Document number 1." in messages[1]["content"]
+            and "task-writing" in messages[0]["content"]
+        ):
             return "not json, ever"
         return Teacher()(messages)
 
-    summary = make(mini, ScriptedModel(teacher), max_parse_retries=1).run(seeds(3), tmp_path / "out")
+    summary = make(mini, ScriptedModel(teacher), max_parse_retries=1).run(
+        seeds(3), tmp_path / "out"
+    )
     assert summary.units_done == 3 and summary.records == 4 and summary.rejects == 1
     (reject,) = lines(tmp_path / "out" / "rejects.jsonl")
     assert reject["stage"] == "seed_instruction"
@@ -114,9 +127,14 @@ def test_malformed_answers_become_rejects_and_the_run_goes_on(tmp_path: Path, mi
     assert reject["raw"] == "not json, ever"
 
 
-def test_internal_error_in_one_unit_is_a_reject(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> None:
+def test_internal_error_in_one_unit_is_a_reject(
+    tmp_path: Path, mini: tuple[Path, PromptLibrary]
+) -> None:
     def teacher(messages: Sequence[Message]) -> str:
-        if "Document number 0." in messages[-1]["content"] and "expert teacher" in messages[0]["content"]:
+        if (
+            "Document number 0." in messages[-1]["content"]
+            and "expert teacher" in messages[0]["content"]
+        ):
             raise ZeroDivisionError("boom")
         return Teacher()(messages)
 
@@ -147,7 +165,9 @@ class Flaky:
     async def close(self) -> None: ...
 
 
-def test_transient_errors_are_retried(tmp_path: Path, mini: tuple[Path, PromptLibrary], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_errors_are_retried(
+    tmp_path: Path, mini: tuple[Path, PromptLibrary], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("genteach.models.resilient.random.uniform", lambda a, b: 0.0)
     flaky = Flaky()
     summary = make(mini, flaky).run(seeds(2), tmp_path / "out")
@@ -155,7 +175,9 @@ def test_transient_errors_are_retried(tmp_path: Path, mini: tuple[Path, PromptLi
     assert flaky.failures == 2 + 4  # one per distinct call: 2 instruct + 4 respond
 
 
-def test_transient_errors_exhausted_become_rejects(tmp_path: Path, mini: tuple[Path, PromptLibrary], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_errors_exhausted_become_rejects(
+    tmp_path: Path, mini: tuple[Path, PromptLibrary], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("genteach.models.resilient.random.uniform", lambda a, b: 0.0)
 
     class Down:
@@ -172,7 +194,9 @@ def test_transient_errors_exhausted_become_rejects(tmp_path: Path, mini: tuple[P
     assert reasons == {"model error: gave up after 2 retries: 429 Too Many Requests"}
 
 
-def test_call_timeout_is_transient(tmp_path: Path, mini: tuple[Path, PromptLibrary], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_call_timeout_is_transient(
+    tmp_path: Path, mini: tuple[Path, PromptLibrary], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("genteach.models.resilient.random.uniform", lambda a, b: 0.0)
 
     class Slow:
@@ -190,7 +214,9 @@ def test_call_timeout_is_transient(tmp_path: Path, mini: tuple[Path, PromptLibra
     assert summary.records == 0
 
 
-async def test_arun_inside_a_running_loop_and_sync_run_too(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> None:
+async def test_arun_inside_a_running_loop_and_sync_run_too(
+    tmp_path: Path, mini: tuple[Path, PromptLibrary]
+) -> None:
     summary = await make(mini, ScriptedModel(Teacher())).arun(seeds(2), tmp_path / "a")
     assert summary.records == 4
     # The sync API also works while a loop is running (as in a notebook cell).
@@ -198,9 +224,13 @@ async def test_arun_inside_a_running_loop_and_sync_run_too(tmp_path: Path, mini:
     assert sync.records == 4
 
 
-def test_resume_with_other_settings_is_refused(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> None:
+def test_resume_with_other_settings_is_refused(
+    tmp_path: Path, mini: tuple[Path, PromptLibrary]
+) -> None:
     make(mini, ScriptedModel(Teacher()), seed=1).run(seeds(1), tmp_path / "out")
-    with pytest.raises(ValueError, match=r"run\.json: this folder holds a run with other settings\.seed"):
+    with pytest.raises(
+        ValueError, match=r"run\.json: this folder holds a run with other settings\.seed"
+    ):
         make(mini, ScriptedModel(Teacher()), seed=2).run(seeds(1), tmp_path / "out")
     fresh = make(mini, ScriptedModel(Teacher()), seed=2).run(seeds(1), tmp_path / "out", fresh=True)
     assert fresh.records == 2 and len(lines(tmp_path / "out" / "records.jsonl")) == 2
@@ -208,7 +238,11 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path, mini: tuple[Path,
 
 def test_progress_callback_counts(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> None:
     seen = []
-    make(mini, ScriptedModel(Teacher())).run(seeds(3), tmp_path / "out", progress=lambda p: seen.append((p.units_done, p.records, p.usage.calls)))
+    make(mini, ScriptedModel(Teacher())).run(
+        seeds(3),
+        tmp_path / "out",
+        progress=lambda p: seen.append((p.units_done, p.records, p.usage.calls)),
+    )
     assert [s[0] for s in seen] == [1, 2, 3]
     assert seen[-1][1] == 6 and seen[-1][2] == 3 + 6
 
@@ -217,7 +251,9 @@ def test_records_load_with_datasets(tmp_path: Path, mini: tuple[Path, PromptLibr
     import datasets
 
     make(mini, ScriptedModel(Teacher())).run(seeds(2), tmp_path / "out")
-    ds = datasets.load_dataset("json", data_files=str(tmp_path / "out" / "records.jsonl"), split="train")
+    ds = datasets.load_dataset(
+        "json", data_files=str(tmp_path / "out" / "records.jsonl"), split="train"
+    )
     assert ds.num_rows == 4
     assert ds[0]["messages"][0]["role"] == "user"
     assert ds[0]["meta"]["skill"] == "mini"

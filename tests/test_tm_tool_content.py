@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from genteach.agents.tool_use import (
     ApiList,
@@ -303,7 +302,10 @@ def test_conversation_assistant_simulator_observation_render(
         history=[{"api": "find_port", "arguments": {"name": "Porto Santo"}, "status": "ok",
                   "result": {"port_id": "P-1", "note": "O'Brien's quay"}, "error": ""}],
     )  # fmt: skip
-    assert '1. find_port({"name": "Porto Santo"}) -> ok: {"port_id": "P-1", "note": "O\'Brien\'s quay"}' in with_history
+    assert (
+        '1. find_port({"name": "Porto Santo"}) -> ok: {"port_id": "P-1", "note": "O\'Brien\'s quay"}'
+        in with_history
+    )
     ok = lib.render(
         "tool_use/observation.j2", api_name="find_port", status="ok",
         result=[{"port_id": "P-1", "name": "Porto Santo"}], error="",

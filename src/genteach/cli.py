@@ -39,7 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        print("\ninterrupted: finished units are saved; run the same command to resume", file=sys.stderr)
+        print(
+            "\ninterrupted: finished units are saved; run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     except (ValueError, FileNotFoundError, ImportError) as exc:
         # TaxonomyError, PromptError (ValueError/Exception subclasses) and bad paths: one line.
@@ -59,25 +62,48 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     g = sub.add_parser("generate", help="generate chat pairs from seeds")
-    g.add_argument("--seeds", required=True, help="folder of text/code files, a file, or a .jsonl with 'text'")
+    g.add_argument(
+        "--seeds", required=True, help="folder of text/code files, a file, or a .jsonl with 'text'"
+    )
     g.add_argument("--out", required=True, help="output folder (records.jsonl, rejects.jsonl, ...)")
     g.add_argument("--skills", help="comma-separated skill ids (default: every ready skill)")
     g.add_argument("--taxonomy", help="taxonomy YAML (default: the built-in agentinstruct.yaml)")
-    g.add_argument("--prompts", action="append", default=[], help="extra prompt folder, searched first (repeatable)")
+    g.add_argument(
+        "--prompts",
+        action="append",
+        default=[],
+        help="extra prompt folder, searched first (repeatable)",
+    )
     g.add_argument("--model", help="teacher model name (env GENTEACH_MODEL / OPENAI_MODEL)")
     g.add_argument("--base-url", help="OpenAI-compatible endpoint (env OPENAI_BASE_URL)")
     g.add_argument("--api-key", help="API key (env OPENAI_API_KEY; prefer the env variable)")
-    g.add_argument("--structured-output", action="store_true", help="the endpoint supports JSON-schema output")
-    g.add_argument("--local", action="store_true", help="use the embedded local model even if an endpoint is set")
+    g.add_argument(
+        "--structured-output", action="store_true", help="the endpoint supports JSON-schema output"
+    )
+    g.add_argument(
+        "--local",
+        action="store_true",
+        help="use the embedded local model even if an endpoint is set",
+    )
     g.add_argument("--local-model", help="HF folder or model id for the embedded backend")
-    g.add_argument("--temperature", type=float, help="sampling temperature (default: the backend's)")
+    g.add_argument(
+        "--temperature", type=float, help="sampling temperature (default: the backend's)"
+    )
     g.add_argument("--max-tokens", type=int, help="max tokens per model answer")
     g.add_argument("--concurrency", type=int, default=8, help="model calls in flight (default 8)")
-    g.add_argument("--seed", type=int, default=0, help="run seed: same seed, same choices (default 0)")
+    g.add_argument(
+        "--seed", type=int, default=0, help="run seed: same seed, same choices (default 0)"
+    )
     g.add_argument("--limit", type=int, help="process at most N (skill, seed) units")
-    g.add_argument("--skills-per-seed", type=int, help="draw N skills per seed by weight (default: all)")
-    g.add_argument("--max-parse-retries", type=int, default=2, help="repairs asked for a malformed answer")
-    g.add_argument("--fresh", action="store_true", help="discard earlier output in --out instead of resuming")
+    g.add_argument(
+        "--skills-per-seed", type=int, help="draw N skills per seed by weight (default: all)"
+    )
+    g.add_argument(
+        "--max-parse-retries", type=int, default=2, help="repairs asked for a malformed answer"
+    )
+    g.add_argument(
+        "--fresh", action="store_true", help="discard earlier output in --out instead of resuming"
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.set_defaults(func=_generate)
 
@@ -133,7 +159,9 @@ def _generate(args: argparse.Namespace) -> int:
     if cfg.uses_local:
         print(LOCAL_MODEL_WARNING, file=sys.stderr)
     client = build_client(cfg)
-    pipeline = Pipeline(client, taxonomy=args.taxonomy, skills=skills, prompts=prompts, settings=settings)
+    pipeline = Pipeline(
+        client, taxonomy=args.taxonomy, skills=skills, prompts=prompts, settings=settings
+    )
     print(
         f"teacher: {client.model_name}; skills: {', '.join(s.id for s in pipeline.skills)}",
         file=sys.stderr,
@@ -150,7 +178,10 @@ def _generate(args: argparse.Namespace) -> int:
             bar = tqdm(total=p.units_total, initial=p.units_skipped, unit="unit", file=sys.stderr)
         bar.n = p.units_done
         bar.set_postfix(
-            records=p.records, rejects=p.rejects, calls=p.usage.calls, tokens=p.usage.total_tokens,
+            records=p.records,
+            rejects=p.rejects,
+            calls=p.usage.calls,
+            tokens=p.usage.total_tokens,
             refresh=False,
         )
         bar.refresh()
@@ -173,8 +204,11 @@ def _taxonomy_list(args: argparse.Namespace) -> int:
         skill = tax.skill(args.skill, ready=False)
         print(f"{skill.id}: {skill.name} [{skill.status}] weight {skill.weight:g}")
         print(f"  {skill.description}")
-        for title, items in (("transformers", skill.transformers), ("task types", skill.task_types),
-                             ("refinement goals", skill.refinement_goals)):
+        for title, items in (
+            ("transformers", skill.transformers),
+            ("task types", skill.task_types),
+            ("refinement goals", skill.refinement_goals),
+        ):
             if items:
                 print(f"\n{title} ({len(items)}):")
                 for it in items:
@@ -184,7 +218,10 @@ def _taxonomy_list(args: argparse.Namespace) -> int:
         if skill.pipeline:
             print("\npipeline: " + " -> ".join(st.flow for st in skill.pipeline))
         return 0
-    print(f"{tax.name}: {len(tax.skills)} skills, {tax.sub_category_count} sub-categories ({tax.source})")
+    print(
+        f"{tax.name}: {len(tax.skills)} skills, "
+        f"{tax.sub_category_count} sub-categories ({tax.source})"
+    )
     for sid, s in tax.skills.items():
         print(
             f"  {sid:22} {s.name:38} {s.status:8} weight {s.weight:<5g}"
@@ -211,16 +248,22 @@ def _taxonomy_validate(args: argparse.Namespace) -> int:
                     continue
                 name = skill.guidance(kind, it)  # type: ignore[arg-type]
                 if not prompts.exists(name):
-                    problems.append(f"{tax.source}: skills.{skill.id}.{kind}.{it.id}: template {name} not found")
+                    problems.append(
+                        f"{tax.source}: skills.{skill.id}.{kind}.{it.id}: template {name} not found"
+                    )
         for key, name in skill.prompts.items():
             if not prompts.exists(name):
-                problems.append(f"{tax.source}: skills.{skill.id}.prompts.{key}: template {name} not found")
+                problems.append(
+                    f"{tax.source}: skills.{skill.id}.prompts.{key}: template {name} not found"
+                )
     for line in problems:
         print(line, file=sys.stderr)
     if problems:
         return 1
-    print(f"{tax.source}: valid ({len(tax.skills)} skills, {len(tax.ready_skills())} ready, "
-          f"{tax.sub_category_count} sub-categories)")
+    print(
+        f"{tax.source}: valid ({len(tax.skills)} skills, {len(tax.ready_skills())} ready, "
+        f"{tax.sub_category_count} sub-categories)"
+    )
     return 0
 
 
@@ -251,10 +294,16 @@ def _inspect(args: argparse.Namespace) -> int:
     for r in rows[: args.n]:
         m = r["meta"]
         print("\n" + "=" * 78)
-        print(f"id {r['id']}  skill {m['skill']}  sub-category {m['sub_category']}  seed {m['seed_id']}")
+        print(
+            f"id {r['id']}  skill {m['skill']}  sub-category {m['sub_category']}  "
+            f"seed {m['seed_id']}"
+        )
         print(f"agents: {' -> '.join(m['agents'])}")
         if m.get("parent_task_id"):
-            print(f"refined (round {m['refinement_round']}, goal {m['refinement_goal']}) from task {m['parent_task_id']}")
+            print(
+                f"refined (round {m['refinement_round']}, goal {m['refinement_goal']}) "
+                f"from task {m['parent_task_id']}"
+            )
         print(f"teacher {m['teacher']}; usage {json.dumps(m['usage'])}")
         for msg in r["messages"]:
             print(f"--- {msg['role']}")

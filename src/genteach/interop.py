@@ -61,7 +61,9 @@ class GenteachChatAgent(BaseChatAgent):
         try:
             inputs = self.agent.input_model.model_validate_json(_json_part(text))
         except ValidationError as exc:
-            return self._reply(f"error: the input is not a valid {self.agent.input_model.__name__}: {exc}")
+            return self._reply(
+                f"error: the input is not a valid {self.agent.input_model.__name__}: {exc}"
+            )
         try:
             result = await self.agent.run(self.client, inputs)
         except (AgentError, ModelError) as exc:

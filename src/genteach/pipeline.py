@@ -186,7 +186,7 @@ class Pipeline:
         thread.join()
         if "error" in box:
             raise box["error"]
-        return box["value"]  # type: ignore[no-any-return]
+        return box["value"]
 
     async def arun(
         self,
@@ -206,7 +206,9 @@ class Pipeline:
             progress: called with live counters after each finished unit.
         """
         report = SeedReport()
-        seed_list = load_seeds(seeds, report=report) if isinstance(seeds, str | Path) else list(seeds)
+        seed_list = (
+            load_seeds(seeds, report=report) if isinstance(seeds, str | Path) else list(seeds)
+        )
         if not isinstance(seeds, str | Path):
             report.kept = len(seed_list)
         out = Path(out_dir)
@@ -220,8 +222,11 @@ class Pipeline:
         seen_ids = {str(r["id"]) for r in read_jsonl(out / RECORDS_FILE)}
         units = self.units(seed_list)
         todo = [(s, seed) for s, seed in units if unit_key(s.id, seed.id) not in done]
-        counters = Progress(units_total=len(units), units_done=len(units) - len(todo),
-                            units_skipped=len(units) - len(todo))
+        counters = Progress(
+            units_total=len(units),
+            units_done=len(units) - len(todo),
+            units_skipped=len(units) - len(todo),
+        )
         client = ResilientModel(
             self.client,
             concurrency=self.settings.concurrency,
@@ -264,12 +269,14 @@ class Pipeline:
                     for rej in item.rejects:
                         rejects_w.write(rej)
                     counters.rejects += len(item.rejects)
-                    progress_w.write({
-                        "unit": item.unit,
-                        "records": len(item.records),
-                        "rejects": len(item.rejects),
-                        "usage": item.usage.as_dict(),
-                    })
+                    progress_w.write(
+                        {
+                            "unit": item.unit,
+                            "records": len(item.records),
+                            "rejects": len(item.rejects),
+                            "usage": item.usage.as_dict(),
+                        }
+                    )
                     counters.units_done += 1
                     counters.usage = counters.usage + item.usage
                     if progress is not None:

@@ -92,7 +92,9 @@ class PromptLibrary:
             where = ", ".join(str(d) for d in self.search_path)
             raise PromptError(f"template {name!r} not found in {where}") from exc
         except jinja2.TemplateSyntaxError as exc:
-            raise PromptError(f"template {exc.filename or name}:{exc.lineno}: {exc.message}") from exc
+            raise PromptError(
+                f"template {exc.filename or name}:{exc.lineno}: {exc.message}"
+            ) from exc
 
 
 __all__ = ["PromptError", "PromptLibrary"]

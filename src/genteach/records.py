@@ -36,8 +36,14 @@ class Seed(BaseModel):
     language: str = ""
 
     @classmethod
-    def from_text(cls, text: str, *, source: str = "", kind: Literal["text", "code"] = "text",
-                  language: str = "") -> Seed:
+    def from_text(
+        cls,
+        text: str,
+        *,
+        source: str = "",
+        kind: Literal["text", "code"] = "text",
+        language: str = "",
+    ) -> Seed:
         """Make a seed whose id is derived from its content."""
         return cls(id=content_id(text), text=text, source=source, kind=kind, language=language)
 

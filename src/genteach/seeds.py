@@ -9,20 +9,55 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from genteach.records import Seed
 
 #: File endings read as code seeds (language name for the prompts).
 CODE_SUFFIXES = {
-    ".py": "Python", ".js": "JavaScript", ".ts": "TypeScript", ".java": "Java", ".go": "Go",
-    ".rs": "Rust", ".c": "C", ".h": "C", ".cpp": "C++", ".cc": "C++", ".hpp": "C++",
-    ".cs": "C#", ".rb": "Ruby", ".php": "PHP", ".kt": "Kotlin", ".swift": "Swift",
-    ".scala": "Scala", ".sh": "Shell", ".sql": "SQL", ".r": "R", ".jl": "Julia",
-    ".lua": "Lua", ".pl": "Perl", ".proto": "Protocol Buffers", ".graphql": "GraphQL",
+    ".py": "Python",
+    ".js": "JavaScript",
+    ".ts": "TypeScript",
+    ".java": "Java",
+    ".go": "Go",
+    ".rs": "Rust",
+    ".c": "C",
+    ".h": "C",
+    ".cpp": "C++",
+    ".cc": "C++",
+    ".hpp": "C++",
+    ".cs": "C#",
+    ".rb": "Ruby",
+    ".php": "PHP",
+    ".kt": "Kotlin",
+    ".swift": "Swift",
+    ".scala": "Scala",
+    ".sh": "Shell",
+    ".sql": "SQL",
+    ".r": "R",
+    ".jl": "Julia",
+    ".lua": "Lua",
+    ".pl": "Perl",
+    ".proto": "Protocol Buffers",
+    ".graphql": "GraphQL",
 }
 #: File endings read as text seeds.
-TEXT_SUFFIXES = {".txt", ".md", ".rst", ".html", ".htm", ".tex", ".csv", ".yaml", ".yml",
-                 ".json", ".xml", ".org", ".adoc", ""}
+TEXT_SUFFIXES = {
+    ".txt",
+    ".md",
+    ".rst",
+    ".html",
+    ".htm",
+    ".tex",
+    ".csv",
+    ".yaml",
+    ".yml",
+    ".json",
+    ".xml",
+    ".org",
+    ".adoc",
+    "",
+}
 
 
 @dataclass
@@ -61,7 +96,7 @@ def load_seeds(
         text = _decode(raw, rep, source)
         if text is None:
             continue
-        kind = "code" if suffix in CODE_SUFFIXES else "text"
+        kind: Literal["text", "code"] = "code" if suffix in CODE_SUFFIXES else "text"
         language = CODE_SUFFIXES.get(suffix, "")
         chunks = _chunks(text, max_words) if kind == "text" else [text]
         for i, chunk in enumerate(chunks):

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from genteach._resources import default_taxonomy_path
 
+SeedKind = Literal["text", "code"]
+_ALL_KINDS: tuple[SeedKind, ...] = ("text", "code")
+
 
 class TaxonomyError(ValueError):
     """The taxonomy file is invalid, or a skill or key asked for is not in it."""
@@ -71,7 +74,7 @@ class Skill(_Strict):
     description: str = ""
     weight: float = Field(default=1.0, ge=0)
     status: Literal["ready", "planned"] = "planned"
-    seed_kinds: list[Literal["text", "code"]] = Field(default_factory=lambda: ["text", "code"])
+    seed_kinds: list[SeedKind] = Field(default_factory=lambda: list(_ALL_KINDS))
     prompts: dict[str, str] = Field(default_factory=dict)
     transformers: list[Transformer] = Field(default_factory=list)
     task_types: list[SubCategory] = Field(default_factory=list)
@@ -95,7 +98,8 @@ class Skill(_Strict):
                 unknown = [x for x in t.task_types if x not in known]
                 if unknown:
                     raise ValueError(
-                        f"transformer {t.id}: task_types {unknown} are not in this skill's task_types"
+                        f"transformer {t.id}: task_types {unknown} are not in "
+                        "this skill's task_types"
                     )
         if self.status == "ready":
             if not self.pipeline:

@@ -41,14 +41,31 @@ def orca_row(skill: str, i: int) -> dict[str, str]:
         ({"messages": []}, "empty"),
         ({"messages": [{"role": "user", "content": "  "}]}, "empty"),
         ({"messages": [{"role": "user", "content": "hi"}]}, "no_assistant_turn"),
-        ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]},
-         "no_assistant_turn"),
+        (
+            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]},
+            "no_assistant_turn",
+        ),
         ({"messages": [{"role": "robot", "content": "hi"}]}, "malformed"),
-        ({"messages": "[{\"role\": \"user\""}, "malformed"),
-        ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"},
-                       {"role": "assistant", "content": "c"}]}, "system_not_first"),
-        ({"conversations": [{"from": "human", "value": "hi", "loss": None},
-                            {"from": "gpt", "value": "OK.", "loss": False}]}, "no_trained_turn"),
+        ({"messages": '[{"role": "user"'}, "malformed"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "system", "content": "b"},
+                    {"role": "assistant", "content": "c"},
+                ]
+            },
+            "system_not_first",
+        ),
+        (
+            {
+                "conversations": [
+                    {"from": "human", "value": "hi", "loss": None},
+                    {"from": "gpt", "value": "OK.", "loss": False},
+                ]
+            },
+            "no_trained_turn",
+        ),
         ({"prompt": "", "completion": " "}, "empty"),
         ({"id": 3, "meta": {}}, "malformed"),
     ],
@@ -117,12 +134,20 @@ def test_prepare_mixes_by_ratio_reports_and_survives_bad_rows(
 
 def test_over_long_rows_are_counted_not_fatal(tiny_tokenizer: Any, tmp_path: Path) -> None:
     rows = [
-        {"messages": [{"role": "user", "content": "why " * 200}, {"role": "assistant", "content": "x"}]},
+        {
+            "messages": [
+                {"role": "user", "content": "why " * 200},
+                {"role": "assistant", "content": "x"},
+            ]
+        },
         SAMPLE_PAIRS[2],
     ]
     path = write_jsonl(tmp_path / "long.jsonl", rows)
     dataset, report = prepare_dataset(
-        DataArguments(sources=[SourceConfig(path=str(path))]), tiny_tokenizer, MISTRAL, max_length=64
+        DataArguments(sources=[SourceConfig(path=str(path))]),
+        tiny_tokenizer,
+        MISTRAL,
+        max_length=64,
     )
     assert len(dataset) == 1 and report.sources[0].bad == {"over_long": 1}
 

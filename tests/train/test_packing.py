@@ -6,6 +6,7 @@ collator); each example's logits inside the packed row must equal its logits alo
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,12 @@ def packed_batch(tiny_mistral_dir: Path, tmp_path_factory: pytest.TempPathFactor
     pairs = write_jsonl(folder / "pairs.jsonl", SAMPLE_PAIRS)
     thudm = write_jsonl(folder / "thudm.jsonl", THUDM_ROWS)
     tokenizer = AutoTokenizer.from_pretrained(tiny_mistral_dir)
-    data_args = DataArguments(sources=[SourceConfig(path=str(pairs)), SourceConfig(path=str(thudm))])
-    dataset, _ = prepare_dataset(data_args, tokenizer, read_template("mistral.jinja"), max_length=160)
+    data_args = DataArguments(
+        sources=[SourceConfig(path=str(pairs)), SourceConfig(path=str(thudm))]
+    )
+    dataset, _ = prepare_dataset(
+        data_args, tokenizer, read_template("mistral.jinja"), max_length=160
+    )
     args = SFTConfig(
         output_dir=str(folder / "out"),
         use_cpu=True,
@@ -71,12 +76,12 @@ def test_packed_logits_equal_logits_alone(
     model.eval()
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     ids, positions = batch["input_ids"][0], batch["position_ids"][0]
-    starts = (positions == 0).nonzero().flatten().tolist() + [len(ids)]
+    starts = [*(positions == 0).nonzero().flatten().tolist(), len(ids)]
     with torch.no_grad():
         packed = model(**inputs, use_cache=False).logits[0]
         leaky = model(input_ids=batch["input_ids"], use_cache=False).logits[0]
         worst = leak = 0.0
-        for start, end in zip(starts[:-1], starts[1:], strict=True):
+        for start, end in itertools.pairwise(starts):
             alone = model(input_ids=ids[None, start:end], use_cache=False).logits[0]
             worst = max(worst, (packed[start:end] - alone).abs().max().item())
             leak = max(leak, (leaky[start:end] - alone).abs().max().item())

@@ -125,8 +125,19 @@ def test_tiny_mistral_trains_resumes_and_saves(tiny_config: Path, tmp_path: Path
 def test_lora_option(tiny_config: Path, tmp_path: Path) -> None:
     result = train_from_config(
         str(tiny_config),
-        ["--max_steps", "1", "--use_peft", "true", "--lora_r", "4", "--lora_target_modules",
-         "q_proj", "v_proj", "--save_strategy", "no"],
+        [
+            "--max_steps",
+            "1",
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "4",
+            "--lora_target_modules",
+            "q_proj",
+            "v_proj",
+            "--save_strategy",
+            "no",
+        ],
     )
     assert (tmp_path / "out" / "adapter_config.json").exists()
     trainable = sum(p.numel() for p in result.trainer.model.parameters() if p.requires_grad)
@@ -134,7 +145,9 @@ def test_lora_option(tiny_config: Path, tmp_path: Path) -> None:
     assert 0 < trainable < total / 10
 
 
-def test_cli_inspect_shows_trained_tokens(tiny_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_inspect_shows_trained_tokens(
+    tiny_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["inspect", "--config", str(tiny_config), "--color", "never"]) == 0
     printed = capsys.readouterr().out
     assert "[[" in printed and "</s>]]" in printed  # trained runs, EOS included

@@ -4,7 +4,12 @@ responder, and the tool-use family (API lists, tasks, assistant, simulated API).
 from __future__ import annotations
 
 from genteach.agents.base import Agent, AgentError, AgentResult, AgentSkipped
-from genteach.agents.instruct import InstructInput, InstructionBatch, SeedInstructionAgent, TaskDraft
+from genteach.agents.instruct import (
+    InstructInput,
+    InstructionBatch,
+    SeedInstructionAgent,
+    TaskDraft,
+)
 from genteach.agents.parsing import ParseError, SkipItem, extract_json_object, parse_json_as
 from genteach.agents.refine import (
     Edit,

@@ -122,7 +122,9 @@ class Agent(Generic[InT, OutT]):
         return parse_json_as(text, self.output_model)  # type: ignore[return-value]
 
     # -- the call -----------------------------------------------------------------------
-    async def run(self, client: ModelClient, inputs: InT, *, seed: int | None = None) -> AgentResult[OutT]:
+    async def run(
+        self, client: ModelClient, inputs: InT, *, seed: int | None = None
+    ) -> AgentResult[OutT]:
         """Render, call the model, parse; repair malformed answers a bounded number of times.
 
         Raises:

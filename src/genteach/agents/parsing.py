@@ -58,7 +58,9 @@ def extract_json_object(text: str) -> dict[str, Any]:
                 depth -= 1
         if depth > 0 or in_str:
             raise ParseError("truncated JSON object (the answer stops before it closes)") from exc
-        raise ParseError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise ParseError(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     if not isinstance(obj, dict):
         raise ParseError("the JSON value is not an object")
     return obj

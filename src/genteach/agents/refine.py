@@ -55,7 +55,9 @@ class Suggester(Agent[SuggestInput, Suggestions]):
             known = {g.id for g in inputs.goals}
             bad = sorted({s.goal for s in out.suggestions} - known)
             if bad:
-                raise ParseError(f"unknown goal {', '.join(bad)} (goals: {', '.join(sorted(known))})")
+                raise ParseError(
+                    f"unknown goal {', '.join(bad)} (goals: {', '.join(sorted(known))})"
+                )
             out.suggestions = out.suggestions[: inputs.count]
         return out
 

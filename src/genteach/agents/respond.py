@@ -36,7 +36,9 @@ class Responder(Agent[RespondInput, Answer]):
     input_model = RespondInput
     output_model = Answer
     default_system_template = "common/respond_system.j2"
-    default_user_template = "common/respond_system.j2"  # unused: the user turns are the conversation
+    default_user_template = (
+        "common/respond_system.j2"  # unused: the user turns are the conversation
+    )
     format_hint = "the answer itself, in plain text"
 
     @property

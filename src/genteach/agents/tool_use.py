@@ -180,7 +180,10 @@ def _literal(node: ast.expr) -> Any:
     if isinstance(node, ast.List | ast.Tuple):
         return [_literal(e) for e in node.elts]
     if isinstance(node, ast.Dict):
-        return {_literal(k) if k is not None else None: _literal(v) for k, v in zip(node.keys, node.values, strict=True)}
+        return {
+            _literal(k) if k is not None else None: _literal(v)
+            for k, v in zip(node.keys, node.values, strict=True)
+        }
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         value = _literal(node.operand)
         if isinstance(value, int | float):
@@ -230,7 +233,9 @@ def parse_action(text: str, apis: list[ApiSpec] | None = None) -> Action:
     try:
         tree = ast.parse(call, mode="eval")
     except SyntaxError as exc:
-        raise ParseError(f"the API call is not of the form name(param=value, ...): {exc.msg}") from exc
+        raise ParseError(
+            f"the API call is not of the form name(param=value, ...): {exc.msg}"
+        ) from exc
     node = tree.body
     if not isinstance(node, ast.Call):
         raise ParseError("the API call is not of the form name(param=value, ...)")
@@ -333,7 +338,9 @@ class SimulatedApi(Agent[ApiCallInput, ApiResult]):
     output_model = ApiResult
     default_system_template = "tool_use/simulator_system.j2"
     default_user_template = "tool_use/simulator_user.j2"
-    format_hint = 'a single JSON object {"status": "ok", "result": ...} or {"status": "error", "error": ...}'
+    format_hint = (
+        'a single JSON object {"status": "ok", "result": ...} or {"status": "error", "error": ...}'
+    )
 
 
 __all__ = [

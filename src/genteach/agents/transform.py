@@ -41,7 +41,9 @@ class ContentTransformer(Agent[TransformInput, TransformedText]):
     output_model = TransformedText
     default_system_template = "common/transform_system.j2"
     default_user_template = "common/transform_user.j2"
-    format_hint = 'a single JSON object {"title": ..., "text": ...} (or {"skip": true, "reason": ...})'
+    format_hint = (
+        'a single JSON object {"title": ..., "text": ...} (or {"skip": true, "reason": ...})'
+    )
 
 
 @dataclass

@@ -137,7 +137,7 @@ def agent_class(spec: str, where: str) -> type[Any]:
     if ":" in spec:
         module, _, name = spec.partition(":")
         try:
-            return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+            return getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as exc:
             raise TaxonomyError(f"{where}: cannot import agent {spec!r}: {exc}") from exc
     raise TaxonomyError(
@@ -178,9 +178,7 @@ def skill_view(skill: Skill) -> SkillView:
     return SkillView(id=skill.id, name=skill.name, description=skill.description)
 
 
-def category_view(
-    skill: Skill, kind: str, item: SubCategory
-) -> CategoryView:
+def category_view(skill: Skill, kind: str, item: SubCategory) -> CategoryView:
     guidance = skill.guidance(kind, item)  # type: ignore[arg-type]
     return CategoryView(
         id=item.id,

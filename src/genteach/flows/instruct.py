@@ -47,8 +47,14 @@ class SeedInstructionFlow:
     ) -> SeedInstructionFlow:
         agents = {
             t.id: build_agent(
-                skill, "task_types", t, "instruct",
-                prompts=prompts, prefix="instruct", params=settings, options=options,
+                skill,
+                "task_types",
+                t,
+                "instruct",
+                prompts=prompts,
+                prefix="instruct",
+                params=settings,
+                options=options,
             )
             for t in skill.task_types
         }
@@ -67,7 +73,9 @@ class SeedInstructionFlow:
         for tasks in results:
             item.tasks.extend(tasks)
 
-    async def _one(self, item: WorkItem, ctx: RunContext, task_type: SubCategory, seed: int) -> list[Task]:
+    async def _one(
+        self, item: WorkItem, ctx: RunContext, task_type: SubCategory, seed: int
+    ) -> list[Task]:
         agent = self.agents[task_type.id]
         category = category_view(self.skill, "task_types", task_type)
         assert item.passage is not None

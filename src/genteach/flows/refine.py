@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from genteach.agents.base import AgentError
-from genteach.agents.refine import Editor, EditInput, Suggester, SuggestInput, TaskView
+from genteach.agents.refine import EditInput, Editor, Suggester, SuggestInput, TaskView
 from genteach.agents.views import GoalView
 from genteach.flows.base import RunContext, Task, WorkItem, skill_view
 from genteach.models.base import ModelError
@@ -33,7 +33,9 @@ class RefinementFlow:
         suggestions: int = 3,
     ) -> None:
         if not skill.refinement_goals:
-            raise TaxonomyError(f"skills.{skill.id}.refinement_goals: the refinement flow needs goals")
+            raise TaxonomyError(
+                f"skills.{skill.id}.refinement_goals: the refinement flow needs goals"
+            )
         self.skill = skill
         self.suggester = suggester
         self.editor = editor
@@ -78,7 +80,10 @@ class RefinementFlow:
         for round_no in range(1, self.rounds + 1):
             seeds = [(item.call_seed(), item.call_seed()) for _ in current]
             results = await asyncio.gather(
-                *(self._refine(item, ctx, t, round_no, s) for t, s in zip(current, seeds, strict=True))
+                *(
+                    self._refine(item, ctx, t, round_no, s)
+                    for t, s in zip(current, seeds, strict=True)
+                )
             )
             current = [t for new in results for t in new]
             item.tasks.extend(current)

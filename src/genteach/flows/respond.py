@@ -43,7 +43,9 @@ class ResponseFlow:
         )
         return cls(skill, responder, skill.template("task_user", "common/task_user.j2"))
 
-    def student_messages(self, item: WorkItem, task: Task, ctx: RunContext, layout: int) -> list[Message]:
+    def student_messages(
+        self, item: WorkItem, task: Task, ctx: RunContext, layout: int
+    ) -> list[Message]:
         title = item.passage.title if item.passage else ""
         content = ctx.prompts.render(
             self.task_template,
@@ -85,7 +87,9 @@ class ResponseFlow:
             return None
         item.add(result)
         messages = [*conversation, message("assistant", result.output.text)]
-        return make_record(item, ctx, task, messages, [*task.agents, self.responder.name], result.usage)
+        return make_record(
+            item, ctx, task, messages, [*task.agents, self.responder.name], result.usage
+        )
 
 
 def make_record(

@@ -84,7 +84,9 @@ class ToolConversationFlow:
             skill,
             assistant,
             simulator,
-            system_template=skill.template("conversation_system", "tool_use/conversation_system.j2"),
+            system_template=skill.template(
+                "conversation_system", "tool_use/conversation_system.j2"
+            ),
             observation_template=skill.template("observation", "tool_use/observation.j2"),
             max_steps=int(settings.get("max_steps", 8)),
             require_expected_outcome=bool(settings.get("require_expected_outcome", True)),
@@ -97,7 +99,9 @@ class ToolConversationFlow:
         )
         item.records.extend(r for r in records if r is not None)
 
-    async def _converse(self, item: WorkItem, ctx: RunContext, task: Task, seed: int) -> Record | None:
+    async def _converse(
+        self, item: WorkItem, ctx: RunContext, task: Task, seed: int
+    ) -> Record | None:
         if item.apis is None:
             raise RuntimeError(f"{self.name} needs an API list: use an api_list transformer first")
         withheld = set(task.extra.get("withheld_apis", []))
@@ -180,7 +184,9 @@ class ToolConversationFlow:
             return None
         item.add_usage(usage)
         if outcome is None:
-            item.reject(self.name, self.assistant.name, f"no STOP action within {self.max_steps} steps")
+            item.reject(
+                self.name, self.assistant.name, f"no STOP action within {self.max_steps} steps"
+            )
             return None
         expected = task.extra.get("expected_outcome")
         if self.require_expected_outcome and expected and outcome != expected:

@@ -24,7 +24,9 @@ class ContentTransformationFlow:
 
     def __init__(self, skill: Skill, agents: Mapping[str, Any], settings: Mapping[str, Any]):
         if not skill.transformers:
-            raise TaxonomyError(f"skills.{skill.id}.transformers: the flow {self.name} needs at least one")
+            raise TaxonomyError(
+                f"skills.{skill.id}.transformers: the flow {self.name} needs at least one"
+            )
         self.skill = skill
         self.agents = dict(agents)
         self.settings = dict(settings)
@@ -39,8 +41,14 @@ class ContentTransformationFlow:
     ) -> ContentTransformationFlow:
         agents = {
             t.id: build_agent(
-                skill, "transformers", t, "transform",
-                prompts=prompts, prefix="transform", params=settings, options=options,
+                skill,
+                "transformers",
+                t,
+                "transform",
+                prompts=prompts,
+                prefix="transform",
+                params=settings,
+                options=options,
             )
             for t in skill.transformers
         }
@@ -72,9 +80,12 @@ class ContentTransformationFlow:
             item.apis = apis
             item.passage = PassageView(
                 title=apis.library,
-                text=ctx.prompts.render("tool_use/api_list_text.j2", library=apis.library,
-                                        description=apis.description,
-                                        apis=[a.model_dump() for a in apis.apis]),
+                text=ctx.prompts.render(
+                    "tool_use/api_list_text.j2",
+                    library=apis.library,
+                    description=apis.description,
+                    apis=[a.model_dump() for a in apis.apis],
+                ),
                 transformer=transformer.id,
             )
         else:

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from typing_extensions import TypedDict
-
 from pydantic import BaseModel
+from typing_extensions import TypedDict
 
 Role = Literal["system", "user", "assistant"]
 
@@ -118,4 +117,3 @@ __all__ = [
     "Usage",
     "message",
 ]
-

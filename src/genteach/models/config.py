@@ -103,9 +103,7 @@ def build_client(config: ModelConfig | None = None) -> ModelClient:
         )
         kwargs["include_name_in_message"] = False
     client = OpenAIChatCompletionClient(**kwargs)  # type: ignore[arg-type]
-    return AutoGenModel(
-        client, name=model, temperature=cfg.temperature, max_tokens=cfg.max_tokens
-    )
+    return AutoGenModel(client, name=model, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
 
 
 def _float(v: str | None) -> float | None:

@@ -76,7 +76,8 @@ class ScriptedModel:
                     raise ScriptExhausted(f"no scripted answer left for {marker!r}")
                 return answers.popleft()
         raise ScriptExhausted(
-            f"no route matches the system message: {system[:120]!r}... (routes: {list(self._routes)})"
+            f"no route matches the system message: {system[:120]!r}... "
+            f"(routes: {list(self._routes)})"
         )
 
     async def complete(
@@ -92,9 +93,7 @@ class ScriptedModel:
         self.schemas.append(response_schema)
         text = self.answer(messages)
         prompt = sum(len(m["content"].split()) for m in messages)
-        return Completion(
-            text=text, usage=Usage(prompt, len(text.split()), 1), model=self._name
-        )
+        return Completion(text=text, usage=Usage(prompt, len(text.split()), 1), model=self._name)
 
     def remaining(self) -> int:
         """Answers not yet used (scripts and routes)."""

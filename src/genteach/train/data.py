@@ -89,16 +89,22 @@ class DataArguments:
 
     sources: list[SourceConfig] = field(
         default_factory=list,
-        metadata={"help": "Data sources (set them in the YAML): path, format, splits, weight, limit."},
+        metadata={
+            "help": "Data sources (set them in the YAML): path, format, splits, weight, limit."
+        },
     )
     mix_seed: int = field(default=42, metadata={"help": "Seed of limits, mixing and shuffling."})
     report_path: str | None = field(
         default=None,
-        metadata={"help": "Where to write the data report (JSON); default <output_dir>/data_report.json."},
+        metadata={
+            "help": "Where to write the data report (JSON); default <output_dir>/data_report.json."
+        },
     )
 
     def __post_init__(self) -> None:
-        self.sources = [s if isinstance(s, SourceConfig) else SourceConfig(**s) for s in self.sources]
+        self.sources = [
+            s if isinstance(s, SourceConfig) else SourceConfig(**s) for s in self.sources
+        ]
         weighted = [s.weight is not None for s in self.sources]
         if any(weighted) and not all(weighted):
             raise ValueError("give a weight to every source or to none")
@@ -280,7 +286,9 @@ def load_source(source: SourceConfig, seed: int = 42, num_proc: int | None = Non
 def _normalize_batch(batch: dict[str, list[Any]], fmt: str, name: str) -> dict[str, list[Any]]:
     columns = list(batch)
     size = len(batch[columns[0]]) if columns else 0
-    out: dict[str, list[Any]] = {k: [] for k in ("source", "messages", "prompt", "completion", "bad")}
+    out: dict[str, list[Any]] = {
+        k: [] for k in ("source", "messages", "prompt", "completion", "bad")
+    }
     for i in range(size):
         row = normalize_row({k: batch[k][i] for k in columns}, fmt)
         out["source"].append(name)
@@ -306,9 +314,10 @@ def mix_counts(available: Sequence[int], weights: Sequence[float | None]) -> lis
     """
     if all(w is None for w in weights):
         return list(available)
-    shares = [float(w or 0.0) / sum(float(w or 0.0) for w in weights) for w in weights]
+    given = [float(w or 0.0) for w in weights]
+    shares = [w / sum(given) for w in given]
     total = min(n / p for n, p in zip(available, shares, strict=True) if p > 0)
-    return [min(n, int(round(p * total))) for n, p in zip(available, shares, strict=True)]
+    return [min(n, round(p * total)) for n, p in zip(available, shares, strict=True)]
 
 
 # Tokenizing with loss masks
@@ -370,8 +379,8 @@ def tokenize_batch(
                     continue
                 flags = [True] * len(row_spans)
             row_labels = [-100] * len(row_ids)
-            for trained, (start, end) in zip(flags, row_spans, strict=True):
-                covered = _token_range(encoding, k, start, end) if trained else None
+            for is_trained, (start, end) in zip(flags, row_spans, strict=True):
+                covered = _token_range(encoding, k, start, end) if is_trained else None
                 if covered is not None:
                     row_labels[covered[0] : covered[1]] = row_ids[covered[0] : covered[1]]
             labels[i] = row_labels
@@ -542,7 +551,9 @@ def prepare_dataset(
     parts = []
     for report, dataset, take in zip(reports, usable, takes, strict=True):
         report.rows_mixed = take
-        parts.append(dataset.shuffle(seed=seed).select(range(take)) if take < len(dataset) else dataset)
+        parts.append(
+            dataset.shuffle(seed=seed).select(range(take)) if take < len(dataset) else dataset
+        )
     mixed = concatenate_datasets(parts).shuffle(seed=seed)
     tokenized = mixed.map(
         tokenize_batch,

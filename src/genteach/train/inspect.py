@@ -38,7 +38,10 @@ class InspectArguments:
     )
     color: str = field(
         default="auto",
-        metadata={"help": "Highlight trained tokens: auto | always | never.", "choices": ["auto", "always", "never"]},
+        metadata={
+            "help": "Highlight trained tokens: auto | always | never.",
+            "choices": ["auto", "always", "never"],
+        },
     )
     max_length: int | None = field(default=1024, metadata={"help": "As SFTConfig.max_length."})
     assistant_only_loss: bool = field(default=False, metadata={"help": "As SFTConfig."})
@@ -57,7 +60,7 @@ def highlight(
     for token, label in [*zip(input_ids, labels, strict=True), (-1, -1)]:
         is_trained = label != -100
         if run and (token == -1 or is_trained != trained):
-            text = tokenizer.decode(run)
+            text = str(tokenizer.decode(run))
             if trained:
                 pieces.append(f"{GREEN}{text}{RESET}" if color else f"[[{text}]]")
             else:
@@ -111,7 +114,8 @@ def main(argv: Sequence[str]) -> int:
     """``genteach train inspect --config x.yaml [--index N] [--max_rows N] [--color ...]``."""
     from trl import ModelConfig, TrlParser
 
-    parser = TrlParser((DataArguments, ModelConfig, InspectArguments), prog="genteach train inspect")
+    types: list[Any] = [DataArguments, ModelConfig, InspectArguments]
+    parser = TrlParser(types, prog="genteach train inspect")
     data_args, model_args, args = parser.parse_args_and_config(
         list(argv), fail_with_unknown_args=False
     )

@@ -53,7 +53,8 @@ def make_parser() -> TrlParser:
     """The recipe's parser: genteach's data fields, TRL's ``SFTConfig`` and ``ModelConfig``."""
     from trl import ModelConfig, SFTConfig, TrlParser
 
-    return TrlParser((DataArguments, SFTConfig, ModelConfig), prog="genteach train")
+    types: list[Any] = [DataArguments, SFTConfig, ModelConfig]
+    return TrlParser(types, prog="genteach train")
 
 
 def parse_args(argv: Sequence[str]) -> tuple[DataArguments, SFTConfig, ModelConfig]:
@@ -105,6 +106,7 @@ def train(
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
     # Model and tokenizer
+    output_dir = training_args.output_dir or "trainer_output"
     model_path = resolve_model_path(model_args.model_name_or_path)
     training_args.model_init_kwargs = {
         "revision": model_args.model_revision,
@@ -113,7 +115,9 @@ def train(
         **(training_args.model_init_kwargs or {}),  # type: ignore[dict-item]
     }
     tokenizer = AutoTokenizer.from_pretrained(model_path, revision=model_args.model_revision)
-    model_type = AutoConfig.from_pretrained(model_path, revision=model_args.model_revision).model_type
+    model_type = AutoConfig.from_pretrained(
+        model_path, revision=model_args.model_revision
+    ).model_type
 
     # Training chat template: by model family, or the file given by chat_template_path
     template = resolve_chat_template(tokenizer, model_type, training_args.chat_template_path)
@@ -132,9 +136,7 @@ def train(
         )
     if training_args.process_index == 0:
         print(report.format())
-        report_path = data_args.report_path or os.path.join(
-            training_args.output_dir, "data_report.json"
-        )
+        report_path = data_args.report_path or os.path.join(output_dir, "data_report.json")
         os.makedirs(os.path.dirname(os.path.abspath(report_path)), exist_ok=True)
         with open(report_path, "w", encoding="utf-8") as handle:
             json.dump(report.to_dict(), handle, indent=2)
@@ -153,10 +155,10 @@ def train(
     )
 
     # Train (resuming when asked) and save
-    resume = resume_point(training_args.resume_from_checkpoint, training_args.output_dir)
+    resume = resume_point(training_args.resume_from_checkpoint, output_dir)
     output = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
-    trainer.accelerator.print(f"Model saved to {training_args.output_dir}")
+    trainer.save_model(output_dir)
+    trainer.accelerator.print(f"Model saved to {output_dir}")
     end = getattr(trainer, "end", None)  # transformers >= 5.18: finish trackers, process group
     if callable(end):
         end()

@@ -97,8 +97,9 @@ def render_with_spans(
     """
     from transformers.utils.chat_template_utils import render_jinja_template
 
+    render: Any = render_jinja_template  # returns (texts, spans) with the mask flag on
     plain = [[{"role": m["role"], "content": m["content"]} for m in conv] for conv in conversations]
-    texts, spans = render_jinja_template(
+    texts, spans = render(
         conversations=plain,
         chat_template=template,
         return_assistant_tokens_mask=True,
