@@ -150,6 +150,25 @@ def test_clear_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
         == 2
     )
     assert "is listed but not built yet" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "generate",
+                "--seeds",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+                "--set",
+                "nope",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+                "--api-key",
+                "k",
+            ]
+        )
+        == 2
+    )
+    assert "--set 'nope': expected KEY=VALUE" in capsys.readouterr().err
 
 
 def test_taxonomy_commands(capsys: pytest.CaptureFixture[str]) -> None:

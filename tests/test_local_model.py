@@ -19,13 +19,13 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from autogen_core.models import ModelFamily, ModelInfo, UserMessage  # noqa: E402
+from autogen_core.models import ModelFamily, ModelInfo, UserMessage
 
-from genteach.models import local_assets  # noqa: E402
-from genteach.models.autogen import AutoGenModel  # noqa: E402
-from genteach.models.base import message  # noqa: E402
-from genteach.models.local import LocalChatCompletionClient, local_model_client  # noqa: E402
-from genteach.models.local_assets import (  # noqa: E402
+from genteach.models import local_assets
+from genteach.models.autogen import AutoGenModel
+from genteach.models.base import message
+from genteach.models.local import LocalChatCompletionClient, local_model_client
+from genteach.models.local_assets import (
     ChunkedGGUF,
     LocalModelError,
     assemble_gguf,

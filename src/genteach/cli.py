@@ -102,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
         "--max-parse-retries", type=int, default=2, help="repairs asked for a malformed answer"
     )
     g.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a pipeline setting in every stage that has it, e.g. --set suggestions=1 "
+        "--set tasks_per_type=1 (repeatable)",
+    )
+    g.add_argument(
         "--fresh", action="store_true", help="discard earlier output in --out instead of resuming"
     )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -153,6 +161,7 @@ def _generate(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         skills_per_seed=args.skills_per_seed,
         limit=args.limit,
+        overrides=_overrides(args.set),
     )
     skills = [s.strip() for s in args.skills.split(",")] if args.skills else None
     prompts = PromptLibrary(args.prompts)
@@ -194,6 +203,18 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"seeds: {summary.seeds}", file=sys.stderr)
     print(str(summary))
     return 0
+
+
+def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set suggestions=1")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def _taxonomy_list(args: argparse.Namespace) -> int:

@@ -54,6 +54,8 @@ class RunSettings:
         skills_per_seed: None runs every selected skill on every seed that suits it;
             N draws N of them per seed by the skills' weights.
         limit: process at most this many units (None: all).
+        overrides: stage settings replaced in every selected skill's pipeline where the
+            stage has them, e.g. ``{"suggestions": 1, "tasks_per_type": 1}``.
     """
 
     seed: int = 0
@@ -65,6 +67,7 @@ class RunSettings:
     max_tokens: int | None = None
     skills_per_seed: int | None = None
     limit: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -138,8 +141,18 @@ class Pipeline:
             "max_tokens": self.settings.max_tokens,
             "max_parse_retries": self.settings.max_parse_retries,
         }
+        known = {k for s in self.skills for st in s.pipeline for k in st.settings}
+        unknown = sorted(set(self.settings.overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"override {', '.join(unknown)}: no stage of skills "
+                f"{', '.join(s.id for s in self.skills)} has it (settings: {', '.join(sorted(known))})"
+            )
         self.flows: dict[str, list[Flow]] = {
-            s.id: build_flows(s, self.prompts, options=options, extra=flows) for s in self.skills
+            s.id: build_flows(
+                s, self.prompts, options=options, extra=flows, overrides=self.settings.overrides
+            )
+            for s in self.skills
         }
 
     # -- planning ---------------------------------------------------------------------

@@ -30,18 +30,28 @@ def build_flows(
     *,
     options: Mapping[str, Any] | None = None,
     extra: Mapping[str, FlowFactory] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> list[Flow]:
-    """Build a skill's pipeline from its ``pipeline:`` stages."""
+    """Build a skill's pipeline from its ``pipeline:`` stages.
+
+    ``overrides`` replaces stage settings by name in every stage that has them (e.g.
+    ``{"suggestions": 1}``); a name no stage of any selected skill knows is an error
+    raised by the caller (see :class:`genteach.Pipeline`).
+    """
     table = {**FLOWS, **(extra or {})}
     flows = []
     for i, stage in enumerate(skill.pipeline):
+        settings = stage.settings
+        for key, value in (overrides or {}).items():
+            if key in settings:
+                settings[key] = value
         factory = table.get(stage.flow)
         if factory is None:
             raise TaxonomyError(
                 f"skills.{skill.id}.pipeline[{i}].flow: unknown flow {stage.flow!r} "
                 f"(flows: {', '.join(table)})"
             )
-        flows.append(factory(skill, stage.settings, prompts, dict(options or {})))
+        flows.append(factory(skill, settings, prompts, dict(options or {})))
     return flows
 
 

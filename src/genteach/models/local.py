@@ -286,7 +286,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
         return limit - self.count_tokens(messages, tools=tools)
 
     @property
-    def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
+    def capabilities(self) -> ModelCapabilities:
         return {"vision": False, "function_calling": False, "json_output": False}
 
     @property
@@ -310,9 +310,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genteach-local")
         return self._executor
 
-    def _make_request(
-        self, messages: Sequence[LLMMessage], args: Mapping[str, Any]
-    ) -> _Request:
+    def _make_request(self, messages: Sequence[LLMMessage], args: Mapping[str, Any]) -> _Request:
         max_tokens = args.get("max_tokens", args.get("max_completion_tokens"))
         temperature = args.get("temperature")
         top_p = args.get("top_p")

@@ -77,7 +77,7 @@ DEFAULT_LOCAL_MODEL = ChunkedGGUF(
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
-    """The cache folder: ``cache_dir`` if given, else ``$GENTEACH_CACHE``, else ~/.cache/genteach."""
+    """The cache folder: ``cache_dir``, else ``$GENTEACH_CACHE``, else ~/.cache/genteach."""
     if cache_dir is not None:
         return Path(cache_dir)
     env = os.environ.get("GENTEACH_CACHE")
@@ -116,6 +116,7 @@ def default_model_dir(
         gguf = models / f".{spec.folder_name}.gguf"
         assemble_gguf(parts, gguf, size=spec.size, sha256=spec.sha256)
         tmp = Path(tempfile.mkdtemp(prefix=f".{spec.folder_name}.tmp-", dir=models))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared like any other
         try:
             convert_gguf_to_hf(gguf, tmp)
             marker = {
@@ -267,7 +268,9 @@ def convert_gguf_to_hf(gguf: Path, out_dir: Path) -> Path:
     jinja = out_dir / "chat_template.jinja"
     if not jinja.exists():
         if not isinstance(template, str):
-            raise LocalModelError(f"{gguf} carries no chat template; cannot serve it as a chat model")
+            raise LocalModelError(
+                f"{gguf} carries no chat template; cannot serve it as a chat model"
+            )
         jinja.write_text(template, encoding="utf-8")
     return out_dir
 

@@ -46,6 +46,9 @@ class TransformersServer:
         model: HF-format model folder; ``None`` uses the embedded model.
         port: TCP port; ``None`` picks a free one.
         continuous_batching: pass ``--continuous-batching``.
+        cb_num_blocks: KV-cache blocks for continuous batching (``--cb-num-blocks``; 256
+            tokens each). Bounded by default: left to itself the server sizes the cache from
+            free memory and took ~11 GiB of RAM on a CPU machine. ``None`` leaves it so.
         startup_timeout: seconds to wait for ``/health`` to answer.
         stop_timeout: seconds between SIGTERM and SIGKILL on exit.
         extra_args: more ``transformers serve`` options (e.g. ``["--dtype", "bfloat16"]``).
@@ -66,6 +69,7 @@ class TransformersServer:
         *,
         port: int | None = None,
         continuous_batching: bool = True,
+        cb_num_blocks: int | None = 128,
         startup_timeout: float = 180.0,
         stop_timeout: float = 10.0,
         extra_args: tuple[str, ...] | list[str] = (),
@@ -76,6 +80,7 @@ class TransformersServer:
         self._cache_dir = cache_dir
         self.port = port
         self.continuous_batching = continuous_batching
+        self.cb_num_blocks = cb_num_blocks
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.extra_args = list(extra_args)
@@ -124,6 +129,8 @@ class TransformersServer:
         ]
         if self.continuous_batching:
             cmd.append("--continuous-batching")
+            if self.cb_num_blocks is not None:
+                cmd += ["--cb-num-blocks", str(self.cb_num_blocks)]
         return cmd + self.extra_args
 
     # ----------------------------------------------------------------- lifecycle
