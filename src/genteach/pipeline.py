@@ -146,7 +146,8 @@ class Pipeline:
         if unknown:
             raise ValueError(
                 f"override {', '.join(unknown)}: no stage of skills "
-                f"{', '.join(s.id for s in self.skills)} has it (settings: {', '.join(sorted(known))})"
+                f"{', '.join(s.id for s in self.skills)} has it "
+                f"(settings: {', '.join(sorted(known))})"
             )
         self.flows: dict[str, list[Flow]] = {
             s.id: build_flows(
