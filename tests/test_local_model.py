@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -197,6 +198,39 @@ async def test_seeded_sampling_is_reproducible_in_a_batch(
         client.create([_user("Say hi.")], extra_create_args={"max_tokens": 5, "temperature": 0}),
     )
     assert together[0].content == alone.content
+
+
+class _City(BaseModel):
+    city: str
+
+
+async def test_constrained_json_in_a_mixed_batch(client: LocalChatCompletionClient) -> None:
+    pytest.importorskip("llguidance")
+    assert client.model_info["structured_output"]
+    model = AutoGenModel(client)  # passes response_schema on as json_output
+    ask = "What is the capital of {}? Reply in JSON with the key city."
+    before = client.stats
+    constrained_fr, constrained_it, free = await asyncio.gather(
+        model.complete(
+            [message("user", ask.format("France"))],
+            response_schema=_City,
+            max_tokens=24,
+            temperature=0,
+        ),
+        model.complete(
+            [message("user", ask.format("Italy"))],
+            response_schema=_City,
+            max_tokens=24,
+            temperature=0.7,
+            seed=3,
+        ),
+        model.complete([message("user", "Say hi.")], max_tokens=6, temperature=0),
+    )
+    assert client.stats.largest_batch > 1 and client.stats.batches - before.batches < 3
+    assert constrained_fr.finish_reason == "stop"
+    assert _City.model_validate_json(constrained_fr.text).city == "Paris"
+    assert _City.model_validate_json(constrained_it.text).city
+    assert not free.text.lstrip().startswith("{")
 
 
 async def test_local_model_client_names_the_teacher() -> None:

@@ -175,3 +175,9 @@ def test_sources_from_yaml_dicts() -> None:
         DataArguments(sources=[{"path": "a.jsonl", "weight": 0.2}, {"path": "b"}])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="format"):
         SourceConfig(path="a", format="sharegpt")
+
+
+def test_missing_source_file_is_a_clear_error(tiny_tokenizer: Any, tmp_path: Path) -> None:
+    source = SourceConfig(path=str(tmp_path / "nothing-*.jsonl"), name="gone")
+    with pytest.raises(FileNotFoundError, match="gone"):
+        prepare_dataset(DataArguments(sources=[source]), tiny_tokenizer, MISTRAL, max_length=64)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import secrets
 import threading
@@ -86,6 +87,7 @@ class _Request:
     top_p: float
     seed: int | None
     future: asyncio.Future[_Result]
+    schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,11 @@ class _Loaded:
     model: Any
     tokenizer: Any
     eos_ids: frozenset[int]
+    im_end: int
     pad_id: int
     context_length: int
     path: str = field(default="")
+    guidance_tokenizer: Any = None
 
 
 class LocalChatCompletionClient(ChatCompletionClient):
@@ -124,10 +128,18 @@ class LocalChatCompletionClient(ChatCompletionClient):
         dtype: torch dtype name for the weights; bf16 is ~2x faster than fp32 on CPU.
         device: torch device.
         cache_dir: cache for the embedded model; default ``$GENTEACH_CACHE``.
+        constrained_json: constrain ``json_output`` requests with llguidance; ``None`` means
+            "if it is installed".
 
     Recognised ``extra_create_args``: ``max_tokens`` (or ``max_completion_tokens``),
-    ``temperature``, ``top_p``, ``seed``. Tools and images are not supported. ``json_output``
-    is accepted; the output is not constrained, so parse and retry on the caller's side.
+    ``temperature``, ``top_p``, ``seed``. Tools and images are not supported.
+
+    ``json_output`` (``True`` or a pydantic model) constrains decoding to valid JSON (to the
+    model's JSON schema) when ``llguidance`` is installed, row by row inside the batch;
+    ``model_info`` then reports ``json_output``/``structured_output``. A reply cut off by
+    ``max_tokens`` still does not parse (``finish_reason == "length"``): budget tokens and
+    validate on the caller's side. Without ``llguidance`` the request is accepted and
+    decoding is not constrained.
 
     The model loads lazily, in the worker thread, on the first call (or :meth:`load`).
     """
@@ -146,6 +158,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
         dtype: str = "bfloat16",
         device: str = "cpu",
         cache_dir: Path | None = None,
+        constrained_json: bool | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
@@ -160,6 +173,10 @@ class LocalChatCompletionClient(ChatCompletionClient):
         self.dtype = dtype
         self.device = device
         self.cache_dir = cache_dir
+        available = importlib.util.find_spec("llguidance") is not None
+        if constrained_json and not available:
+            raise LocalModelError("constrained_json=True needs llguidance: pip install llguidance")
+        self.constrained_json = available if constrained_json is None else constrained_json
         self._loaded: _Loaded | None = None
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
@@ -199,7 +216,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
         self._check_open()
         if tools:
             raise ValueError(f"{type(self).__name__} does not support tools")
-        request = self._make_request(messages, extra_create_args)
+        request = self._make_request(messages, extra_create_args, json_output)
         queue = self._ensure_dispatcher()
         await queue.put(request)
         if cancellation_token is not None:
@@ -287,16 +304,20 @@ class LocalChatCompletionClient(ChatCompletionClient):
 
     @property
     def capabilities(self) -> ModelCapabilities:
-        return {"vision": False, "function_calling": False, "json_output": False}
+        return {
+            "vision": False,
+            "function_calling": False,
+            "json_output": self.constrained_json,
+        }
 
     @property
     def model_info(self) -> ModelInfo:
         return ModelInfo(
             vision=False,
             function_calling=False,
-            json_output=False,
+            json_output=self.constrained_json,
             family=ModelFamily.UNKNOWN,
-            structured_output=False,
+            structured_output=self.constrained_json,
             multiple_system_messages=False,
         )
 
@@ -310,7 +331,12 @@ class LocalChatCompletionClient(ChatCompletionClient):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genteach-local")
         return self._executor
 
-    def _make_request(self, messages: Sequence[LLMMessage], args: Mapping[str, Any]) -> _Request:
+    def _make_request(
+        self,
+        messages: Sequence[LLMMessage],
+        args: Mapping[str, Any],
+        json_output: bool | type[BaseModel] | None,
+    ) -> _Request:
         max_tokens = args.get("max_tokens", args.get("max_completion_tokens"))
         temperature = args.get("temperature")
         top_p = args.get("top_p")
@@ -326,6 +352,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
             top_p=float(top_p) if top_p is not None else self.default_top_p,
             seed=int(seed) if seed is not None else None,
             future=loop.create_future(),
+            schema=_json_schema(json_output) if self.constrained_json else None,
         )
 
     def _ensure_dispatcher(self) -> asyncio.Queue[_Request]:
@@ -427,10 +454,12 @@ class LocalChatCompletionClient(ChatCompletionClient):
                 tokenizer.pad_token_id = pad
             if tokenizer.chat_template is None:
                 raise LocalModelError(f"{where} has no chat template; it is not a chat model")
+            im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
             loaded = _Loaded(
                 model=model,
                 tokenizer=tokenizer,
                 eos_ids=frozenset(eos),
+                im_end=int(im_end) if isinstance(im_end, int) and im_end >= 0 else min(eos),
                 pad_id=int(pad),
                 context_length=int(getattr(model.config, "max_position_embeddings", 0) or 32768),
                 path=where,
@@ -439,6 +468,33 @@ class LocalChatCompletionClient(ChatCompletionClient):
             self._loaded = loaded
             self._tokenizer = tokenizer
             return loaded
+
+    def _matchers(self, loaded: _Loaded, batch: list[_Request]) -> list[Any]:
+        """One llguidance matcher per row with a schema (None for free rows)."""
+        import llguidance
+        import llguidance.hf
+
+        if loaded.guidance_tokenizer is None:
+            loaded.guidance_tokenizer = llguidance.hf.from_tokenizer(
+                loaded.tokenizer,
+                n_vocab=int(loaded.model.config.vocab_size),
+                eos_token=loaded.im_end,
+            )
+        matchers: list[Any] = []
+        for r in batch:
+            if r.schema is None:
+                matchers.append(None)
+                continue
+            grammar = llguidance.LLMatcher.grammar_from_json_schema(
+                r.schema, defaults={"whitespace_flexible": False, "lenient": True}
+            )
+            matcher = llguidance.LLMatcher(loaded.guidance_tokenizer, grammar, log_level=0)
+            if matcher.is_error():
+                raise ModelError(
+                    f"JSON schema not usable for constrained decoding: {matcher.get_error()}"
+                )
+            matchers.append(matcher)
+        return matchers
 
     def _unload(self) -> None:
         self._loaded = None
@@ -478,11 +534,16 @@ class LocalChatCompletionClient(ChatCompletionClient):
             pad_token_id=loaded.pad_id,
             repetition_penalty=self.repetition_penalty,
         )
-        sampler = _PerRowSampler(
-            [
-                (r.temperature, r.top_p, r.seed if r.seed is not None else secrets.randbits(62))
-                for r in batch
-            ]
+        processors: list[Any] = []
+        if any(r.schema is not None for r in batch):
+            processors.append(_GrammarMask(self._matchers(loaded, batch), width))
+        processors.append(
+            _PerRowSampler(
+                [
+                    (r.temperature, r.top_p, r.seed if r.seed is not None else secrets.randbits(62))
+                    for r in batch
+                ]
+            )
         )
         budget = _PerRowBudget(width, budgets)
         start = time.perf_counter()
@@ -491,7 +552,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 generation_config=config,
-                logits_processor=LogitsProcessorList([sampler]),
+                logits_processor=LogitsProcessorList(processors),
                 stopping_criteria=StoppingCriteriaList([budget]),
             )
         elapsed = time.perf_counter() - start
@@ -552,6 +613,38 @@ class _PerRowSampler:
             out[i] = float("-inf")
             out[i, token] = 0.0
         return out
+
+
+class _GrammarMask:
+    """Logits processor: rows with a matcher may only emit tokens their grammar allows."""
+
+    def __init__(self, matchers: Sequence[Any], prompt_width: int) -> None:
+        self.matchers = list(matchers)
+        self.prompt_width = prompt_width
+        self.bitmask: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import llguidance.torch as lt
+        import numpy as np
+        import torch
+
+        if self.bitmask is None:
+            self.bitmask = lt.allocate_token_bitmask(len(self.matchers), scores.shape[-1])
+        first = input_ids.shape[1] == self.prompt_width
+        for i, matcher in enumerate(self.matchers):
+            if matcher is None:
+                continue
+            if not first and not matcher.is_stopped():
+                matcher.consume_token(int(input_ids[i, -1]))
+            if matcher.is_error():  # only after the row ended (padding): leave it alone
+                continue
+            lt.fill_next_token_bitmask(matcher, self.bitmask, i)
+            # Unpack the 32-bit words with numpy: llguidance's apply helper goes through
+            # torch.compile, which took seconds per new shape on CPU.
+            bits = np.unpackbits(self.bitmask[i].numpy().view(np.uint8), bitorder="little")
+            banned = torch.from_numpy(bits[: scores.shape[-1]] == 0).to(scores.device)
+            scores[i].masked_fill_(banned, float("-inf"))
+        return scores
 
 
 class _PerRowBudget:
@@ -660,6 +753,30 @@ def _context_length(loaded: _Loaded | None, tokenizer: Any) -> int:
         return loaded.context_length
     limit = getattr(tokenizer, "model_max_length", 32768)
     return int(limit) if isinstance(limit, int) and limit < 10**9 else 32768
+
+
+def _json_schema(json_output: bool | type[BaseModel] | None) -> dict[str, Any] | None:
+    """The JSON schema to constrain to: any object for ``True``, the model's for a class."""
+    if json_output is None or json_output is False:
+        return None
+    if json_output is True:
+        return {"type": "object"}
+    return _close_objects(json_output.model_json_schema())
+
+
+def _close_objects(schema: Any) -> Any:
+    """Forbid extra keys in every object of ``schema`` unless it says otherwise.
+
+    An open object lets a small model wander into keys of its own until it runs out of tokens.
+    """
+    if isinstance(schema, dict):
+        out = {k: _close_objects(v) for k, v in schema.items()}
+        if "properties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_close_objects(v) for v in schema]
+    return schema
 
 
 def _add_usage(a: RequestUsage, b: RequestUsage) -> RequestUsage:

@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -89,6 +90,9 @@ class TransformersServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._model: str | None = None
+        self._finalizer: weakref.finalize[[subprocess.Popen[bytes]], TransformersServer] | None = (
+            None
+        )
 
     # ----------------------------------------------------------------- properties
     @property
@@ -162,6 +166,8 @@ class TransformersServer:
             env=env,
             start_new_session=(os.name == "posix"),  # own process group, killed as one
         )
+        # If the caller forgets stop() (or the interpreter exits), still kill the group.
+        self._finalizer = weakref.finalize(self, _kill_group, self._process)
         try:
             self._wait_ready()
         except BaseException:
@@ -172,6 +178,9 @@ class TransformersServer:
     def stop(self) -> None:
         """Stop the server: SIGTERM to its process group, SIGKILL after ``stop_timeout``."""
         proc, self._process = self._process, None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
         if proc is not None and proc.poll() is None:
             _signal_group(proc, signal.SIGTERM)
             try:
@@ -253,6 +262,13 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

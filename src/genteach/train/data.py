@@ -62,7 +62,7 @@ class SourceConfig:
     """One data source of the mix."""
 
     path: str
-    """A .jsonl/.json file or glob, a ``save_to_disk`` folder, or a ``datasets`` path."""
+    """A .jsonl/.json/.parquet file or glob, a ``save_to_disk`` folder, or a ``datasets`` path."""
     format: str = "auto"
     """auto | messages | orca | thudm | prompt_completion (auto looks at the columns)."""
     splits: list[str] | None = None
@@ -256,11 +256,16 @@ def load_source(source: SourceConfig, seed: int = 42, num_proc: int | None = Non
     from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 
     path = source.path
-    files = sorted(glob.glob(path)) if any(c in path for c in "*?[") else [path]
-    if path.endswith((".jsonl", ".json")) or (len(files) > 1 and os.path.isfile(files[0])):
-        # Lines as text, parsed row by row, so one bad line is one bad row, not a crash.
-        loaded = load_dataset("text", data_files=files, split="train", num_proc=num_proc)
-        loaded = loaded.rename_column("text", _JSON_LINE)
+    if path.endswith((".jsonl", ".json", ".parquet")):  # a file or a glob
+        files = sorted(glob.glob(path))
+        if not files:
+            raise FileNotFoundError(f"source {source.name!r}: no file matches {path!r}")
+        if path.endswith(".parquet"):
+            loaded = load_dataset("parquet", data_files=files, split="train")
+        else:
+            # Lines as text, parsed row by row: one bad line is one bad row, not a crash.
+            loaded = load_dataset("text", data_files=files, split="train", num_proc=num_proc)
+            loaded = loaded.rename_column("text", _JSON_LINE)
     else:
         if os.path.isdir(path) and (
             os.path.exists(os.path.join(path, "dataset_dict.json"))
@@ -276,7 +281,7 @@ def load_source(source: SourceConfig, seed: int = 42, num_proc: int | None = Non
         else:
             names = source.splits or list(on_disk.keys())
             loaded = concatenate_datasets([on_disk[name] for name in names])
-    keep = [c for c in (_JSON_LINE, "messages", "conversations", "prompt", "completion")]
+    keep = (_JSON_LINE, "messages", "conversations", "prompt", "completion")
     loaded = loaded.select_columns([c for c in keep if c in loaded.column_names])
     if source.limit is not None and source.limit < len(loaded):
         loaded = loaded.shuffle(seed=seed).select(range(source.limit))
