@@ -81,6 +81,7 @@ async def measure(
     for i in range(sequential):
         tokens += await call(i)
     rows.append(Row(backend, "one at a time", sequential, tokens, time.perf_counter() - start))
+    print(f"# {rows[-1]} -> {rows[-1].tokens_per_s:.1f} tokens/s", flush=True)
     start = time.perf_counter()
     counts = await asyncio.gather(*[call(i) for i in range(concurrency)])
     rows.append(
@@ -92,6 +93,7 @@ async def measure(
             time.perf_counter() - start,
         )
     )
+    print(f"# {rows[-1]} -> {rows[-1].tokens_per_s:.1f} tokens/s", flush=True)
     return rows
 
 

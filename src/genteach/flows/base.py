@@ -164,13 +164,31 @@ def build_agent(
     if cls is IdentityTransformer:
         return IdentityTransformer(name=name)
     keys = _TEMPLATE_KEYS.get(spec, (f"{prefix}_system", f"{prefix}_user"))
+    return make_agent(
+        cls, name, skill, prompts, params, options or {}, system_key=keys[0], user_key=keys[1]
+    )
+
+
+def make_agent(
+    cls: type[Any],
+    name: str,
+    skill: Skill,
+    prompts: PromptLibrary,
+    settings: Mapping[str, Any],
+    options: Mapping[str, Any],
+    *,
+    system_key: str,
+    user_key: str | None = None,
+) -> Any:
+    """Build one of a flow's own agents (suggester, editor, responder...), taking the
+    skill's template overrides for ``system_key`` / ``user_key`` when it has them."""
     return cls(
         name,
         prompts=prompts,
-        system_template=skill.prompts.get(keys[0]),
-        user_template=skill.prompts.get(keys[1]),
-        params=dict(params),
-        **dict(options or {}),
+        system_template=skill.prompts.get(system_key),
+        user_template=skill.prompts.get(user_key) if user_key else None,
+        params=dict(settings),
+        **dict(options),
     )
 
 
@@ -199,6 +217,7 @@ __all__ = [
     "agent_class",
     "build_agent",
     "category_view",
+    "make_agent",
     "skill_view",
     "unit_key",
 ]

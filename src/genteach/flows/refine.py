@@ -10,7 +10,7 @@ from typing import Any
 from genteach.agents.base import AgentError
 from genteach.agents.refine import EditInput, Editor, Suggester, SuggestInput, TaskView
 from genteach.agents.views import GoalView
-from genteach.flows.base import RunContext, Task, WorkItem, skill_view
+from genteach.flows.base import RunContext, Task, WorkItem, make_agent, skill_view
 from genteach.models.base import ModelError
 from genteach.prompts import PromptLibrary
 from genteach.taxonomy import Skill, TaxonomyError
@@ -51,22 +51,14 @@ class RefinementFlow:
         prompts: PromptLibrary,
         options: Mapping[str, Any],
     ) -> RefinementFlow:
-        suggester = Suggester(
-            "suggester",
-            prompts=prompts,
-            system_template=skill.prompts.get("suggest_system"),
-            user_template=skill.prompts.get("suggest_user"),
-            params=settings,
-            **options,
-        )
-        editor = Editor(
-            "editor",
-            prompts=prompts,
-            system_template=skill.prompts.get("edit_system"),
-            user_template=skill.prompts.get("edit_user"),
-            params=settings,
-            **options,
-        )
+        suggester = make_agent(
+            Suggester, "suggester", skill, prompts, settings, options,
+            system_key="suggest_system", user_key="suggest_user",
+        )  # fmt: skip
+        editor = make_agent(
+            Editor, "editor", skill, prompts, settings, options,
+            system_key="edit_system", user_key="edit_user",
+        )  # fmt: skip
         return cls(
             skill,
             suggester,

@@ -8,7 +8,14 @@ from typing import Any
 
 from genteach.agents.base import AgentError
 from genteach.agents.respond import Responder, RespondInput
-from genteach.flows.base import RunContext, Task, WorkItem, category_view, skill_view
+from genteach.flows.base import (
+    RunContext,
+    Task,
+    WorkItem,
+    category_view,
+    make_agent,
+    skill_view,
+)
 from genteach.models.base import Message, ModelError, Usage, message
 from genteach.prompts import PromptLibrary
 from genteach.records import Record, RecordMeta
@@ -34,12 +41,8 @@ class ResponseFlow:
         prompts: PromptLibrary,
         options: Mapping[str, Any],
     ) -> ResponseFlow:
-        responder = Responder(
-            "responder",
-            prompts=prompts,
-            system_template=skill.prompts.get("respond_system"),
-            params=settings,
-            **options,
+        responder = make_agent(
+            Responder, "responder", skill, prompts, settings, options, system_key="respond_system"
         )
         return cls(skill, responder, skill.template("task_user", "common/task_user.j2"))
 

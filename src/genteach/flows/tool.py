@@ -20,7 +20,14 @@ from genteach.agents.tool_use import (
     SimulatedApi,
     ToolUseAssistant,
 )
-from genteach.flows.base import RunContext, Task, WorkItem, category_view, skill_view
+from genteach.flows.base import (
+    RunContext,
+    Task,
+    WorkItem,
+    category_view,
+    make_agent,
+    skill_view,
+)
 from genteach.flows.respond import make_record
 from genteach.models.base import Message, ModelError, Usage, message
 from genteach.prompts import PromptLibrary
@@ -65,21 +72,14 @@ class ToolConversationFlow:
         prompts: PromptLibrary,
         options: Mapping[str, Any],
     ) -> ToolConversationFlow:
-        assistant = ToolUseAssistant(
-            "tool_assistant",
-            prompts=prompts,
-            system_template=skill.prompts.get("assistant_system"),
-            params=settings,
-            **options,
-        )
-        simulator = SimulatedApi(
-            "api_simulator",
-            prompts=prompts,
-            system_template=skill.prompts.get("simulator_system"),
-            user_template=skill.prompts.get("simulator_user"),
-            params=settings,
-            **options,
-        )
+        assistant = make_agent(
+            ToolUseAssistant, "tool_assistant", skill, prompts, settings, options,
+            system_key="assistant_system",
+        )  # fmt: skip
+        simulator = make_agent(
+            SimulatedApi, "api_simulator", skill, prompts, settings, options,
+            system_key="simulator_system", user_key="simulator_user",
+        )  # fmt: skip
         return cls(
             skill,
             assistant,

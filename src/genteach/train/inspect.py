@@ -72,13 +72,14 @@ def highlight(
 
 
 def inspect(
-    data_args: DataArguments, model_args: Any, args: InspectArguments, out: TextIO = sys.stdout
+    data_args: DataArguments, model_args: Any, args: InspectArguments, out: TextIO | None = None
 ) -> float:
-    """Print examples and the data report; return the share of trained tokens."""
+    """Print examples and the data report (to ``out``, default stdout); return the trained share."""
     from transformers import AutoConfig, AutoTokenizer
 
     from genteach.train.recipe import resolve_model_path
 
+    out = out or sys.stdout
     path = resolve_model_path(model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(path, revision=model_args.model_revision)
     model_type = AutoConfig.from_pretrained(path, revision=model_args.model_revision).model_type
