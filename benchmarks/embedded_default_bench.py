@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--skills", default="rc,text_modification,tool_use")
     ap.add_argument("--units", type=int, default=2, help="units (seeds) per skill")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")

@@ -13,7 +13,7 @@ MISTRAL = read_template("mistral.jinja")
 
 
 def run(tokenizer: Any, rows: list[Normalized], max_length: int | None = 512, **kw: Any) -> Any:
-    batch = {
+    batch: dict[str, list[Any]] = {
         "messages": [r.messages for r in rows],
         "prompt": [r.prompt for r in rows],
         "completion": [r.completion for r in rows],

@@ -49,8 +49,8 @@ def packed_batch(tiny_mistral_dir: Path, tmp_path_factory: pytest.TempPathFactor
         train_dataset=dataset.select_columns(["input_ids", "labels"]),
         processing_class=tokenizer,
     )
-    assert trainer.train_dataset is not None
-    rows = len(trainer.train_dataset)
+    packed: Any = trainer.train_dataset
+    rows = len(packed)
     return next(iter(trainer.get_train_dataloader())), rows, len(dataset)
 
 

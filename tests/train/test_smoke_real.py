@@ -38,16 +38,20 @@ def test_qwen_template_masks_real_tokenizer(local_model: Path) -> None:
             ]
         }
     )
-    batch = {"messages": [row.messages], "prompt": [""], "completion": [""], "bad": [""]}
+    batch: dict[str, list[Any]] = {
+        "messages": [row.messages],
+        "prompt": [""],
+        "completion": [""],
+        "bad": [""],
+    }
     out = tokenize_batch(batch, tokenizer, template, 256)
     ids, labels = out["input_ids"][0], out["labels"][0]
     trained = tokenizer.decode([t for t, lab in zip(ids, labels, strict=True) if lab != -100])
     assert trained == "2 plus 3 is 5.<|im_end|>\n"
     # the prompt is rendered as Qwen's own template renders it at inference
-    prompt = tokenizer.apply_chat_template(
-        row.messages[:1], tokenize=False, add_generation_prompt=True
-    )
-    assert tokenizer.decode(ids).startswith(prompt)
+    user = [{"role": "user", "content": "What is 2 plus 3?"}]
+    prompt = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
+    assert str(tokenizer.decode(ids)).startswith(str(prompt))
 
 
 def test_smoke_config_trains_and_loss_goes_down(
