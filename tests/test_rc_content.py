@@ -200,7 +200,9 @@ def test_task_type_renders_in_instruct_system(
 ) -> None:
     item = next(t for t in skill.task_types if t.id == type_id)
     category = _category(skill, "task_types", item)
-    system = _render(lib, "common/instruct_system.j2", skill=_view(skill), category=category)
+    system = _render(
+        lib, "common/instruct_system.j2", skill=_view(skill), category=category, count=2
+    )
     assert f"The task type, {item.name}:" in system
     assert INSTRUCT_SHAPE in system
     # the guidance really sits between the header and the output rules
@@ -247,7 +249,13 @@ def test_transformer_renders_in_transform_system(
 def test_refinement_goals_render_in_suggester_and_editor(skill: Skill, lib: PromptLibrary) -> None:
     goals = [g.model_dump() for g in skill.refinement_goals]
     for name in ("common/suggest_system.j2", "common/edit_system.j2"):
-        text = lib.render(name, skill=_view(skill).model_dump(), goals=goals)
+        text = lib.render(
+            name,
+            skill=_view(skill).model_dump(),
+            goals=goals,
+            count=3,
+            suggestions=[{"goal": goals[0]["id"], "suggestion": "Add a distractor."}],
+        )
         for g in skill.refinement_goals:
             assert f"- {g.id} ({g.name}): {g.description}" in text
 

@@ -145,6 +145,7 @@ def test_text_modification_guidance_renders(taxonomy: Taxonomy, lib: PromptLibra
             skill.template("instruct_system", "common/instruct_system.j2"),
             skill=_skill_view(skill).model_dump(),
             category=category,
+            count=2,
         )
         assert f"The task type, {item.name}:" in system
         assert "verbatim" in system and "40 to 250 words" in system and '"text"' in system
@@ -176,6 +177,7 @@ def test_text_modification_refinement_renders(taxonomy: Taxonomy, lib: PromptLib
         skill.template("suggest_system", "common/suggest_system.j2"),
         skill=_skill_view(skill).model_dump(),
         goals=goals,
+        count=3,
     )
     assert "genre_shift" in sugg and "richer_constraints" in sugg
     edit = lib.render(

@@ -80,6 +80,8 @@ class PromptLibrary:
             ) from exc
         except jinja2.TemplateError as exc:
             raise PromptError(f"template {name}: {exc}") from exc
+        except TypeError as exc:  # e.g. range() over a missing (StrictUndefined) variable
+            raise PromptError(f"template {name}: {exc} (a variable is missing?)") from exc
 
     def names(self) -> list[str]:
         """All template names on the search path (``*.j2``)."""
