@@ -243,7 +243,7 @@ def test_progress_callback_counts(tmp_path: Path, mini: tuple[Path, PromptLibrar
         tmp_path / "out",
         progress=lambda p: seen.append((p.units_done, p.records, p.usage.calls)),
     )
-    assert [s[0] for s in seen] == [1, 2, 3]
+    assert [s[0] for s in seen] == [0, 1, 2, 3]
     assert seen[-1][1] == 6 and seen[-1][2] == 3 + 6
 
 

@@ -217,7 +217,8 @@ class Pipeline:
             out_dir: the output folder (``records.jsonl``, ``rejects.jsonl``,
                 ``progress.jsonl``, ``run.json``).
             fresh: delete the folder's earlier output first instead of resuming.
-            progress: called with live counters after each finished unit.
+            progress: called with live counters once before the first unit and after each
+                finished unit.
         """
         report = SeedReport()
         seed_list = (
@@ -241,6 +242,8 @@ class Pipeline:
             units_done=len(units) - len(todo),
             units_skipped=len(units) - len(todo),
         )
+        if progress is not None:
+            progress(counters)
         client = ResilientModel(
             self.client,
             concurrency=self.settings.concurrency,
