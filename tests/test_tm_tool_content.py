@@ -226,7 +226,10 @@ def test_task_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
     for item in skill.task_types:
         category = _category(skill, "task_types", item)
         system = lib.render(
-            "tool_use/task_system.j2", skill=_skill_view(skill).model_dump(), category=category
+            "tool_use/task_system.j2",
+            skill=_skill_view(skill).model_dump(),
+            category=category,
+            count=1,
         )
         assert f"The family, {item.name}:" in system
         assert "expected_outcome" in lib.env.loader.get_source(lib.env, category["guidance"])[0]  # type: ignore[union-attr]
@@ -252,7 +255,9 @@ def test_refinement_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> 
     ]
     view = _skill_view(skill).model_dump()
     for key in ("suggest_system", "edit_system"):
-        out = lib.render(skill.prompts[key], skill=view, goals=goals)
+        out = lib.render(
+            skill.prompts[key], skill=view, goals=goals, count=2, suggestions=suggestions
+        )
         assert "more_steps (Need more steps)" in out
         assert "<<<NAME" in out  # the injection guard partial
         assert all(s.startswith("{") for s in _shape_lines(out, "Shape of a valid answer"))
