@@ -126,3 +126,10 @@ def test_tool_task_parser_checks_withheld_and_required() -> None:
     no_req = ok.replace('["create_meal_plan"]', "[]")
     with pytest.raises(ParseError, match="needs required_apis"):
         agent.parse(no_req, inputs)
+
+
+def test_blank_api_names_in_task_lists_are_dropped() -> None:
+    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
+    text = '{"tasks": [{"request": "Find tofu recipes for me please.", "required_apis": ["foods.search", " "], "withheld_apis": [""], "expected_outcome": "final_answer"}]}'
+    task = agent.parse(text).tasks[0]
+    assert task.required_apis == ["foods.search"] and task.withheld_apis == []

@@ -26,14 +26,18 @@ from genteach.agents.parsing import ParseError
 from genteach.agents.views import CategoryView, SeedView, SkillView
 from genteach.models.base import Message, message
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+_PARAM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_IDENT = re.compile(_IDENT_PATTERN)
 
 
 # -- API lists ----------------------------------------------------------------------------
 class ApiParam(BaseModel):
     """One parameter of an API."""
 
-    name: str
+    # The pattern goes into the JSON schema (constrained decoding, strict structured output);
+    # the validator below gives the readable error.
+    name: str = Field(json_schema_extra={"pattern": _PARAM_PATTERN})
     type: str = "string"
     description: str = ""
     required: bool = True
@@ -41,7 +45,7 @@ class ApiParam(BaseModel):
     @field_validator("name")
     @classmethod
     def _ident(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+        if not re.fullmatch(_PARAM_PATTERN, v):
             raise ValueError(f"parameter name {v!r} is not an identifier")
         return v
 
@@ -49,7 +53,7 @@ class ApiParam(BaseModel):
 class ApiSpec(BaseModel):
     """One API: a callable name, what it does, its parameters and what it returns."""
 
-    name: str
+    name: str = Field(json_schema_extra={"pattern": _IDENT_PATTERN})
     description: str = Field(min_length=5)
     parameters: list[ApiParam] = Field(default_factory=list)
     returns: str = ""
@@ -127,6 +131,12 @@ class ToolTask(BaseModel):
     withheld_apis: list[str] = Field(default_factory=list)
     expected_outcome: Literal["final_answer", "failed"]
     answer: str = ""
+
+    @field_validator("required_apis", "withheld_apis")
+    @classmethod
+    def _drop_blank(cls, v: list[str]) -> list[str]:
+        """An empty string names no API: drop it (small models write [""] for none)."""
+        return [name.strip() for name in v if name.strip()]
 
 
 class ToolTaskBatch(BaseModel):
