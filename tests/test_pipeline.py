@@ -243,8 +243,12 @@ def test_progress_callback_counts(tmp_path: Path, mini: tuple[Path, PromptLibrar
         tmp_path / "out",
         progress=lambda p: seen.append((p.units_done, p.records, p.usage.calls)),
     )
-    assert [s[0] for s in seen] == [0, 1, 2, 3]
-    assert seen[-1][1] == 6 and seen[-1][2] == 3 + 6
+    units = [s[0] for s in seen]
+    assert units[0] == 0 and units[-1] == 3 and units == sorted(units)
+    assert len(seen) == 1 + (3 + 6) + 3, "once at start, after each of 9 calls, after each unit"
+    calls = [s[2] for s in seen]
+    assert calls == sorted(calls) and calls[-1] == 3 + 6, "calls count live"
+    assert seen[-1][1] == 6
 
 
 def test_records_load_with_datasets(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> None:

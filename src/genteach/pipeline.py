@@ -217,8 +217,8 @@ class Pipeline:
             out_dir: the output folder (``records.jsonl``, ``rejects.jsonl``,
                 ``progress.jsonl``, ``run.json``).
             fresh: delete the folder's earlier output first instead of resuming.
-            progress: called with live counters once before the first unit and after each
-                finished unit.
+            progress: called with live counters before the first unit, after each model
+                call and after each finished unit.
         """
         report = SeedReport()
         seed_list = (
@@ -244,11 +244,18 @@ class Pipeline:
         )
         if progress is not None:
             progress(counters)
+
+        def on_usage(usage: Usage) -> None:
+            counters.usage = counters.usage + usage
+            if progress is not None:
+                progress(counters)
+
         client = ResilientModel(
             self.client,
             concurrency=self.settings.concurrency,
             max_retries=self.settings.max_retries,
             timeout=self.settings.timeout,
+            on_usage=on_usage,
         )
         ctx = RunContext(
             client=client,
@@ -295,7 +302,6 @@ class Pipeline:
                         }
                     )
                     counters.units_done += 1
-                    counters.usage = counters.usage + item.usage
                     if progress is not None:
                         progress(counters)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
-from genteach.models.base import Completion, Message, ModelClient, TransientModelError
+from genteach.models.base import Completion, Message, ModelClient, TransientModelError, Usage
 
 log = logging.getLogger("genteach.models")
 
@@ -24,6 +24,7 @@ class ResilientModel:
         max_retries: retries of a transient error before it is raised.
         timeout: seconds a call may take (``None``: no limit); a timeout is transient.
         base_delay / max_delay: backoff bounds in seconds (full jitter).
+        on_usage: called with each successful call's usage (live progress displays).
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class ResilientModel:
         timeout: float | None = 600.0,
         base_delay: float = 1.0,
         max_delay: float = 60.0,
+        on_usage: Callable[[Usage], None] | None = None,
     ) -> None:
         self.client = client
         self.concurrency = concurrency
@@ -42,6 +44,7 @@ class ResilientModel:
         self.timeout = timeout
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.on_usage = on_usage
         self._sem: asyncio.Semaphore | None = None
         self.retries = 0
 
@@ -72,11 +75,17 @@ class ResilientModel:
                         seed=seed,
                     )
                     if self.timeout is None:
-                        return await call
-                    try:
-                        return await asyncio.wait_for(call, self.timeout)
-                    except asyncio.TimeoutError as exc:
-                        raise TransientModelError(f"no answer within {self.timeout:g}s") from exc
+                        result = await call
+                    else:
+                        try:
+                            result = await asyncio.wait_for(call, self.timeout)
+                        except asyncio.TimeoutError as exc:
+                            raise TransientModelError(
+                                f"no answer within {self.timeout:g}s"
+                            ) from exc
+                if self.on_usage is not None:
+                    self.on_usage(result.usage)
+                return result
             except TransientModelError as exc:
                 attempt += 1
                 if attempt > self.max_retries:
