@@ -99,8 +99,17 @@ def test_malformed_actions_are_caught(text: str, reason: str) -> None:
         parse_action(text, APIS)
 
 
-def test_api_list_rejects_duplicates_and_bad_names() -> None:
-    with pytest.raises(ValueError, match="API names repeat: a"):
+def test_api_list_dedupes_repeats_and_rejects_bad_names() -> None:
+    kept = ApiList(
+        library="L",
+        apis=[
+            ApiSpec(name="a", description="first a"),
+            ApiSpec(name="b", description="does b"),
+            ApiSpec(name="a", description="second a"),
+        ],
+    )
+    assert [(x.name, x.description) for x in kept.apis] == [("a", "first a"), ("b", "does b")]
+    with pytest.raises(ValueError, match="at least 2 distinct APIs, it has 1"):
         ApiList(
             library="L",
             apis=[ApiSpec(name="a", description="does a"), ApiSpec(name="a", description="does a")],

@@ -79,10 +79,17 @@ class ApiList(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> ApiList:
-        names = [a.name for a in self.apis]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"API names repeat: {', '.join(dupes)}")
+        """A repeated API name keeps its first definition (models sometimes loop); at least
+        two distinct APIs must remain."""
+        seen: set[str] = set()
+        unique = []
+        for api in self.apis:
+            if api.name not in seen:
+                seen.add(api.name)
+                unique.append(api)
+        if len(unique) < 2:
+            raise ValueError(f"the list needs at least 2 distinct APIs, it has {len(unique)}")
+        self.apis = unique
         return self
 
 
