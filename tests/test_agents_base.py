@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,35 @@ async def test_identity_transformer_makes_no_call() -> None:
     )
     assert result.output.text == SEED.text
     assert model.calls == []
+
+
+LONG_SEED = SeedView(
+    id="s2",
+    text=" ".join(
+        f"Fact number {i} says the harbour tunnel carried {i * 7} vehicles." for i in range(30)
+    ),
+)
+
+
+async def test_transformer_that_copies_the_seed_is_sent_back(prompts: PromptLibrary) -> None:
+    copy = json.dumps({"title": "t", "text": LONG_SEED.text})
+    extended = json.dumps({"title": "t", "text": LONG_SEED.text + " New material. " * 200})
+    model = ScriptedModel([copy, extended])
+    agent = ContentTransformer(
+        "transform/long_text", prompts=prompts, params={"min_words": 1, "max_words": 9}
+    )
+    result = await agent.run(model, TransformInput(skill=SKILL, category=cat(), seed=LONG_SEED))
+    assert result.attempts == 2, "an extension that keeps the seed and adds to it is fine"
+    assert "repeats 100% of the seed word for word" in model.calls[1][-1]["content"]
+
+
+async def test_echoed_input_markers_are_sent_back(prompts: PromptLibrary) -> None:
+    echoed = json.dumps({"title": "t", "text": "<<<SEED\n" + "a new passage " * 20 + "\nSEED>>>"})
+    good = json.dumps({"title": "t", "text": "a new passage " * 20})
+    model = ScriptedModel([echoed, good])
+    agent = ContentTransformer(
+        "transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9}
+    )
+    result = await agent.run(model, TransformInput(skill=SKILL, category=cat(), seed=SEED))
+    assert result.attempts == 2
+    assert "field text contains the input marker '<<<SEED'" in model.calls[1][-1]["content"]

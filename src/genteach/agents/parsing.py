@@ -4,6 +4,7 @@ validate it against the agent's output model, with reasons a human can read."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -66,6 +67,28 @@ def extract_json_object(text: str) -> dict[str, Any]:
     return obj
 
 
+#: The delimiters genteach's templates put around material (``<<<SEED`` ... ``SEED>>>``).
+_MARKER = re.compile(r"<<<[A-Z_]{3,}|\b[A-Z_]{3,}>>>")
+
+
+def check_no_markers(obj: Any, where: str = "") -> None:
+    """Raise :class:`ParseError` if any string in ``obj`` contains genteach's input markers:
+    the model echoed its input framing instead of writing new content."""
+    if isinstance(obj, str):
+        m = _MARKER.search(obj)
+        if m:
+            raise ParseError(
+                f"{where or 'the answer'} contains the input marker {m.group(0)!r}: write the "
+                "content itself, without the <<<NAME ... NAME>>> delimiters"
+            )
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            check_no_markers(value, f"field {where + '.' if where else ''}{key}")
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            check_no_markers(value, f"{where}[{i}]")
+
+
 def parse_json_as(text: str, model: type[T]) -> T:
     """Extract the JSON object from ``text`` and validate it as ``model``.
 
@@ -76,6 +99,7 @@ def parse_json_as(text: str, model: type[T]) -> T:
     if obj.get("skip") is True:
         reason = str(obj.get("reason") or "no reason given").strip()
         raise SkipItem(reason)
+    check_no_markers(obj)
     try:
         return model.model_validate(obj)
     except ValidationError as exc:
@@ -85,4 +109,4 @@ def parse_json_as(text: str, model: type[T]) -> T:
         raise ParseError(f"field {loc}: {first['msg']}{more}") from exc
 
 
-__all__ = ["ParseError", "SkipItem", "extract_json_object", "parse_json_as"]
+__all__ = ["ParseError", "SkipItem", "check_no_markers", "extract_json_object", "parse_json_as"]
