@@ -262,9 +262,6 @@ class Pipeline:
             prompts=self.prompts,
             teacher=self.client.model_name,
             version=__version__,
-            max_parse_retries=self.settings.max_parse_retries,
-            temperature=self.settings.temperature,
-            max_tokens=self.settings.max_tokens,
         )
         duplicates = 0
         records_w = JsonlWriter(out / RECORDS_FILE)

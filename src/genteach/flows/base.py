@@ -96,9 +96,6 @@ class RunContext:
     prompts: PromptLibrary
     teacher: str
     version: str = ""
-    max_parse_retries: int = 2
-    temperature: float | None = None
-    max_tokens: int | None = None
 
 
 class Flow(Protocol):
