@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from genteach.agents.views import CategoryView, PassageView, SeedView, SkillView
+from genteach.agents.views import PassageView, SeedView
+from genteach.flows.base import category_view, skill_view
 from genteach.prompts import PromptLibrary
-from genteach.taxonomy import Skill, SubCategory, load_taxonomy
+from genteach.taxonomy import Skill, load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY = ROOT / "taxonomies" / "agentinstruct.yaml"
@@ -67,20 +68,6 @@ def skill() -> Skill:
 @pytest.fixture(scope="module")
 def lib() -> PromptLibrary:
     return PromptLibrary()
-
-
-def _view(skill: Skill) -> SkillView:
-    return SkillView(id=skill.id, name=skill.name, description=skill.description)
-
-
-def _category(skill: Skill, kind: str, item: SubCategory) -> CategoryView:
-    return CategoryView(
-        id=item.id,
-        name=item.name,
-        description=item.description,
-        origin=item.origin,
-        guidance=skill.guidance(kind, item),  # type: ignore[arg-type]
-    )
 
 
 def _render(lib: PromptLibrary, name: str, **variables: Any) -> str:
@@ -199,15 +186,15 @@ def test_task_type_renders_in_instruct_system(
     type_id: str, skill: Skill, lib: PromptLibrary
 ) -> None:
     item = next(t for t in skill.task_types if t.id == type_id)
-    category = _category(skill, "task_types", item)
+    category = category_view(skill, "task_types", item)
     system = _render(
-        lib, "common/instruct_system.j2", skill=_view(skill), category=category, count=2
+        lib, "common/instruct_system.j2", skill=skill_view(skill), category=category, count=2
     )
     assert f"The task type, {item.name}:" in system
     assert INSTRUCT_SHAPE in system
     # the guidance really sits between the header and the output rules
     guidance = lib.render(
-        category.guidance, skill=_view(skill).model_dump(), category=category.model_dump()
+        category.guidance, skill=skill_view(skill).model_dump(), category=category.model_dump()
     )
     assert guidance and guidance in system
     assert system.index(f"The task type, {item.name}:") < system.index(guidance)
@@ -225,11 +212,11 @@ def test_transformer_renders_in_transform_system(
     transformer_id: str, skill: Skill, lib: PromptLibrary
 ) -> None:
     item = next(t for t in skill.transformers if t.id == transformer_id)
-    category = _category(skill, "transformers", item)
+    category = category_view(skill, "transformers", item)
     system = _render(
         lib,
         "common/transform_system.j2",
-        skill=_view(skill),
+        skill=skill_view(skill),
         category=category,
         min_words=250,
         max_words=600,
@@ -237,7 +224,7 @@ def test_transformer_renders_in_transform_system(
     assert f"Your role, the {item.name}:" in system
     assert TRANSFORM_SHAPE in system
     guidance = lib.render(
-        category.guidance, skill=_view(skill).model_dump(), category=category.model_dump()
+        category.guidance, skill=skill_view(skill).model_dump(), category=category.model_dump()
     )
     assert guidance in system
     lines = [ln for ln in guidance.splitlines() if ln.strip()]
@@ -251,7 +238,7 @@ def test_refinement_goals_render_in_suggester_and_editor(skill: Skill, lib: Prom
     for name in ("common/suggest_system.j2", "common/edit_system.j2"):
         text = lib.render(
             name,
-            skill=_view(skill).model_dump(),
+            skill=skill_view(skill).model_dump(),
             goals=goals,
             count=3,
             suggestions=[{"goal": goals[0]["id"], "suggestion": "Add a distractor."}],

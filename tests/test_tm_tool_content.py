@@ -19,9 +19,9 @@ from genteach.agents.tool_use import (
     ToolTaskBatch,
     parse_action,
 )
-from genteach.agents.views import CategoryView, SkillView
+from genteach.flows.base import category_view, skill_view
 from genteach.prompts import PromptLibrary
-from genteach.taxonomy import Skill, Taxonomy, load_taxonomy
+from genteach.taxonomy import Skill, SubCategory, Taxonomy, load_taxonomy
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY = ROOT / "taxonomies" / "agentinstruct.yaml"
@@ -84,18 +84,8 @@ def lib() -> PromptLibrary:
     return PromptLibrary()
 
 
-def _skill_view(skill: Skill) -> SkillView:
-    return SkillView(id=skill.id, name=skill.name, description=skill.description)
-
-
-def _category(skill: Skill, kind: str, item) -> dict:  # type: ignore[no-untyped-def]
-    return CategoryView(
-        id=item.id,
-        name=item.name,
-        description=item.description,
-        origin=item.origin,
-        guidance=skill.guidance(kind, item),  # type: ignore[arg-type]
-    ).model_dump()
+def _category(skill: Skill, kind: str, item: SubCategory) -> dict[str, str]:
+    return category_view(skill, kind, item).model_dump()
 
 
 def _shape_lines(text: str, marker: str) -> list[str]:
@@ -143,7 +133,7 @@ def test_text_modification_guidance_renders(taxonomy: Taxonomy, lib: PromptLibra
         category = _category(skill, "task_types", item)
         system = lib.render(
             skill.template("instruct_system", "common/instruct_system.j2"),
-            skill=_skill_view(skill).model_dump(),
+            skill=skill_view(skill).model_dump(),
             category=category,
             count=2,
         )
@@ -175,7 +165,7 @@ def test_text_modification_refinement_renders(taxonomy: Taxonomy, lib: PromptLib
     task = {"text": PASSAGE, "instruction": "Paraphrase the text.", "answer": "keeps 7 to 2"}
     sugg = lib.render(
         skill.template("suggest_system", "common/suggest_system.j2"),
-        skill=_skill_view(skill).model_dump(),
+        skill=skill_view(skill).model_dump(),
         goals=goals,
         count=3,
     )
@@ -194,7 +184,7 @@ def test_api_list_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> No
         category = _category(skill, "transformers", item)
         system = lib.render(
             "tool_use/api_list_system.j2",
-            skill=_skill_view(skill).model_dump(),
+            skill=skill_view(skill).model_dump(),
             category=category,
             min_apis=4,
             max_apis=10,
@@ -227,7 +217,7 @@ def test_task_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
         category = _category(skill, "task_types", item)
         system = lib.render(
             "tool_use/task_system.j2",
-            skill=_skill_view(skill).model_dump(),
+            skill=skill_view(skill).model_dump(),
             category=category,
             count=1,
         )
@@ -253,7 +243,7 @@ def test_refinement_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> 
         {"goal": "more_steps", "suggestion": "Describe the port instead of giving its id."},
         {"goal": "conditional_logic", "suggestion": "Book only if it costs under 40 EUR."},
     ]
-    view = _skill_view(skill).model_dump()
+    view = skill_view(skill).model_dump()
     for key in ("suggest_system", "edit_system"):
         out = lib.render(
             skill.prompts[key], skill=view, goals=goals, count=2, suggestions=suggestions
@@ -281,7 +271,7 @@ def test_conversation_assistant_simulator_observation_render(
     assert "- query (string, required): Part of the port name." in conv
     assistant = lib.render(
         "tool_use/assistant_system.j2",
-        skill=_skill_view(skill).model_dump(),
+        skill=skill_view(skill).model_dump(),
         category=_category(skill, "task_types", item),
         apis=API_DICTS,
         conversation=[{"role": "system", "content": conv}, {"role": "user", "content": "hi"}],

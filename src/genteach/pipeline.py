@@ -182,16 +182,17 @@ class Pipeline:
     ) -> RunSummary:
         """Synchronous :meth:`arun`. Works in notebooks, where an event loop is running,
         by running the pipeline in a worker thread with its own loop."""
-        coro_args = (seeds, out_dir)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(*coro_args, fresh=fresh, progress=progress))
+            return asyncio.run(self.arun(seeds, out_dir, fresh=fresh, progress=progress))
         box: dict[str, Any] = {}
 
         def worker() -> None:
             try:
-                box["value"] = asyncio.run(self.arun(*coro_args, fresh=fresh, progress=progress))
+                box["value"] = asyncio.run(
+                    self.arun(seeds, out_dir, fresh=fresh, progress=progress)
+                )
             except BaseException as exc:
                 box["error"] = exc
 

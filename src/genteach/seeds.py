@@ -93,7 +93,7 @@ def load_seeds(
         raise FileNotFoundError(f"seeds: {p} does not exist")
     seeds: list[Seed] = []
     for source, raw, suffix in _inputs(p, rep):
-        text = _decode(raw, rep, source)
+        text = _decode(raw, rep)
         if text is None:
             continue
         kind: Literal["text", "code"] = "code" if suffix in CODE_SUFFIXES else "text"
@@ -148,7 +148,7 @@ def _jsonl(f: Path, rep: SeedReport) -> Iterator[tuple[str, bytes, str]]:
             yield f"{f.name}:{n}", text.encode("utf-8"), str(obj.get("suffix", ""))
 
 
-def _decode(raw: bytes, rep: SeedReport, source: str) -> str | None:
+def _decode(raw: bytes, rep: SeedReport) -> str | None:
     if not raw.strip():
         rep.skipped["empty"] += 1
         return None

@@ -46,7 +46,6 @@ class ResilientModel:
         self.max_delay = max_delay
         self.on_usage = on_usage
         self._sem: asyncio.Semaphore | None = None
-        self.retries = 0
 
     @property
     def model_name(self) -> str:
@@ -96,7 +95,6 @@ class ResilientModel:
                 delay = random.uniform(0, delay)
                 if exc.retry_after is not None:
                     delay = max(delay, min(exc.retry_after, self.max_delay))
-                self.retries += 1
                 log.warning("transient model error (%s); retry %d in %.1fs", exc, attempt, delay)
                 await asyncio.sleep(delay)
 
