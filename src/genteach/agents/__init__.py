@@ -39,6 +39,7 @@ from genteach.agents.tool_use import (
     ToolTaskBatch,
     ToolTaskInput,
     ToolUseAssistant,
+    action_grammar,
     parse_action,
 )
 from genteach.agents.transform import (
@@ -96,6 +97,7 @@ __all__ = [
     "ToolUseAssistant",
     "TransformInput",
     "TransformedText",
+    "action_grammar",
     "extract_json_object",
     "parse_action",
     "parse_json_as",

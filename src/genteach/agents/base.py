@@ -135,6 +135,9 @@ class Agent(Generic[InT, OutT]):
         messages = self.render(inputs)
         usage = Usage()
         schema = self.output_model if self.wants_json else None
+        grammar = self.output_grammar(inputs)
+        # grammar only when the agent has one: clients written before it existed still work.
+        extra: dict[str, Any] = {"grammar": grammar} if grammar is not None else {}
         last_reason = ""
         raw = ""
         for attempt in range(1, self.max_parse_retries + 2):
@@ -144,6 +147,7 @@ class Agent(Generic[InT, OutT]):
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 seed=None if seed is None else seed + attempt - 1,
+                **extra,
             )
             usage = usage + completion.usage
             raw = completion.text
@@ -173,6 +177,12 @@ class Agent(Generic[InT, OutT]):
             raw,
             usage,
         )
+
+    def output_grammar(self, inputs: InT) -> str | None:
+        """A Lark grammar (llguidance dialect) the answer must match, for backends that
+        constrain decoding (the embedded model); ``None`` (the default) for JSON agents,
+        whose schema is used instead. Pure."""
+        return None
 
     @property
     def wants_json(self) -> bool:

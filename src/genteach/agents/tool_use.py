@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -280,6 +281,67 @@ def parse_action(text: str, apis: list[ApiSpec] | None = None) -> Action:
     return Action(kind="api_call", name=name, arguments=arguments, text=stripped)
 
 
+#: Value tokens of the action grammar, by parameter type (anything else: any literal).
+_VALUE_RULES = {
+    "string": "STRING",
+    "str": "STRING",
+    "integer": "INT",
+    "int": "INT",
+    "number": "NUMBER",
+    "float": "NUMBER",
+    "boolean": "BOOL",
+    "bool": "BOOL",
+    "array": "list",
+    "list": "list",
+    "object": "object",
+    "dict": "object",
+}
+
+_GRAMMAR_TAIL = r"""
+value: STRING | NUMBER | BOOL | "null" | list | object
+list: "[" (value (", " value)*)? "]"
+object: "{" (STRING ": " value (", " STRING ": " value)*)? "}"
+STRING: /"([^"\\\n]|\\["\\n])*"/
+INT: /-?(0|[1-9][0-9]{0,15})/
+NUMBER: /-?(0|[1-9][0-9]{0,15})(\.[0-9]{1,10})?/
+BOOL: "true" | "false"
+THOUGHT: /[^\n]{1,600}/ & ~/.*ACTION.*/
+ANSWER: /"([^"\\\n]|\\["\\n]){1,2000}"/
+"""
+
+
+def action_grammar(apis: Sequence[ApiSpec]) -> str:
+    """The ACTION turn format as a Lark grammar (llguidance dialect), for constrained
+    decoding: one line of reasoning, then one call of a listed API with its required
+    parameters (in list order) and any of its optional ones, or a STOP action.
+
+    The grammar allows only what :func:`parse_action` accepts with these ``apis``, except
+    that it cannot forbid an optional parameter given twice (the parser rejects that).
+    """
+    rules: list[str] = []
+    for i, api in enumerate(apis):
+        for p in api.parameters:
+            kind = _VALUE_RULES.get(p.type.strip().lower(), "value")
+            rules.append(f'a{i}_{p.name}: "{p.name}=" {kind}')
+        required = [f"a{i}_{p.name}" for p in api.parameters if p.required]
+        optional = [f"a{i}_{p.name}" for p in api.parameters if not p.required]
+        body = ' ", " '.join(required)
+        if optional:
+            rules.append(f"o{i}: {' | '.join(optional)}")
+            body += f' (", " o{i})*' if required else f'(o{i} (", " o{i})*)?'
+        rules.append(f'api{i}: "{api.name}(" {body} ")"')
+    stop = r'"ACTION_TYPE : STOP\nACTION: " stop'
+    call = r'"ACTION_TYPE : API_CALL\nACTION: " call'
+    head = [
+        r'start: THOUGHT "\n" action',
+        f"action: {call} | {stop}" if apis else f"action: {stop}",
+        'stop: "FINAL_ANSWER(" ANSWER ")" | "FAILED(" ANSWER ")"',
+    ]
+    if apis:
+        head.append("call: " + " | ".join(f"api{i}" for i in range(len(apis))))
+    return "\n".join([*head, *rules]) + "\n" + _GRAMMAR_TAIL
+
+
 class ConversationInput(BaseModel):
     """The tool-use conversation so far, as the student sees it, and the APIs shown."""
 
@@ -317,6 +379,9 @@ class ToolUseAssistant(Agent[ConversationInput, Action]):
 
     def parse(self, text: str, inputs: ConversationInput | None = None) -> Action:
         return parse_action(text, inputs.apis if inputs is not None else None)
+
+    def output_grammar(self, inputs: ConversationInput) -> str | None:
+        return action_grammar(inputs.apis)
 
 
 class ApiExchange(BaseModel):
@@ -377,5 +442,6 @@ __all__ = [
     "ToolTaskBatch",
     "ToolTaskInput",
     "ToolUseAssistant",
+    "action_grammar",
     "parse_action",
 ]

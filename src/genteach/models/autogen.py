@@ -102,8 +102,11 @@ class AutoGenModel:
         temperature: float | None = None,
         max_tokens: int | None = None,
         seed: int | None = None,
+        grammar: str | None = None,
     ) -> Completion:
         extra: dict[str, Any] = {}
+        if grammar is not None and getattr(self.client, "supports_grammar", False):
+            extra["grammar"] = grammar
         t = temperature if temperature is not None else self.temperature
         if t is not None:
             extra["temperature"] = t

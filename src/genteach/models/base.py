@@ -84,6 +84,12 @@ class ModelClient(Protocol):
     ``response_schema`` is a pydantic model describing the JSON the caller expects. A
     backend that supports structured output (JSON schema) should constrain its output to
     it; others may ignore it: the agent's parser validates the text either way.
+
+    ``grammar`` (keyword, only passed when an agent has one) is a Lark grammar in
+    llguidance's dialect for non-JSON formats such as the tool-use ACTION turn. Backends
+    that cannot constrain decoding ignore it; the parser validates either way. A client
+    that takes ``**kwargs`` or no ``grammar`` parameter at all still works for agents
+    without a grammar.
     """
 
     @property
@@ -97,6 +103,7 @@ class ModelClient(Protocol):
         temperature: float | None = None,
         max_tokens: int | None = None,
         seed: int | None = None,
+        grammar: str | None = None,
     ) -> Completion: ...
 
     async def close(self) -> None: ...

@@ -88,6 +88,7 @@ class _Request:
     seed: int | None
     future: asyncio.Future[_Result]
     schema: dict[str, Any] | None = None
+    grammar: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,9 @@ class LocalChatCompletionClient(ChatCompletionClient):
             "if it is installed".
 
     Recognised ``extra_create_args``: ``max_tokens`` (or ``max_completion_tokens``),
-    ``temperature``, ``top_p``, ``seed``. Tools and images are not supported.
+    ``temperature``, ``top_p``, ``seed``, and ``grammar``: a Lark grammar (llguidance's
+    dialect) the answer must match, e.g. the tool-use ACTION format. Tools and images are
+    not supported.
 
     ``json_output`` (``True`` or a pydantic model) constrains decoding to valid JSON (to the
     model's JSON schema) when ``llguidance`` is installed, row by row inside the batch;
@@ -311,6 +314,11 @@ class LocalChatCompletionClient(ChatCompletionClient):
         }
 
     @property
+    def supports_grammar(self) -> bool:
+        """Whether ``extra_create_args["grammar"]`` constrains decoding (llguidance present)."""
+        return self.constrained_json
+
+    @property
     def model_info(self) -> ModelInfo:
         return ModelInfo(
             vision=False,
@@ -353,6 +361,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
             seed=int(seed) if seed is not None else None,
             future=loop.create_future(),
             schema=_json_schema(json_output) if self.constrained_json else None,
+            grammar=_grammar(args.get("grammar")) if self.constrained_json else None,
         )
 
     def _ensure_dispatcher(self) -> asyncio.Queue[_Request]:
@@ -470,7 +479,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
             return loaded
 
     def _matchers(self, loaded: _Loaded, batch: list[_Request]) -> list[Any]:
-        """One llguidance matcher per row with a schema (None for free rows)."""
+        """One llguidance matcher per row with a grammar or schema (None for free rows)."""
         import llguidance
         import llguidance.hf
 
@@ -482,16 +491,21 @@ class LocalChatCompletionClient(ChatCompletionClient):
             )
         matchers: list[Any] = []
         for r in batch:
-            if r.schema is None:
+            if r.grammar is not None:
+                what = "grammar"
+                grammar = llguidance.LLMatcher.grammar_from_lark(r.grammar)
+            elif r.schema is not None:
+                what = "JSON schema"
+                grammar = llguidance.LLMatcher.grammar_from_json_schema(
+                    r.schema, defaults={"whitespace_flexible": False, "lenient": True}
+                )
+            else:
                 matchers.append(None)
                 continue
-            grammar = llguidance.LLMatcher.grammar_from_json_schema(
-                r.schema, defaults={"whitespace_flexible": False, "lenient": True}
-            )
             matcher = llguidance.LLMatcher(loaded.guidance_tokenizer, grammar, log_level=0)
             if matcher.is_error():
                 raise ModelError(
-                    f"JSON schema not usable for constrained decoding: {matcher.get_error()}"
+                    f"{what} not usable for constrained decoding: {matcher.get_error()}"
                 )
             matchers.append(matcher)
         return matchers
@@ -535,7 +549,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
             repetition_penalty=self.repetition_penalty,
         )
         processors: list[Any] = []
-        if any(r.schema is not None for r in batch):
+        if any(r.schema is not None or r.grammar is not None for r in batch):
             processors.append(_GrammarMask(self._matchers(loaded, batch), width))
         processors.append(
             _PerRowSampler(
@@ -762,6 +776,14 @@ def _json_schema(json_output: bool | type[BaseModel] | None) -> dict[str, Any] |
     if json_output is True:
         return {"type": "object"}
     return _close_objects(json_output.model_json_schema())
+
+
+def _grammar(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("extra_create_args['grammar'] must be a non-empty Lark grammar string")
+    return value
 
 
 def _close_objects(schema: Any) -> Any:

@@ -59,6 +59,7 @@ class ResilientModel:
         temperature: float | None = None,
         max_tokens: int | None = None,
         seed: int | None = None,
+        grammar: str | None = None,
     ) -> Completion:
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.concurrency)
@@ -66,12 +67,15 @@ class ResilientModel:
         while True:
             try:
                 async with self._sem:
+                    # grammar only when set: clients written before it existed still work.
+                    extra = {"grammar": grammar} if grammar is not None else {}
                     call = self.client.complete(
                         messages,
                         response_schema=response_schema,
                         temperature=temperature,
                         max_tokens=max_tokens,
                         seed=seed,
+                        **extra,
                     )
                     if self.timeout is None:
                         result = await call

@@ -56,6 +56,7 @@ class ScriptedModel:
             self._queue = deque(script)
         self.calls: list[list[Message]] = []
         self.schemas: list[type[BaseModel] | None] = []
+        self.grammars: list[str | None] = []
 
     @property
     def model_name(self) -> str:
@@ -88,9 +89,11 @@ class ScriptedModel:
         temperature: float | None = None,
         max_tokens: int | None = None,
         seed: int | None = None,
+        grammar: str | None = None,
     ) -> Completion:
         self.calls.append(list(messages))
         self.schemas.append(response_schema)
+        self.grammars.append(grammar)
         text = self.answer(messages)
         prompt = sum(len(m["content"].split()) for m in messages)
         return Completion(text=text, usage=Usage(prompt, len(text.split()), 1), model=self._name)
