@@ -1,4 +1,4 @@
-"""The ``genteach`` command: generate, taxonomy, inspect, train."""
+"""The ``genteach`` command: generate, taxonomy, inspect, export, train."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ EPILOG = """examples:
   genteach generate --seeds docs/ --out out/ --base-url http://127.0.0.1:8000/v1 --model my-model
   genteach taxonomy list
   genteach inspect out/ -n 2
+  genteach export out/ --out hf/ --push-to-hub me/my-pairs
   genteach train --config configs/train/smoke_cpu.yaml
 """
 
@@ -133,6 +134,38 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--id", help="only the record with this id")
     i.add_argument("--rejects", action="store_true", help="show rejects instead of records")
     i.set_defaults(func=_inspect)
+
+    e = sub.add_parser(
+        "export",
+        help="export records as a Hub dataset: one parquet split per skill, with a card",
+    )
+    e.add_argument(
+        "inputs", nargs="+", help="output folders (shards/*/ included) or records .jsonl files"
+    )
+    e.add_argument("--out", required=True, help="folder for data/*.parquet and README.md")
+    e.add_argument(
+        "--json-messages",
+        action="store_true",
+        help="messages as one JSON string (the orca-agentinstruct-1M form) instead of a list",
+    )
+    e.add_argument("--no-meta", action="store_true", help="only the id and messages columns")
+    e.add_argument("--rows-per-shard", type=int, help="most rows per parquet file")
+    e.add_argument(
+        "--max-shard-size", default="500MB", help="most bytes per parquet file (default 500MB)"
+    )
+    e.add_argument("--name", help="dataset title in the card (default: the --out folder name)")
+    e.add_argument(
+        "--tokenizer",
+        metavar="MODEL",
+        help="count the card's tokens with this model's tokenizer: an OpenAI model or a local "
+        "HF folder (default: cl100k_base)",
+    )
+    e.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
+    e.add_argument(
+        "--push-to-hub", metavar="REPO", help="then upload the folder to this Hub dataset repo"
+    )
+    e.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    e.set_defaults(func=_export)
 
     sub.add_parser("train", help="post-train a model on the pairs (see `genteach train --help`)")
     return p
@@ -329,6 +362,38 @@ def _inspect(args: argparse.Namespace) -> int:
         for msg in r["messages"]:
             print(f"--- {msg['role']}")
             print(msg["content"])
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from genteach.export import CARD_FILE, DATA_DIR, collect_records, export_dataset, push_export
+    from genteach.tokens import tokenizer_for
+
+    rs = collect_records(args.inputs)
+    dsd = export_dataset(
+        rs,
+        args.out,
+        messages_format="json" if args.json_messages else "list",
+        include_meta=not args.no_meta,
+        rows_per_shard=args.rows_per_shard,
+        max_shard_size=args.max_shard_size,
+        name=args.name,
+        tokenizer=tokenizer_for(args.tokenizer),
+        overwrite=args.overwrite,
+    )
+    out = Path(args.out)
+    dup = "duplicate" if rs.duplicates == 1 else "duplicates"
+    print(
+        f"{rs.total} records in {len(dsd)} splits ({rs.duplicates} {dup} dropped, "
+        f"{rs.rejects} rejects not included) from {len(rs.sources)} record files"
+    )
+    for split, ds in dsd.items():
+        shards = len(list((out / DATA_DIR).glob(f"{split}-*.parquet")))
+        print(f"  {split:22} {len(ds):8} records  {shards} shard{'s' if shards > 1 else ''}")
+    print(f"parquet: {out / DATA_DIR}/\ncard: {out / CARD_FILE}")
+    if args.push_to_hub:
+        url = push_export(out, args.push_to_hub, private=True if args.private else None)
+        print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub} ({url})")
     return 0
 
 

@@ -14,20 +14,22 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genteach import __version__
 from genteach.agents.base import AgentError
+from genteach.cache import CACHE_FILE, CachedModel, ResponseCache
+from genteach.cost import PriceTable, format_cost
 from genteach.flows import FlowFactory, build_flows
 from genteach.flows.base import Flow, RunContext, WorkItem, unit_key
 from genteach.models.base import ModelClient, ModelError, Usage
 from genteach.models.resilient import ResilientModel
 from genteach.prompts import PromptLibrary
 from genteach.records import JsonlWriter, Seed, read_jsonl
-from genteach.seeds import SeedReport, load_seeds
+from genteach.seeds import SeedReport, iter_seeds
 from genteach.taxonomy import Skill, Taxonomy, load_taxonomy, weighted_sample
 
 log = logging.getLogger("genteach")
@@ -45,10 +47,17 @@ class RunSettings:
     Attributes:
         seed: the run's seed number; the same seed, inputs and model answers give the
             same choices (transformers, task types, layouts, call seeds).
-        concurrency: most model calls in flight at once.
+        concurrency: most model calls in flight at once (the adaptive limit's ceiling).
+        adaptive: halve the concurrency limit when the endpoint is overloaded (429, 503,
+            timeouts) and grow it back as calls succeed; ``False`` keeps it fixed.
+        rpm / tpm: optional requests-per-minute and tokens-per-minute caps.
+        cache: keep every model answer in ``cache.sqlite`` in the output folder, so that
+            redoing a step after a crash costs no model call.
         max_parse_retries: repairs asked of a model whose answer does not parse.
         max_retries: retries of a transient model error (rate limit, 5xx, timeout).
         timeout: seconds one model call may take.
+        backoff: first retry delay in seconds (doubling, full jitter, capped at 60 s);
+            a server's Retry-After wins.
         temperature / max_tokens: sampling settings sent with every call (None: the
             backend's default).
         skills_per_seed: None runs every selected skill on every seed that suits it;
@@ -60,9 +69,14 @@ class RunSettings:
 
     seed: int = 0
     concurrency: int = 8
+    adaptive: bool = True
+    rpm: float | None = None
+    tpm: float | None = None
+    cache: bool = True
     max_parse_retries: int = 2
     max_retries: int = 5
     timeout: float | None = 600.0
+    backoff: float = 1.0
     temperature: float | None = None
     max_tokens: int | None = None
     skills_per_seed: int | None = None
@@ -72,14 +86,23 @@ class RunSettings:
 
 @dataclass
 class Progress:
-    """Live counters of a run, passed to the progress callback after each unit."""
+    """Live counters of a run, passed to the progress callback.
 
-    units_total: int = 0
+    ``units_total`` is ``None`` while the seeds are streamed and not yet all read.
+    ``usage`` counts the calls actually sent (cache hits are free and counted apart);
+    ``cost`` is in dollars, ``None`` when the teacher's price is unknown.
+    """
+
+    units_total: int | None = 0
     units_done: int = 0
     units_skipped: int = 0
     records: int = 0
     rejects: int = 0
     usage: Usage = field(default_factory=Usage)
+    cached_calls: int = 0
+    retries: int = 0
+    concurrency: int = 0
+    cost: float | None = None
 
 
 @dataclass
@@ -95,13 +118,17 @@ class RunSummary:
     rejects: int
     usage: Usage
     seeds: str
+    cached_calls: int = 0
+    retries: int = 0
+    cost: float | None = None
 
     def __str__(self) -> str:
         return (
             f"{self.records} records, {self.rejects} rejects from {self.units_done} units "
-            f"({self.units_resumed} already done); {self.usage.calls} model calls, "
+            f"({self.units_resumed} already done); {self.usage.calls} model calls "
+            f"({self.cached_calls} answered from the cache, {self.retries} retries), "
             f"{self.usage.prompt_tokens} prompt + {self.usage.completion_tokens} completion "
-            f"tokens; output in {self.out_dir}"
+            f"tokens, cost {format_cost(self.cost)}; output in {self.out_dir}"
         )
 
 
@@ -115,6 +142,7 @@ class Pipeline:
         prompts: the prompt library (default: the built-in templates).
         settings: run settings (see :class:`RunSettings`).
         flows: extra flow factories by name, for custom ``flow:`` names in the taxonomy.
+        prices: the price table for cost accounting (default: the built-in one).
 
     Example:
         >>> pipe = Pipeline(ScriptedModel(...), skills=["rc"])     # doctest: +SKIP
@@ -130,12 +158,14 @@ class Pipeline:
         prompts: PromptLibrary | None = None,
         settings: RunSettings | None = None,
         flows: Mapping[str, FlowFactory] | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
         self.skills: list[Skill] = self.taxonomy.select(skills)
         self.prompts = prompts or PromptLibrary()
         self.settings = settings or RunSettings()
         self.client = client
+        self.prices = prices or PriceTable()
         options = {
             "temperature": self.settings.temperature,
             "max_tokens": self.settings.max_tokens,
@@ -157,19 +187,24 @@ class Pipeline:
         }
 
     # -- planning ---------------------------------------------------------------------
-    def units(self, seeds: Iterable[Seed]) -> list[tuple[Skill, Seed]]:
-        """The (skill, seed) units of a run, in a reproducible order."""
-        out: list[tuple[Skill, Seed]] = []
+    def iter_units(self, seeds: Iterable[Seed]) -> Iterator[tuple[Skill, Seed]]:
+        """The (skill, seed) units of a run, lazily, in a reproducible order."""
+        n = 0
         for seed in seeds:
             fitting = [s for s in self.skills if seed.kind in s.seed_kinds]
             if self.settings.skills_per_seed is not None and fitting:
                 rng = random.Random(f"{self.settings.seed}:{seed.id}:skills")
                 k = min(self.settings.skills_per_seed, len(fitting))
                 fitting = weighted_sample(fitting, k, rng)
-            out.extend((s, seed) for s in fitting)
-        if self.settings.limit is not None:
-            out = out[: self.settings.limit]
-        return out
+            for skill in fitting:
+                if self.settings.limit is not None and n >= self.settings.limit:
+                    return
+                n += 1
+                yield skill, seed
+
+    def units(self, seeds: Iterable[Seed]) -> list[tuple[Skill, Seed]]:
+        """The (skill, seed) units of a run, in a reproducible order."""
+        return list(self.iter_units(seeds))
 
     # -- running ----------------------------------------------------------------------
     def run(
@@ -179,20 +214,20 @@ class Pipeline:
         *,
         fresh: bool = False,
         progress: Callable[[Progress], None] | None = None,
+        seed_report: SeedReport | None = None,
     ) -> RunSummary:
         """Synchronous :meth:`arun`. Works in notebooks, where an event loop is running,
         by running the pipeline in a worker thread with its own loop."""
+        kwargs: dict[str, Any] = {"fresh": fresh, "progress": progress, "seed_report": seed_report}
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.arun(seeds, out_dir, fresh=fresh, progress=progress))
+            return asyncio.run(self.arun(seeds, out_dir, **kwargs))
         box: dict[str, Any] = {}
 
         def worker() -> None:
             try:
-                box["value"] = asyncio.run(
-                    self.arun(seeds, out_dir, fresh=fresh, progress=progress)
-                )
+                box["value"] = asyncio.run(self.arun(seeds, out_dir, **kwargs))
             except BaseException as exc:
                 box["error"] = exc
 
@@ -210,109 +245,144 @@ class Pipeline:
         *,
         fresh: bool = False,
         progress: Callable[[Progress], None] | None = None,
+        seed_report: SeedReport | None = None,
     ) -> RunSummary:
         """Run every unit not yet done and write its records; see the module docstring.
 
         Args:
-            seeds: seeds, or a path for :func:`genteach.seeds.load_seeds`.
+            seeds: seeds (a list, or any iterable, read lazily: e.g.
+                :func:`genteach.seeds.iter_seeds` over a streamed dataset), or a path or
+                dataset name for :func:`~genteach.seeds.iter_seeds` with its defaults.
             out_dir: the output folder (``records.jsonl``, ``rejects.jsonl``,
-                ``progress.jsonl``, ``run.json``).
-            fresh: delete the folder's earlier output first instead of resuming.
+                ``progress.jsonl``, ``run.json``, ``cache.sqlite``).
+            fresh: delete the folder's earlier output (and cache) first instead of resuming.
             progress: called with live counters before the first unit, after each model
                 call and after each finished unit.
+            seed_report: the report an ``iter_seeds`` passed as ``seeds`` fills, for the
+                summary's seed counts.
         """
-        report = SeedReport()
-        seed_list = (
-            load_seeds(seeds, report=report) if isinstance(seeds, str | Path) else list(seeds)
-        )
-        if not isinstance(seeds, str | Path):
-            report.kept = len(seed_list)
+        report = seed_report if seed_report is not None else SeedReport()
+        if isinstance(seeds, str | Path):
+            seed_iter: Iterable[Seed] = iter_seeds(seeds, report=report, dedupe=True)
+        else:
+            seed_iter = seeds
+        sized = isinstance(seed_iter, Sized)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         if fresh:
-            for name in (RECORDS_FILE, REJECTS_FILE, PROGRESS_FILE, RUN_FILE):
+            for name in (RECORDS_FILE, REJECTS_FILE, PROGRESS_FILE, RUN_FILE, CACHE_FILE):
                 (out / name).unlink(missing_ok=True)
+                for suffix in ("-wal", "-shm"):
+                    (out / f"{name}{suffix}").unlink(missing_ok=True)
         self._check_run_file(out)
 
         done = {str(p["unit"]) for p in read_jsonl(out / PROGRESS_FILE)}
         seen_ids = {str(r["id"]) for r in read_jsonl(out / RECORDS_FILE)}
-        units = self.units(seed_list)
-        todo = [(s, seed) for s, seed in units if unit_key(s.id, seed.id) not in done]
         counters = Progress(
-            units_total=len(units),
-            units_done=len(units) - len(todo),
-            units_skipped=len(units) - len(todo),
+            units_total=len(self.units(seed_iter)) if sized else None,
+            concurrency=self.settings.concurrency,
         )
-        if progress is not None:
-            progress(counters)
+        teacher = self.client.model_name
 
-        def on_usage(usage: Usage) -> None:
-            counters.usage = counters.usage + usage
+        def notify() -> None:
+            counters.retries = resilient.retries
+            counters.concurrency = resilient.concurrency
             if progress is not None:
                 progress(counters)
 
-        client = ResilientModel(
+        def on_usage(usage: Usage) -> None:
+            counters.usage = counters.usage + usage
+            counters.cost = self.prices.cost(teacher, counters.usage)
+            notify()
+
+        resilient = ResilientModel(
             self.client,
             concurrency=self.settings.concurrency,
+            adaptive=self.settings.adaptive,
+            rpm=self.settings.rpm,
+            tpm=self.settings.tpm,
             max_retries=self.settings.max_retries,
             timeout=self.settings.timeout,
+            base_delay=self.settings.backoff,
             on_usage=on_usage,
         )
-        ctx = RunContext(
-            client=client,
-            prompts=self.prompts,
-            teacher=self.client.model_name,
-            version=__version__,
-        )
+        counters.cost = self.prices.cost(teacher, counters.usage)
+        cache = ResponseCache(out / CACHE_FILE) if self.settings.cache else None
+        client: ModelClient = resilient if cache is None else CachedModel(resilient, cache)
+        ctx = RunContext(client=client, prompts=self.prompts, teacher=teacher, version=__version__)
         duplicates = 0
         records_w = JsonlWriter(out / RECORDS_FILE)
         rejects_w = JsonlWriter(out / REJECTS_FILE)
         progress_w = JsonlWriter(out / PROGRESS_FILE)
+        # Enough units in flight to keep `concurrency` calls busy; the seeds are read
+        # lazily, so a streamed corpus never sits in memory whole.
+        n_workers = max(1, self.settings.concurrency)
+        queue: asyncio.Queue[tuple[Skill, Seed] | None] = asyncio.Queue(maxsize=2 * n_workers)
+        total = 0
+
+        async def producer() -> None:
+            nonlocal total
+            try:
+                for skill, seed in self.iter_units(seed_iter):
+                    total += 1
+                    if unit_key(skill.id, seed.id) in done:
+                        counters.units_done += 1
+                        counters.units_skipped += 1
+                        continue
+                    await queue.put((skill, seed))
+            finally:
+                counters.units_total = total
+                for _ in range(n_workers):
+                    await queue.put(None)
+
+        async def worker() -> None:
+            nonlocal duplicates
+            while True:
+                unit = await queue.get()
+                if unit is None:
+                    return
+                skill, seed = unit
+                item = await self._process(skill, seed, ctx)
+                for rec in item.records:
+                    if rec.id in seen_ids:
+                        duplicates += 1
+                        continue
+                    seen_ids.add(rec.id)
+                    records_w.write(rec)
+                    counters.records += 1
+                for rej in item.rejects:
+                    rejects_w.write(rej)
+                counters.rejects += len(item.rejects)
+                # The unit's line comes last: a unit without it is redone on resume, its
+                # answers then come from the cache and its records are not written twice.
+                progress_w.write(
+                    {
+                        "unit": item.unit,
+                        "records": len(item.records),
+                        "rejects": len(item.rejects),
+                        "usage": item.usage.as_dict(),
+                    }
+                )
+                counters.units_done += 1
+                if cache is not None and isinstance(client, CachedModel):
+                    counters.cached_calls = client.hits
+                notify()
+
         try:
-            queue: asyncio.Queue[tuple[Skill, Seed]] = asyncio.Queue()
-            for unit in todo:
-                queue.put_nowait(unit)
-
-            async def worker() -> None:
-                nonlocal duplicates
-                while True:
-                    try:
-                        skill, seed = queue.get_nowait()
-                    except asyncio.QueueEmpty:
-                        return
-                    item = await self._process(skill, seed, ctx)
-                    for rec in item.records:
-                        if rec.id in seen_ids:
-                            duplicates += 1
-                            continue
-                        seen_ids.add(rec.id)
-                        records_w.write(rec)
-                        counters.records += 1
-                    for rej in item.rejects:
-                        rejects_w.write(rej)
-                    counters.rejects += len(item.rejects)
-                    progress_w.write(
-                        {
-                            "unit": item.unit,
-                            "records": len(item.records),
-                            "rejects": len(item.rejects),
-                            "usage": item.usage.as_dict(),
-                        }
-                    )
-                    counters.units_done += 1
-                    if progress is not None:
-                        progress(counters)
-
-            # Enough units in flight to keep `concurrency` calls busy.
-            n_workers = max(1, min(len(todo), self.settings.concurrency))
-            await asyncio.gather(*(worker() for _ in range(n_workers)))
+            notify()
+            await asyncio.gather(producer(), *(worker() for _ in range(n_workers)))
         finally:
             records_w.close()
             rejects_w.close()
             progress_w.close()
+            if cache is not None:
+                cache.close()
+        counters.cached_calls = client.hits if isinstance(client, CachedModel) else 0
+        if sized and seed_report is None:
+            report.kept = len(seed_iter)  # type: ignore[arg-type]
         return RunSummary(
             out_dir=out,
-            units_total=len(units),
+            units_total=total,
             units_done=counters.units_done,
             units_resumed=counters.units_skipped,
             records=counters.records,
@@ -320,6 +390,9 @@ class Pipeline:
             rejects=counters.rejects,
             usage=counters.usage,
             seeds=report.summary(),
+            cached_calls=counters.cached_calls,
+            retries=resilient.retries,
+            cost=counters.cost,
         )
 
     async def _process(self, skill: Skill, seed: Seed, ctx: RunContext) -> WorkItem:

@@ -1,17 +1,24 @@
-"""Loading seeds: a folder of text/code files, one file, or a JSONL file with a ``text``
-field. Empty, binary and undecodable inputs are skipped and counted with their reason;
-long documents are split into chunks on paragraph boundaries."""
+"""Seeds from anywhere: folders, files, JSON Lines, parquet, Hugging Face datasets.
+
+:func:`iter_seeds` reads lazily (one document, line, batch or streamed row at a time),
+splits long documents into chunks of at most ``chunk_tokens`` tokens, and counts what it
+skips, by reason, in a :class:`SeedReport`. :func:`load_seeds` is its deduplicated list.
+See docs/seeds.md for the sources and the skip reasons.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from genteach.records import Seed
+from genteach.tokens import Tokenizer, tokenizer_for
 
 #: File endings read as code seeds (language name for the prompts).
 CODE_SUFFIXES = {
@@ -41,7 +48,7 @@ CODE_SUFFIXES = {
     ".proto": "Protocol Buffers",
     ".graphql": "GraphQL",
 }
-#: File endings read as text seeds.
+#: File endings read as text seeds (a whole file is one document).
 TEXT_SUFFIXES = {
     ".txt",
     ".md",
@@ -58,14 +65,27 @@ TEXT_SUFFIXES = {
     ".adoc",
     "",
 }
+#: File endings read as rows, one seed (or more, when chunked) per row.
+ROW_SUFFIXES = {".jsonl", ".ndjson", ".parquet"}
+
+Kind = Literal["text", "code"]
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+_BATCH_ROWS = 1024
+_NUL_WINDOW = 8192
+_MIN_CHUNK = 8  # a single character can take 4 tokens
+
+
+class SeedSourceError(ValueError):
+    """A seed source could not be opened or read through (e.g. a dataset offline)."""
 
 
 @dataclass
 class SeedReport:
-    """What loading found: seeds kept and inputs skipped, by reason."""
+    """What loading found: seeds kept (and their tokens) and inputs skipped, by reason."""
 
     kept: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    tokens: int = 0
 
     def summary(self) -> str:
         parts = [f"{self.kept} seeds"]
@@ -73,117 +93,534 @@ class SeedReport:
         return ", ".join(parts)
 
 
-def load_seeds(
-    path: str | Path,
+@dataclass
+class _Doc:
+    source: str
+    data: str | bytes
+    kind: Kind
+    language: str
+
+
+def iter_seeds(
+    source: str | Path | Iterable[Mapping[str, Any] | str],
     *,
-    max_words: int = 1500,
-    min_words: int = 30,
+    text_field: str = "text",
+    split: str = "train",
+    config: str | None = None,
+    data_files: str | Sequence[str] | None = None,
+    streaming: bool = True,
+    chunk_tokens: int = 2048,
+    overlap_tokens: int = 0,
+    min_tokens: int = 32,
+    tokenizer: Tokenizer | str | None = None,
+    dedupe: bool = False,
     report: SeedReport | None = None,
-) -> list[Seed]:
-    """Load seeds from ``path`` (folder, file, or ``.jsonl``); see the module docstring.
+) -> Iterator[Seed]:
+    """Yield seeds from ``source`` lazily, in a stable order.
+
+    The source is opened now (so a missing path or dataset fails here); reading happens
+    as the iterator is consumed.
 
     Args:
-        max_words: documents longer than this are split into chunks of about this size.
-        min_words: shorter inputs are skipped ("too short").
-        report: filled with counts of what was kept and skipped.
+        source: a folder, a file (``.jsonl``/``.json``/``.parquet`` are rows, others one
+            document), a saved dataset folder (``Dataset.save_to_disk``), a Hugging Face
+            dataset (``"user/corpus"``; ``"hf:name"`` forces a dataset), or an iterable of
+            rows (mappings) or texts, e.g. a ``datasets.IterableDataset`` (a ``DatasetDict``
+            gives its ``split``).
+        text_field: the row field holding the text. Rows may also carry ``kind``
+            ("text"/"code"), ``language``, ``source`` and ``id`` (used for provenance).
+        split / config / data_files / streaming: passed to ``datasets.load_dataset`` for
+            dataset names (``config`` is its ``name``); ``split`` also picks a split of a
+            saved ``DatasetDict``.
+        chunk_tokens: longer documents are split into chunks of at most this many tokens,
+            on paragraph boundaries when possible (code: top-level blocks, then lines).
+        overlap_tokens: about this many tokens repeated between consecutive chunks.
+        min_tokens: chunks with fewer tokens are skipped ("too short").
+        tokenizer: a :class:`~genteach.tokens.Tokenizer` or a model name for
+            :func:`~genteach.tokens.tokenizer_for`; default cl100k_base.
+        dedupe: skip seeds already yielded ("duplicate"); keeps every id seen in memory.
+        report: counts what was kept and skipped.
+
+    Raises:
+        FileNotFoundError: ``source`` is neither a path nor a plausible dataset name.
+        SeedSourceError: a dataset could not be loaded or read.
     """
+    if chunk_tokens < _MIN_CHUNK:
+        raise ValueError(f"seeds: chunk_tokens must be at least {_MIN_CHUNK}, got {chunk_tokens}")
+    if not 0 <= overlap_tokens <= chunk_tokens // 2:
+        raise ValueError(
+            f"seeds: overlap_tokens must be between 0 and chunk_tokens / 2, got {overlap_tokens}"
+        )
     rep = report if report is not None else SeedReport()
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"seeds: {p} does not exist")
-    seeds: list[Seed] = []
-    for source, raw, suffix in _inputs(p, rep):
-        text = _decode(raw, rep)
-        if text is None:
-            continue
-        kind: Literal["text", "code"] = "code" if suffix in CODE_SUFFIXES else "text"
-        language = CODE_SUFFIXES.get(suffix, "")
-        chunks = _chunks(text, max_words) if kind == "text" else [text]
-        for i, chunk in enumerate(chunks):
-            if len(chunk.split()) < min_words:
-                rep.skipped["too short"] += 1
-                continue
-            name = source if len(chunks) == 1 else f"{source}#{i + 1}"
-            seeds.append(Seed.from_text(chunk, source=name, kind=kind, language=language))
-    unique = list({s.id: s for s in seeds}.values())
-    rep.skipped["duplicate"] += len(seeds) - len(unique)
-    if rep.skipped["duplicate"] == 0:
-        del rep.skipped["duplicate"]
-    rep.kept = len(unique)
-    return unique
+    tok = tokenizer_for(tokenizer) if tokenizer is None or isinstance(tokenizer, str) else tokenizer
+    docs = _open(source, rep, text_field, split, config, data_files, streaming)
+    return _seeds(docs, rep, tok, chunk_tokens, overlap_tokens, min_tokens, dedupe)
 
 
-def _inputs(p: Path, rep: SeedReport) -> Iterator[tuple[str, bytes, str]]:
+def load_seeds(
+    source: str | Path | Iterable[Mapping[str, Any] | str],
+    *,
+    text_field: str = "text",
+    split: str = "train",
+    config: str | None = None,
+    data_files: str | Sequence[str] | None = None,
+    streaming: bool = True,
+    chunk_tokens: int = 2048,
+    overlap_tokens: int = 0,
+    min_tokens: int = 32,
+    tokenizer: Tokenizer | str | None = None,
+    report: SeedReport | None = None,
+) -> list[Seed]:
+    """All seeds of ``source``, duplicates skipped; the arguments are :func:`iter_seeds`'s.
+
+    Example:
+        >>> report = SeedReport()
+        >>> seeds = load_seeds("examples/seeds", report=report)  # doctest: +SKIP
+        >>> report.summary()  # doctest: +SKIP
+        '4 seeds'
+    """
+    return list(
+        iter_seeds(
+            source,
+            text_field=text_field,
+            split=split,
+            config=config,
+            data_files=data_files,
+            streaming=streaming,
+            chunk_tokens=chunk_tokens,
+            overlap_tokens=overlap_tokens,
+            min_tokens=min_tokens,
+            tokenizer=tokenizer,
+            dedupe=True,
+            report=report,
+        )
+    )
+
+
+def chunk_text(
+    text: str,
+    tokenizer: Tokenizer,
+    chunk_tokens: int,
+    *,
+    overlap_tokens: int = 0,
+    code: bool = False,
+) -> list[str]:
+    """Split ``text`` into stripped chunks of at most ``chunk_tokens`` tokens.
+
+    Text is cut at blank lines, then line ends, sentence ends and spaces; code at blank
+    lines before an unindented line (top-level definitions), then blank lines, then line
+    ends. Whatever still is too long (CJK without punctuation, one huge line) is cut
+    between characters, sized by token count. Neighbouring pieces are packed back together
+    up to the limit, so text without overlap reassembles up to whitespace.
+
+    Args:
+        tokenizer: counts the tokens.
+        chunk_tokens: the most tokens in one chunk.
+        overlap_tokens: about this many tokens of a chunk's end start the next one.
+        code: use code boundaries.
+    """
+    return [c for c, _ in _chunk(text, tokenizer, chunk_tokens, overlap_tokens, code)]
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def _open(
+    source: str | Path | Iterable[Mapping[str, Any] | str],
+    rep: SeedReport,
+    text_field: str,
+    split: str,
+    config: str | None,
+    data_files: str | Sequence[str] | None,
+    streaming: bool,
+) -> Iterator[_Doc]:
+    if isinstance(source, Mapping):  # a DatasetDict: its split
+        if split not in source:
+            raise SeedSourceError(f"seeds: no split {split!r} (there are {sorted(source)})")
+        return _rows(source[split], f"rows[{split}]", text_field, rep)
+    if not isinstance(source, str | Path):
+        return _rows(source, "rows", text_field, rep)
+    name = str(source)
+    if name.startswith("hf:"):
+        return _hub(name[3:], text_field, split, config, data_files, streaming, rep)
+    p = Path(name).expanduser()
     if p.is_dir():
-        for f in sorted(x for x in p.rglob("*") if x.is_file()):
-            if any(part.startswith(".") for part in f.relative_to(p).parts):
-                continue
-            suffix = f.suffix.lower()
-            if suffix == ".jsonl":
-                yield from _jsonl(f, rep)
-            elif suffix in CODE_SUFFIXES or suffix in TEXT_SUFFIXES:
-                yield str(f.relative_to(p)), f.read_bytes(), suffix
-            else:
-                rep.skipped[f"unsupported file type {suffix}"] += 1
-    elif p.suffix.lower() == ".jsonl":
-        yield from _jsonl(p, rep)
+        if _is_saved_dataset(p):
+            return _saved(p, text_field, split, rep)
+        return _folder(p, text_field, rep)
+    if p.exists():
+        return _file(p, p.name, text_field, rep, single=True)
+    if data_files is not None or _HUB_ID.fullmatch(name):
+        return _hub(name, text_field, split, config, data_files, streaming, rep)
+    raise FileNotFoundError(f"seeds: {p} does not exist (write hf:{name} for a dataset)")
+
+
+def _folder(root: Path, text_field: str, rep: SeedReport) -> Iterator[_Doc]:
+    for f in _walk(root):
+        yield from _file(f, f.relative_to(root).as_posix(), text_field, rep, single=False)
+
+
+def _walk(d: Path) -> Iterator[Path]:
+    """Files under ``d`` in name order, hidden files and folders left out, links not followed."""
+    with os.scandir(d) as it:
+        entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    for e in entries:
+        if e.is_dir(follow_symlinks=False):
+            yield from _walk(Path(e.path))
+        elif e.is_file():
+            yield Path(e.path)
+
+
+def _file(p: Path, label: str, text_field: str, rep: SeedReport, *, single: bool) -> Iterator[_Doc]:
+    suffix = p.suffix.lower()
+    if suffix in (".jsonl", ".ndjson") or (single and suffix == ".json"):
+        yield from _json_rows(p, label, text_field, rep)
+    elif suffix == ".parquet":
+        yield from _parquet(p, label, text_field, rep)
+    elif single or suffix in CODE_SUFFIXES or suffix in TEXT_SUFFIXES:
+        try:
+            raw = p.read_bytes()
+        except OSError:
+            rep.skipped["unreadable file"] += 1
+            return
+        kind: Kind = "code" if suffix in CODE_SUFFIXES else "text"
+        yield _Doc(label, raw, kind, CODE_SUFFIXES.get(suffix, ""))
     else:
-        yield p.name, p.read_bytes(), p.suffix.lower()
+        rep.skipped[f"unsupported file type {suffix}"] += 1
 
 
-def _jsonl(f: Path, rep: SeedReport) -> Iterator[tuple[str, bytes, str]]:
-    with f.open(encoding="utf-8", errors="replace") as fh:
+def _json_rows(p: Path, label: str, text_field: str, rep: SeedReport) -> Iterator[_Doc]:
+    """JSON Lines, or (a ``.json`` file starting with ``[``) one array of rows."""
+    try:
+        fh = p.open("rb")
+    except OSError:
+        rep.skipped["unreadable file"] += 1
+        return
+    with fh:
+        head = fh.read(_NUL_WINDOW).lstrip()
+        fh.seek(0)
+        if p.suffix.lower() == ".json" and head.startswith(b"["):
+            try:
+                rows = json.loads(fh.read().decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                rep.skipped["malformed JSON file"] += 1
+                return
+            yield from _rows(rows, label, text_field, rep)
+            return
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                row = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                rep.skipped["not UTF-8"] += 1
+                continue
             except json.JSONDecodeError:
                 rep.skipped["malformed JSON line"] += 1
                 continue
-            text = obj.get("text") if isinstance(obj, dict) else None
-            if not isinstance(text, str):
-                rep.skipped["JSON line without a text field"] += 1
-                continue
-            yield f"{f.name}:{n}", text.encode("utf-8"), str(obj.get("suffix", ""))
+            doc = _row_doc(row, n, label, text_field, rep)
+            if doc is not None:
+                yield doc
 
 
-def _decode(raw: bytes, rep: SeedReport) -> str | None:
-    if not raw.strip():
-        rep.skipped["empty"] += 1
+def _parquet(p: Path, label: str, text_field: str, rep: SeedReport) -> Iterator[_Doc]:
+    """Rows of a parquet file, read a batch at a time and only the columns used."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(p)
+    except (OSError, pa.ArrowException):
+        rep.skipped["unreadable file"] += 1
+        return
+    names = set(pf.schema_arrow.names)
+    if text_field not in names:
+        rep.skipped["row without text field"] += pf.metadata.num_rows
+        return
+    columns = [c for c in (text_field, "kind", "language", "source", "id") if c in names]
+    n = 0
+    for batch in pf.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+        for row in batch.to_pylist():
+            n += 1
+            doc = _row_doc(row, n, label, text_field, rep)
+            if doc is not None:
+                yield doc
+
+
+def _is_saved_dataset(p: Path) -> bool:
+    return (p / "dataset_dict.json").is_file() or (
+        (p / "state.json").is_file() and (p / "dataset_info.json").is_file()
+    )
+
+
+def _saved(p: Path, text_field: str, split: str, rep: SeedReport) -> Iterator[_Doc]:
+    """A folder written by ``Dataset.save_to_disk`` (memory-mapped, read row by row)."""
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(str(p))
+    except Exception as exc:  # datasets raises many kinds for a folder it cannot read
+        raise SeedSourceError(f"seeds: cannot load the dataset in {p}: {_one_line(exc)}") from exc
+    label = p.name
+    if isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise SeedSourceError(f"seeds: {p} has no split {split!r} (it has {sorted(ds)})")
+        ds, label = ds[split], f"{p.name}[{split}]"
+    if text_field not in ds.column_names:
+        rep.skipped["row without text field"] += len(ds)
+        return iter(())
+    columns = [c for c in (text_field, "kind", "language", "source", "id") if c in ds.column_names]
+    return _rows(ds.select_columns(columns), label, text_field, rep)
+
+
+def _hub(
+    name: str,
+    text_field: str,
+    split: str,
+    config: str | None,
+    data_files: str | Sequence[str] | None,
+    streaming: bool,
+    rep: SeedReport,
+) -> Iterator[_Doc]:
+    """A dataset through ``datasets.load_dataset`` (streamed by default)."""
+    import datasets
+
+    files = data_files if data_files is None or isinstance(data_files, str) else list(data_files)
+    try:
+        ds = datasets.load_dataset(name, config, split=split, data_files=files, streaming=streaming)
+    except Exception as exc:  # offline, not found, gated, bad config: all one line
+        raise SeedSourceError(f"seeds: cannot load dataset {name!r}: {_one_line(exc)}") from exc
+    label = Path(data_files).name if isinstance(data_files, str) else f"{name}[{split}]"
+    return _guarded(_rows(ds, label, text_field, rep), name)
+
+
+def _guarded(docs: Iterator[_Doc], name: str) -> Iterator[_Doc]:
+    """Turn an error while streaming a dataset into a one-line SeedSourceError."""
+    try:
+        yield from docs
+    except Exception as exc:  # a streamed dataset fails on iteration (network, bad file)
+        raise SeedSourceError(f"seeds: reading dataset {name!r} failed: {_one_line(exc)}") from exc
+
+
+def _rows(rows: Iterable[Any], label: str, text_field: str, rep: SeedReport) -> Iterator[_Doc]:
+    for n, row in enumerate(rows, 1):
+        doc = _row_doc(row, n, label, text_field, rep)
+        if doc is not None:
+            yield doc
+
+
+def _row_doc(row: Any, n: int, label: str, text_field: str, rep: SeedReport) -> _Doc | None:
+    if isinstance(row, str):
+        return _Doc(f"{label}:{n}", row, "text", "")
+    value = row.get(text_field) if isinstance(row, Mapping) else None
+    if not isinstance(row, Mapping) or not isinstance(value, str | bytes):
+        rep.skipped["row without text field"] += 1
         return None
-    if b"\x00" in raw[:8192]:
+    source, row_id = row.get("source"), row.get("id")
+    if isinstance(source, str) and source:
+        name = source
+    elif isinstance(row_id, str | int) and not isinstance(row_id, bool):
+        name = f"{label}:{row_id}"
+    else:
+        name = f"{label}:{n}"
+    suffix = Path(source).suffix.lower() if isinstance(source, str) else ""
+    kind_field = row.get("kind")
+    kind: Kind
+    if kind_field in ("text", "code"):
+        kind = "code" if kind_field == "code" else "text"
+    else:
+        kind = "code" if suffix in CODE_SUFFIXES else "text"
+    language = row.get("language")
+    if not isinstance(language, str):
+        language = CODE_SUFFIXES.get(suffix, "") if kind == "code" else ""
+    return _Doc(name, value, kind, language)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+# --- checking and chunking ---------------------------------------------------------------
+
+
+def _seeds(
+    docs: Iterator[_Doc],
+    rep: SeedReport,
+    tok: Tokenizer,
+    chunk_tokens: int,
+    overlap_tokens: int,
+    min_tokens: int,
+    dedupe: bool,
+) -> Iterator[Seed]:
+    seen: set[str] = set()
+    for doc in docs:
+        text = _checked_text(doc.data, rep)
+        if text is None:
+            continue
+        chunks = _chunk(text, tok, chunk_tokens, overlap_tokens, doc.kind == "code")
+        for i, (chunk, n_tokens) in enumerate(chunks, 1):
+            if n_tokens < min_tokens:
+                rep.skipped["too short"] += 1
+                continue
+            name = doc.source if len(chunks) == 1 else f"{doc.source}#{i}"
+            seed = Seed.from_text(chunk, source=name, kind=doc.kind, language=doc.language)
+            if dedupe:
+                if seed.id in seen:
+                    rep.skipped["duplicate"] += 1
+                    continue
+                seen.add(seed.id)
+            rep.kept += 1
+            rep.tokens += n_tokens
+            yield seed
+
+
+def _checked_text(data: str | bytes, rep: SeedReport) -> str | None:
+    """The text of a document, or None (counted) when empty, binary or not UTF-8."""
+    if isinstance(data, bytes):
+        if not data.strip():
+            rep.skipped["empty"] += 1
+            return None
+        if b"\x00" in data[:_NUL_WINDOW]:
+            rep.skipped["binary"] += 1
+            return None
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            rep.skipped["not UTF-8"] += 1
+            return None
+    elif "\x00" in data[:_NUL_WINDOW]:
         rep.skipped["binary"] += 1
         return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        rep.skipped["not UTF-8"] += 1
+    text = data.replace("\r\n", "\n").strip()
+    if not text:
+        rep.skipped["empty"] += 1
         return None
-    return text.replace("\r\n", "\n").strip()
+    return text
 
 
-def _chunks(text: str, max_words: int) -> list[str]:
-    if len(text.split()) <= max_words:
-        return [text]
-    chunks: list[str] = []
-    current: list[str] = []
-    count = 0
-    for para in (p for p in text.split("\n\n") if p.strip()):
-        words = len(para.split())
-        if current and count + words > max_words:
-            chunks.append("\n\n".join(current))
-            current, count = [], 0
-        if words > max_words:
-            tokens = para.split()
-            for i in range(0, len(tokens), max_words):
-                chunks.append(" ".join(tokens[i : i + max_words]))
-            continue
-        current.append(para)
-        count += words
+# Each level's pattern matches a separator; a piece ends after its separator, so the pieces
+# concatenate back to the text.
+_TEXT_LEVELS = (
+    re.compile(r"\n[ \t]*\n\s*"),  # paragraphs
+    re.compile(r"\n"),  # lines
+    re.compile(r"[.!?。！？]+[\"'”’)\]]*\s*"),  # sentences
+    re.compile(r"\s+"),  # words
+)
+_CODE_LEVELS = (
+    re.compile(r"\n[ \t]*\n(?=\S)"),  # blank line before an unindented line: top-level blocks
+    re.compile(r"\n[ \t]*\n"),  # blank lines
+    re.compile(r"\n"),  # lines
+)
+
+
+def _chunk(
+    text: str, tok: Tokenizer, limit: int, overlap: int, code: bool
+) -> list[tuple[str, int]]:
+    levels = _CODE_LEVELS if code else _TEXT_LEVELS
+    out = []
+    for piece, n in _split(text, tok.count(text), levels, tok, limit, overlap):
+        stripped = piece.strip()
+        if stripped:
+            out.append((stripped, n if stripped == piece else tok.count(stripped)))
+    return out
+
+
+def _split(
+    text: str,
+    n: int,
+    levels: Sequence[re.Pattern[str]],
+    tok: Tokenizer,
+    limit: int,
+    overlap: int,
+) -> list[tuple[str, int]]:
+    if n <= limit:
+        return [(text, n)]
+    if not levels:
+        return _windows(text, n, tok, limit, overlap)
+    parts = _pieces(text, levels[0])
+    if len(parts) == 1:
+        return _split(text, n, levels[1:], tok, limit, overlap)
+    items: list[tuple[str, int]] = []
+    for part in parts:
+        items += _split(part, tok.count(part), levels[1:], tok, limit, overlap)
+    return _pack(items, tok, limit, overlap)
+
+
+def _pieces(text: str, sep: re.Pattern[str]) -> list[str]:
+    out, start = [], 0
+    for m in sep.finditer(text):
+        if m.end() > start and m.end() < len(text):
+            out.append(text[start : m.end()])
+            start = m.end()
+    out.append(text[start:])
+    return out
+
+
+def _pack(
+    items: list[tuple[str, int]], tok: Tokenizer, limit: int, overlap: int
+) -> list[tuple[str, int]]:
+    """Join neighbouring pieces greedily up to ``limit`` tokens (counts checked on the join)."""
+    groups: list[list[tuple[str, int]]] = []
+    current: list[tuple[str, int]] = []
+    total = 0
+    for item in items:
+        if current and total + item[1] > limit:
+            groups.append(current)
+            carried: list[tuple[str, int]] = []
+            kept = 0
+            for prev in reversed(current):
+                if kept + prev[1] > overlap or kept + prev[1] + item[1] > limit:
+                    break
+                carried.insert(0, prev)
+                kept += prev[1]
+            current, total = carried, kept
+        current.append(item)
+        total += item[1]
     if current:
-        chunks.append("\n\n".join(current))
-    return chunks
+        groups.append(current)
+    out: list[tuple[str, int]] = []
+    for group in groups:
+        text = "".join(t for t, _ in group)
+        n = group[0][1] if len(group) == 1 else tok.count(text)
+        out += [(text, n)] if n <= limit else _windows(text, n, tok, limit, overlap)
+    return out
 
 
-__all__ = ["CODE_SUFFIXES", "SeedReport", "load_seeds"]
+def _windows(text: str, n: int, tok: Tokenizer, limit: int, overlap: int) -> list[tuple[str, int]]:
+    """Cut ``text`` between characters into pieces of at most ``limit`` tokens."""
+    out: list[tuple[str, int]] = []
+    chars_per_token = len(text) / max(n, 1)
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + max(1, int(limit * chars_per_token * 0.95)))
+        piece = text[start:end]
+        count = tok.count(piece)
+        while count > limit and end - start > 1:
+            end = start + max(1, int((end - start) * limit / count * 0.95))
+            piece = text[start:end]
+            count = tok.count(piece)
+        if end < len(text) and count < 0.9 * limit:  # one try to fill the window up
+            longer = min(len(text), start + int((end - start) * limit / max(count, 1) * 0.98))
+            n_longer = tok.count(text[start:longer])
+            if longer > end and n_longer <= limit:
+                end, piece, count = longer, text[start:longer], n_longer
+        out.append((piece, count))
+        if end >= len(text):
+            break
+        chars_per_token = (end - start) / max(count, 1)
+        back = min(int(overlap * chars_per_token), (end - start) // 2)
+        start = end - back
+    return out
+
+
+__all__ = [
+    "CODE_SUFFIXES",
+    "ROW_SUFFIXES",
+    "TEXT_SUFFIXES",
+    "SeedReport",
+    "SeedSourceError",
+    "chunk_text",
+    "iter_seeds",
+    "load_seeds",
+]

@@ -60,6 +60,11 @@ class SeedInstructionFlow:
         }
         return cls(skill, agents, settings)
 
+    def expected_calls(self, tasks: float) -> tuple[float, float]:
+        """For ``--dry-run``: one call per task type drawn, ``tasks_per_type`` tasks each."""
+        types = min(self.types_per_seed, len(self.skill.task_types)) if self.skill.task_types else 0
+        return float(types), tasks + types * self.tasks_per_type
+
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
         if item.passage is None:
             raise RuntimeError(f"{self.name} needs a passage: put content_transformation first")

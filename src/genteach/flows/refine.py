@@ -67,6 +67,16 @@ class RefinementFlow:
             suggestions=int(settings.get("suggestions", 3)),
         )
 
+    def expected_calls(self, tasks: float) -> tuple[float, float]:
+        """For ``--dry-run``: a suggester and an editor call per task and round; each
+        round's tasks are the refined versions of the last round's."""
+        calls, current, total = 0.0, tasks, tasks
+        for _ in range(self.rounds):
+            calls += 2 * current
+            current *= self.suggestions
+            total += current
+        return calls, total
+
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
         current = list(item.tasks)
         for round_no in range(1, self.rounds + 1):

@@ -59,6 +59,10 @@ class ResponseFlow:
         )
         return [message("user", content)]
 
+    def expected_calls(self, tasks: float) -> tuple[float, float]:
+        """For ``--dry-run``: one teacher answer per task."""
+        return tasks, tasks
+
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
         draws = [(item.rng.randrange(3), item.call_seed()) for _ in item.tasks]
         records = await asyncio.gather(

@@ -92,6 +92,15 @@ class ToolConversationFlow:
             require_expected_outcome=bool(settings.get("require_expected_outcome", True)),
         )
 
+    #: Assistant turns a conversation is assumed to take, for ``--dry-run`` estimates.
+    expected_turns = 3
+
+    def expected_calls(self, tasks: float) -> tuple[float, float]:
+        """For ``--dry-run``: per task, ``expected_turns`` assistant turns (at most
+        ``max_steps``), each but the last answered by the simulated API."""
+        turns = min(self.expected_turns, self.max_steps)
+        return tasks * (2 * turns - 1), tasks
+
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
         seeds = [item.call_seed() for _ in item.tasks]
         records = await asyncio.gather(

@@ -54,6 +54,14 @@ class ContentTransformationFlow:
         }
         return cls(skill, agents, settings)
 
+    def expected_calls(self, tasks: float) -> tuple[float, float]:
+        """For ``--dry-run``: model calls per unit (identity transformers make none) and
+        the tasks after this stage (unchanged)."""
+        pool = [t for t in self.skill.transformers if t.weight > 0]
+        total = sum(t.weight for t in pool)
+        calls = sum(t.weight for t in pool if t.agent != "identity") / total if total else 0.0
+        return calls, tasks
+
     def choose(self, item: WorkItem) -> Transformer:
         pool = [t for t in self.skill.transformers if t.weight > 0]
         return item.rng.choices(pool, weights=[t.weight for t in pool], k=1)[0]

@@ -16,7 +16,9 @@ from pydantic import BaseModel
 
 from genteach.models.base import Completion, Message, ModelError, TransientModelError, Usage
 
-_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+#: Statuses that mean "slow down": the adaptive concurrency limit backs off on them.
+OVERLOAD_STATUS = frozenset({429, 503, 529})
 
 
 def to_autogen_messages(messages: Sequence[Message]) -> list[LLMMessage]:
@@ -52,7 +54,8 @@ def classify_error(exc: BaseException) -> ModelError:
     if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError | TimeoutError):
         return TransientModelError(text)
     if isinstance(status, int) and status in _TRANSIENT_STATUS:
-        return TransientModelError(text, retry_after=retry_after)
+        overload = status in OVERLOAD_STATUS or retry_after is not None
+        return TransientModelError(text, retry_after=retry_after, overload=overload)
     if isinstance(exc, ConnectionError):
         return TransientModelError(text)
     return ModelError(text)
@@ -152,4 +155,4 @@ def _client_model_name(client: ChatCompletionClient) -> str:
     return type(client).__name__
 
 
-__all__ = ["AutoGenModel", "classify_error", "to_autogen_messages"]
+__all__ = ["OVERLOAD_STATUS", "AutoGenModel", "classify_error", "to_autogen_messages"]

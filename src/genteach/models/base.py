@@ -54,12 +54,13 @@ class Usage:
 
 @dataclass(frozen=True)
 class Completion:
-    """What a model returned for one call."""
+    """What a model returned for one call (``cached``: from the response cache, free)."""
 
     text: str
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     finish_reason: str = "stop"
+    cached: bool = False
 
 
 class ModelError(Exception):
@@ -70,11 +71,16 @@ class TransientModelError(ModelError):
     """A model call failed in a way worth retrying (rate limit, 5xx, timeout, connection).
 
     ``retry_after`` carries the server's Retry-After hint in seconds, when it gave one.
+    ``overload`` says the endpoint is saturated (429, 503, a timeout): the adaptive
+    concurrency limit then backs off. It defaults to "a Retry-After was given".
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, overload: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.overload = retry_after is not None if overload is None else overload
 
 
 @runtime_checkable

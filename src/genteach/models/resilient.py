@@ -1,5 +1,6 @@
-"""A ModelClient wrapper that bounds concurrency, times out calls and retries transient
-errors with exponential backoff (honouring the server's Retry-After)."""
+"""A ModelClient wrapper for long runs against real endpoints: adaptive concurrency,
+optional request and token rate caps, a timeout per call, and retries of transient errors
+with exponential backoff that honours the server's Retry-After."""
 
 from __future__ import annotations
 
@@ -11,19 +12,27 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel
 
 from genteach.models.base import Completion, Message, ModelClient, TransientModelError, Usage
+from genteach.models.limits import AdaptiveLimiter, LimiterState, RateLimiter
 
 log = logging.getLogger("genteach.models")
 
+#: Completion tokens assumed for a call without ``max_tokens``, when reserving a TPM budget.
+DEFAULT_COMPLETION_ESTIMATE = 1024
+
 
 class ResilientModel:
-    """Wraps a :class:`ModelClient`.
+    """Wraps a :class:`ModelClient` (one endpoint).
 
     Args:
         client: the wrapped client.
-        concurrency: most calls in flight at once.
+        concurrency: most calls in flight at once: the ceiling of the adaptive limit.
+        adaptive: back off on overload (429, 503, timeouts; halve the limit) and grow
+            again by one per window of successful calls (AIMD). ``False``: fixed limit.
+        rpm / tpm: optional requests-per-minute and tokens-per-minute caps.
         max_retries: retries of a transient error before it is raised.
         timeout: seconds a call may take (``None``: no limit); a timeout is transient.
-        base_delay / max_delay: backoff bounds in seconds (full jitter).
+        base_delay / max_delay: backoff bounds in seconds (full jitter); a Retry-After
+            from the server wins over the backoff, up to ``max_delay``.
         on_usage: called with each successful call's usage (live progress displays).
     """
 
@@ -32,6 +41,9 @@ class ResilientModel:
         client: ModelClient,
         *,
         concurrency: int = 8,
+        adaptive: bool = True,
+        rpm: float | None = None,
+        tpm: float | None = None,
         max_retries: int = 5,
         timeout: float | None = 600.0,
         base_delay: float = 1.0,
@@ -39,17 +51,26 @@ class ResilientModel:
         on_usage: Callable[[Usage], None] | None = None,
     ) -> None:
         self.client = client
-        self.concurrency = concurrency
+        self.limiter = AdaptiveLimiter(concurrency, adaptive=adaptive)
+        self.rate = RateLimiter(rpm, tpm)
         self.max_retries = max_retries
         self.timeout = timeout
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.on_usage = on_usage
-        self._sem: asyncio.Semaphore | None = None
+        self.retries = 0
 
     @property
     def model_name(self) -> str:
         return self.client.model_name
+
+    @property
+    def concurrency(self) -> int:
+        """The current (adaptive) concurrency limit."""
+        return self.limiter.limit
+
+    def state(self) -> LimiterState:
+        return self.limiter.state()
 
     async def complete(
         self,
@@ -61,49 +82,78 @@ class ResilientModel:
         seed: int | None = None,
         grammar: str | None = None,
     ) -> Completion:
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.concurrency)
+        # grammar only when set: clients written before it existed still work.
+        extra = {"grammar": grammar} if grammar is not None else {}
         attempt = 0
         while True:
+            reserved = 0
+            if self.rate.active:
+                reserved = await self.rate.acquire(_estimate_tokens(messages, max_tokens))
+            await self.limiter.acquire()
+            outcome = "error"
+            used = reserved
+            result: Completion | None = None
+            error: TransientModelError | None = None
             try:
-                async with self._sem:
-                    # grammar only when set: clients written before it existed still work.
-                    extra = {"grammar": grammar} if grammar is not None else {}
-                    call = self.client.complete(
-                        messages,
-                        response_schema=response_schema,
-                        temperature=temperature,
-                        max_tokens=max_tokens,
-                        seed=seed,
-                        **extra,
-                    )
-                    if self.timeout is None:
-                        result = await call
-                    else:
-                        try:
-                            result = await asyncio.wait_for(call, self.timeout)
-                        except asyncio.TimeoutError as exc:
-                            raise TransientModelError(
-                                f"no answer within {self.timeout:g}s"
-                            ) from exc
+                call = self.client.complete(
+                    messages,
+                    response_schema=response_schema,
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                    seed=seed,
+                    **extra,
+                )
+                if self.timeout is None:
+                    result = await call
+                else:
+                    try:
+                        result = await asyncio.wait_for(call, self.timeout)
+                    except asyncio.TimeoutError as exc:
+                        raise TransientModelError(
+                            f"no answer within {self.timeout:g}s", overload=True
+                        ) from exc
+                outcome = "ok"
+                used = result.usage.total_tokens or reserved
+            except TransientModelError as exc:
+                outcome = "overload" if exc.overload else "error"
+                if exc.retry_after is not None:
+                    self.limiter.pause(min(exc.retry_after, self.max_delay))
+                error = exc
+            finally:
+                await self.limiter.release(outcome)
+                self.rate.settle(reserved, used)
+            if result is not None:
                 if self.on_usage is not None:
                     self.on_usage(result.usage)
                 return result
-            except TransientModelError as exc:
-                attempt += 1
-                if attempt > self.max_retries:
-                    raise TransientModelError(
-                        f"gave up after {self.max_retries} retries: {exc}"
-                    ) from exc
-                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-                delay = random.uniform(0, delay)
-                if exc.retry_after is not None:
-                    delay = max(delay, min(exc.retry_after, self.max_delay))
-                log.warning("transient model error (%s); retry %d in %.1fs", exc, attempt, delay)
-                await asyncio.sleep(delay)
+            assert error is not None
+            attempt += 1
+            if attempt > self.max_retries:
+                raise TransientModelError(
+                    f"gave up after {self.max_retries} retries: {error}"
+                ) from error
+            self.retries += 1
+            delay = random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+            if error.retry_after is not None:
+                delay = max(delay, min(error.retry_after, self.max_delay))
+            log.warning(
+                "transient model error (%s); retry %d in %.1fs (concurrency limit %d)",
+                error,
+                attempt,
+                delay,
+                self.limiter.limit,
+            )
+            await asyncio.sleep(delay)
 
     async def close(self) -> None:
         await self.client.close()
 
 
-__all__ = ["ResilientModel"]
+def _estimate_tokens(messages: Sequence[Message], max_tokens: int | None) -> int:
+    """A cheap upper-ish estimate of a call's tokens (~4 characters a token), for the
+    TPM budget; the real usage settles it afterwards."""
+    prompt = sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
+    return prompt + (max_tokens or DEFAULT_COMPLETION_ESTIMATE)
+
+
+__all__ = ["DEFAULT_COMPLETION_ESTIMATE", "ResilientModel"]

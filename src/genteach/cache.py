@@ -1,0 +1,178 @@
+"""A response cache, so that redoing a step after a crash costs no model call.
+
+Answers are keyed by everything that determines them: the model, the messages, the
+requested schema or grammar, and the sampling parameters (temperature, max_tokens, seed).
+Runs use per-unit call seeds, so a resumed unit sends the same requests again and gets
+every answer it already paid for from the cache, up to the point where it was killed.
+
+The store is SQLite in WAL mode, one committed row per answer: a killed process loses at
+most the answer it was writing, and lookups stay cheap at millions of rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from genteach.models.base import Completion, Message, ModelClient, Usage
+
+CACHE_FILE = "cache.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    finish_reason TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def request_key(
+    model: str,
+    messages: Sequence[Message],
+    *,
+    response_schema: type[BaseModel] | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    seed: int | None = None,
+    grammar: str | None = None,
+) -> str:
+    """The cache key of one request: sha256 of its canonical JSON."""
+    schema = response_schema.model_json_schema() if response_schema is not None else None
+    blob = json.dumps(
+        {
+            "model": model,
+            "messages": [[m["role"], m["content"]] for m in messages],
+            "schema": schema,
+            "grammar": grammar,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "seed": seed,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """The SQLite store behind :class:`CachedModel`.
+
+    Args:
+        path: the database file (created with its folder if missing).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection, used from the thread that runs the event loop; autocommit mode.
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # survives a killed process
+        self._db.execute(_SCHEMA)
+
+    def get(self, key: str) -> Completion | None:
+        row = self._db.execute(
+            "SELECT text, finish_reason, model, prompt_tokens, completion_tokens "
+            "FROM responses WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        text, finish, model, pt, ct = row
+        return Completion(
+            text=text, usage=Usage(pt, ct, 1), model=model, finish_reason=finish, cached=True
+        )
+
+    def put(self, key: str, completion: Completion) -> None:
+        u = completion.usage
+        self._db.execute(
+            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                completion.text,
+                completion.finish_reason,
+                completion.model,
+                u.prompt_tokens,
+                u.completion_tokens,
+                time.time(),
+            ),
+        )
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class CachedModel:
+    """A :class:`ModelClient` that answers repeated requests from a :class:`ResponseCache`.
+
+    Only successful answers are stored; errors are never cached. ``hits`` and ``misses``
+    count lookups; a hit's :class:`~genteach.models.Completion` has ``cached=True`` and the
+    usage of the original call (what the answer cost when it was bought).
+    """
+
+    def __init__(self, client: ModelClient, cache: ResponseCache) -> None:
+        self.client = client
+        self.cache = cache
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def model_name(self) -> str:
+        return self.client.model_name
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        response_schema: type[BaseModel] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        grammar: str | None = None,
+    ) -> Completion:
+        key = request_key(
+            self.client.model_name,
+            messages,
+            response_schema=response_schema,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            grammar=grammar,
+        )
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.hits += 1
+            return hit
+        self.misses += 1
+        extra = {"grammar": grammar} if grammar is not None else {}
+        result = await self.client.complete(
+            messages,
+            response_schema=response_schema,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            **extra,
+        )
+        self.cache.put(key, result)
+        return result
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+__all__ = ["CACHE_FILE", "CachedModel", "ResponseCache", "request_key"]
