@@ -179,3 +179,72 @@ def test_taxonomy_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert "17 skills" in listing and "tool_use" in listing and "planned" in listing
     assert main(["taxonomy", "list", "--skill", "rc"]) == 0
     assert "task types (43)" in capsys.readouterr().out
+
+
+def test_dry_run_estimates_without_calling_or_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "generate",
+            "--seeds",
+            str(seeds_dir(tmp_path)),
+            "--out",
+            str(out),
+            "--skills",
+            "rc",
+            "--model",
+            "gpt-4o-mini",
+            "--api-key",
+            "k",
+            "--dry-run",
+            "--set",
+            "suggestions=1",
+        ]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "dry run: 1 seeds, 1 units, teacher gpt-4o-mini" in captured.out
+    assert "rc " in captured.out and "assumed" in captured.out and "$" in captured.out
+    assert not out.exists()
+
+
+def test_generate_reports_cost_and_honours_rate_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("stub-model: {input: 1000, output: 2000}\n")
+    out = tmp_path / "out"
+    args = [
+        "generate",
+        "--seeds",
+        str(seeds_dir(tmp_path)),
+        "--out",
+        str(out),
+        "--skills",
+        "rc",
+        "--model",
+        "stub-model",
+        "--api-key",
+        "k",
+        "--prices",
+        str(prices),
+        "--rpm",
+        "6000",
+        "--tpm",
+        "10000000",
+        "--no-progress",
+        "--set",
+        "suggestions=1",
+    ]
+    with openai_stub(Teacher()) as (url, state):
+        assert main([*args, "--base-url", url]) == 0
+        first = capsys.readouterr().out
+        calls = len(state.requests)
+        assert main([*args, "--base-url", url, "--fresh"]) == 0  # --fresh: bought again
+        assert len(state.requests) == 2 * calls
+    assert "(0 answered from the cache, 0 retries)" in first
+    assert "cost $" in first and "cost unknown" not in first

@@ -11,6 +11,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from genteach.agents import Agent, AgentError, AgentResult, ParseError
+from genteach.cost import Price, PriceTable
+from genteach.estimate import RunEstimate, estimate_run
+from genteach.export import export_dataset
 from genteach.flows import FLOWS, Flow, RunContext, Task, WorkItem
 from genteach.interop import as_autogen_agent
 from genteach.models import (
@@ -28,7 +31,7 @@ from genteach.models import (
 from genteach.pipeline import Pipeline, Progress, RunSettings, RunSummary
 from genteach.prompts import PromptError, PromptLibrary
 from genteach.records import Record, RecordMeta, Reject, Seed, read_records
-from genteach.seeds import SeedReport, load_seeds
+from genteach.seeds import SeedReport, SeedSourceError, iter_seeds, load_seeds
 from genteach.taxonomy import Skill, Taxonomy, TaxonomyError, load_taxonomy
 
 __all__ = [
@@ -45,6 +48,8 @@ __all__ = [
     "ModelError",
     "ParseError",
     "Pipeline",
+    "Price",
+    "PriceTable",
     "Progress",
     "PromptError",
     "PromptLibrary",
@@ -52,11 +57,13 @@ __all__ = [
     "RecordMeta",
     "Reject",
     "RunContext",
+    "RunEstimate",
     "RunSettings",
     "RunSummary",
     "ScriptedModel",
     "Seed",
     "SeedReport",
+    "SeedSourceError",
     "Skill",
     "Task",
     "Taxonomy",
@@ -67,6 +74,9 @@ __all__ = [
     "__version__",
     "as_autogen_agent",
     "build_client",
+    "estimate_run",
+    "export_dataset",
+    "iter_seeds",
     "load_seeds",
     "load_taxonomy",
     "read_records",

@@ -64,7 +64,19 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="generate chat pairs from seeds")
     g.add_argument(
-        "--seeds", required=True, help="folder of text/code files, a file, or a .jsonl with 'text'"
+        "--seeds",
+        required=True,
+        help="folder of text/code files; a .jsonl/.json/.parquet file; a saved dataset folder; "
+        "or a Hugging Face dataset name (hf:NAME forces one), streamed",
+    )
+    g.add_argument("--text-field", default="text", help="row field holding the text")
+    g.add_argument("--split", default="train", help="dataset split (default train)")
+    g.add_argument("--dataset-config", help="dataset configuration name")
+    g.add_argument(
+        "--chunk-tokens",
+        type=int,
+        default=2048,
+        help="split longer documents into chunks of at most N tokens (default 2048)",
     )
     g.add_argument("--out", required=True, help="output folder (records.jsonl, rejects.jsonl, ...)")
     g.add_argument("--skills", help="comma-separated skill ids (default: every ready skill)")
@@ -91,7 +103,46 @@ def _parser() -> argparse.ArgumentParser:
         "--temperature", type=float, help="sampling temperature (default: the backend's)"
     )
     g.add_argument("--max-tokens", type=int, help="max tokens per model answer")
-    g.add_argument("--concurrency", type=int, default=8, help="model calls in flight (default 8)")
+    g.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="most model calls in flight; the adaptive limit's ceiling (default 8)",
+    )
+    g.add_argument(
+        "--no-adaptive",
+        action="store_true",
+        help="keep concurrency fixed instead of halving it on 429/503/timeouts",
+    )
+    g.add_argument("--rpm", type=float, help="cap requests per minute")
+    g.add_argument("--tpm", type=float, help="cap tokens (prompt + completion) per minute")
+    g.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds one call may take (default 600)"
+    )
+    g.add_argument(
+        "--max-retries", type=int, default=5, help="retries of a transient error (default 5)"
+    )
+    g.add_argument(
+        "--backoff", type=float, default=1.0, help="first retry delay in seconds (default 1)"
+    )
+    g.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not keep model answers in OUT/cache.sqlite (resume then re-buys them)",
+    )
+    g.add_argument("--prices", help="YAML price table, $ per 1M tokens: MODEL: {input, output}")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="estimate calls, tokens and cost, then stop without calling the model",
+    )
+    g.add_argument(
+        "--calibrate-from",
+        action="append",
+        default=[],
+        metavar="OUT",
+        help="for --dry-run: an earlier output folder whose measured usage per unit is used",
+    )
     g.add_argument(
         "--seed", type=int, default=0, help="run seed: same seed, same choices (default 0)"
     )
@@ -172,9 +223,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from genteach.cost import PriceTable, format_cost
     from genteach.models.config import LOCAL_MODEL_WARNING, ModelConfig, build_client
     from genteach.pipeline import Pipeline, Progress, RunSettings
     from genteach.prompts import PromptLibrary
+    from genteach.seeds import SeedReport, iter_seeds
 
     cfg = ModelConfig.from_env(
         model=args.model,
@@ -189,7 +242,14 @@ def _generate(args: argparse.Namespace) -> int:
     settings = RunSettings(
         seed=args.seed,
         concurrency=args.concurrency,
+        adaptive=not args.no_adaptive,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        cache=not args.no_cache,
         max_parse_retries=args.max_parse_retries,
+        max_retries=args.max_retries,
+        timeout=args.timeout,
+        backoff=args.backoff,
         temperature=args.temperature,
         max_tokens=args.max_tokens,
         skills_per_seed=args.skills_per_seed,
@@ -198,11 +258,51 @@ def _generate(args: argparse.Namespace) -> int:
     )
     skills = [s.strip() for s in args.skills.split(",")] if args.skills else None
     prompts = PromptLibrary(args.prompts)
+    prices = PriceTable.load(args.prices)
+    report = SeedReport()
+
+    def seeds() -> Any:
+        return iter_seeds(
+            args.seeds,
+            text_field=args.text_field,
+            split=args.split,
+            config=args.dataset_config,
+            chunk_tokens=args.chunk_tokens,
+            dedupe=True,
+            report=report,
+        )
+
+    if args.dry_run:
+        from genteach.estimate import estimate_run
+        from genteach.models.config import DEFAULT_OPENAI_MODEL
+
+        # No client is built: nothing is loaded or called. The teacher name prices it.
+        name = cfg.model or (
+            "qwen2.5-coder-0.5b-instruct" if cfg.uses_local else DEFAULT_OPENAI_MODEL
+        )
+        pipeline = Pipeline(
+            _NamedOnly(name),
+            taxonomy=args.taxonomy,
+            skills=skills,
+            prompts=prompts,
+            settings=settings,
+            prices=prices,
+        )
+        estimate = estimate_run(pipeline, seeds(), calibration=args.calibrate_from)
+        print(f"seeds: {report.summary()}", file=sys.stderr)
+        print(str(estimate))
+        return 0
+
     if cfg.uses_local:
         print(LOCAL_MODEL_WARNING, file=sys.stderr)
     client = build_client(cfg)
     pipeline = Pipeline(
-        client, taxonomy=args.taxonomy, skills=skills, prompts=prompts, settings=settings
+        client,
+        taxonomy=args.taxonomy,
+        skills=skills,
+        prompts=prompts,
+        settings=settings,
+        prices=prices,
     )
     print(
         f"teacher: {client.model_name}; skills: {', '.join(s.id for s in pipeline.skills)}",
@@ -217,25 +317,45 @@ def _generate(args: argparse.Namespace) -> int:
         if bar is None:
             from tqdm import tqdm
 
-            bar = tqdm(total=p.units_total, initial=p.units_skipped, unit="unit", file=sys.stderr)
+            bar = tqdm(total=p.units_total, unit="unit", file=sys.stderr)
+        if p.units_total is not None and bar.total != p.units_total:
+            bar.total = p.units_total
         bar.n = p.units_done
         bar.set_postfix(
             records=p.records,
             rejects=p.rejects,
             calls=p.usage.calls,
             tokens=p.usage.total_tokens,
+            cost=format_cost(p.cost),
+            cached=p.cached_calls,
+            conc=p.concurrency,
             refresh=False,
         )
         bar.refresh()
 
     try:
-        summary = pipeline.run(args.seeds, args.out, fresh=args.fresh, progress=on_progress)
+        summary = pipeline.run(
+            seeds(), args.out, fresh=args.fresh, progress=on_progress, seed_report=report
+        )
     finally:
         if bar is not None:
             bar.close()
     print(f"seeds: {summary.seeds}", file=sys.stderr)
     print(str(summary))
     return 0
+
+
+class _NamedOnly:
+    """The teacher of a dry run: it has a name (for prices) and is never called."""
+
+    def __init__(self, name: str) -> None:
+        self.model_name = name
+
+    async def complete(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a dry run calls no model")
+
+    async def close(self) -> None:
+        return None
 
 
 def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
