@@ -165,6 +165,20 @@ def _parser() -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="discard earlier output in --out instead of resuming"
     )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: shard the seeds over a Ray cluster (genteach[ray])",
+    )
+    g.add_argument("--ray-address", help="Ray cluster address, e.g. HEAD:6379 (default: local)")
+    g.add_argument(
+        "--shards", type=int, default=8, help="ray: seed shards, fixed per --out (default 8)"
+    )
+    g.add_argument(
+        "--actors", type=int, default=2, help="ray: shards run at once, one per actor (default 2)"
+    )
+    g.add_argument("--cpus-per-actor", type=float, default=1.0, help="ray: CPUs reserved per actor")
     g.set_defaults(func=_generate)
 
     t = sub.add_parser("taxonomy", help="list or validate a skill taxonomy")
@@ -295,6 +309,13 @@ def _generate(args: argparse.Namespace) -> int:
 
     if cfg.uses_local:
         print(LOCAL_MODEL_WARNING, file=sys.stderr)
+    if args.executor == "ray":
+        return _generate_on_ray(args, cfg, skills, settings, seeds())
+    if (Path(args.out) / "ray.json").exists() and not args.fresh:
+        raise ValueError(
+            f"{args.out} holds a sharded Ray run: resume it with --executor ray, "
+            "or use another output folder"
+        )
     client = build_client(cfg)
     pipeline = Pipeline(
         client,
@@ -337,6 +358,56 @@ def _generate(args: argparse.Namespace) -> int:
         summary = pipeline.run(
             seeds(), args.out, fresh=args.fresh, progress=on_progress, seed_report=report
         )
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"seeds: {summary.seeds}", file=sys.stderr)
+    print(str(summary))
+    return 0
+
+
+def _generate_on_ray(
+    args: argparse.Namespace, cfg: Any, skills: list[str] | None, settings: Any, seeds: Any
+) -> int:
+    from genteach.executors import run_on_ray
+    from genteach.pipeline import RunSummary
+
+    bar: Any = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.shards, unit="shard", file=sys.stderr)
+
+    def on_shard(summary: RunSummary) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.write(f"  {summary.out_dir.name}: {summary}")
+
+    try:
+        summary = run_on_ray(
+            cfg,
+            seeds,
+            args.out,
+            taxonomy=args.taxonomy,
+            skills=skills,
+            prompt_dirs=args.prompts,
+            settings=settings,
+            shards=args.shards,
+            actors=args.actors,
+            cpus_per_actor=args.cpus_per_actor,
+            address=args.ray_address,
+            fresh=args.fresh,
+            on_shard=on_shard,
+        )
+    except Exception as exc:
+        if type(exc).__module__.startswith("ray."):
+            print(
+                f"genteach: a shard failed: {str(exc).splitlines()[0]}\n"
+                "finished units are saved; run the same command to resume",
+                file=sys.stderr,
+            )
+            return 1
+        raise
     finally:
         if bar is not None:
             bar.close()
