@@ -12,12 +12,13 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from genteach import __version__
 from genteach.agents.base import AgentError
@@ -38,6 +39,7 @@ RECORDS_FILE = "records.jsonl"
 REJECTS_FILE = "rejects.jsonl"
 PROGRESS_FILE = "progress.jsonl"
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
 
 
 @dataclass
@@ -269,14 +271,32 @@ class Pipeline:
         sized = isinstance(seed_iter, Sized)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        if fresh:
-            for name in (RECORDS_FILE, REJECTS_FILE, PROGRESS_FILE, RUN_FILE, CACHE_FILE):
-                (out / name).unlink(missing_ok=True)
-                for suffix in ("-wal", "-shm"):
-                    (out / f"{name}{suffix}").unlink(missing_ok=True)
-        self._check_run_file(out)
+        lock = _lock_folder(out)
+        try:
+            if fresh:
+                for name in (RECORDS_FILE, REJECTS_FILE, PROGRESS_FILE, RUN_FILE, CACHE_FILE):
+                    (out / name).unlink(missing_ok=True)
+                    for suffix in ("-wal", "-shm"):
+                        (out / f"{name}{suffix}").unlink(missing_ok=True)
+            return await self._arun_locked(out, seed_iter, sized, report, seed_report, progress)
+        finally:
+            lock.close()
 
+    async def _arun_locked(
+        self,
+        out: Path,
+        seed_iter: Iterable[Seed],
+        sized: bool,
+        report: SeedReport,
+        seed_report: SeedReport | None,
+        progress: Callable[[Progress], None] | None,
+    ) -> RunSummary:
+        self._check_run_file(out)
         done = {str(p["unit"]) for p in read_jsonl(out / PROGRESS_FILE)}
+        # Lines of units not marked done were left by a crash between a unit's records and
+        # its progress line: drop them, the unit is redone (from the cache) as a whole.
+        _keep_units(out / RECORDS_FILE, done, lambda row: row["meta"]["unit"])
+        _keep_units(out / REJECTS_FILE, done, lambda row: row["unit"])
         seen_ids = {str(r["id"]) for r in read_jsonl(out / RECORDS_FILE)}
         counters = Progress(
             units_total=len(self.units(seed_iter)) if sized else None,
@@ -343,13 +363,15 @@ class Pipeline:
                     return
                 skill, seed = unit
                 item = await self._process(skill, seed, ctx)
+                written = 0
                 for rec in item.records:
                     if rec.id in seen_ids:
                         duplicates += 1
                         continue
                     seen_ids.add(rec.id)
                     records_w.write(rec)
-                    counters.records += 1
+                    written += 1
+                counters.records += written
                 for rej in item.rejects:
                     rejects_w.write(rej)
                 counters.rejects += len(item.rejects)
@@ -358,7 +380,8 @@ class Pipeline:
                 progress_w.write(
                     {
                         "unit": item.unit,
-                        "records": len(item.records),
+                        "records": written,
+                        "duplicates": len(item.records) - written,
                         "rejects": len(item.rejects),
                         "usage": item.usage.as_dict(),
                     }
@@ -440,6 +463,49 @@ class Pipeline:
                 )
             return
         path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+class _FolderLock:
+    def __init__(self, fh: IO[str] | None) -> None:
+        self.fh = fh
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()  # closing the file releases the lock
+
+
+def _lock_folder(out: Path) -> _FolderLock:
+    """One run per output folder: a second one would write every line twice."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return _FolderLock(None)
+    fh = (out / LOCK_FILE).open("w")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise ValueError(
+            f"{out}: another genteach run is writing to this folder; wait for it or use "
+            "another --out"
+        ) from None
+    return _FolderLock(fh)
+
+
+def _keep_units(path: Path, done: set[str], unit_of: Callable[[dict[str, Any]], str]) -> None:
+    """Rewrite ``path`` without the lines of units not in ``done`` (only if it has any)."""
+    rows = list(read_jsonl(path))
+    keep = [r for r in rows if unit_of(r) in done]
+    if len(keep) == len(rows):
+        return
+    log.info("%s: dropping %d lines of unfinished units", path, len(rows) - len(keep))
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for r in keep:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def _taxonomy_hash(taxonomy: Taxonomy) -> str:
