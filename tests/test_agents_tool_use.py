@@ -184,10 +184,21 @@ def grammar_matcher() -> object:
     tokenizer = llguidance.tiktoken.lltokenizer_from_encoding(enc)
     grammar = llguidance.LLMatcher.grammar_from_lark(action_grammar(GRAMMAR_APIS))
 
+    import llguidance.numpy
+
+    mask = llguidance.numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
+
     def matches(text: str) -> bool:
+        # Token by token, computing the mask before each one as constrained decoding does
+        # (a grammar too complex for the lexer fails there, not in consume_tokens).
         matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
-        ok = matcher.consume_tokens(enc.encode(text))
-        return bool(ok) and not matcher.is_error() and matcher.is_accepting()
+        for token in enc.encode(text):
+            llguidance.numpy.fill_next_token_bitmask(matcher, mask, 0)
+            assert not matcher.is_error(), matcher.get_error()
+            allowed = bool(mask[0, token // 32] >> (token % 32) & 1)
+            if not allowed or not matcher.consume_token(token):
+                return False
+        return not matcher.is_error() and matcher.is_accepting()
 
     return matches
 

@@ -636,6 +636,7 @@ class _GrammarMask:
         self.matchers = list(matchers)
         self.prompt_width = prompt_width
         self.bitmask: torch.Tensor | None = None
+        self.reported: set[int] = set()
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         import llguidance.torch as lt
@@ -653,6 +654,11 @@ class _GrammarMask:
             if matcher.is_error():  # only after the row ended (padding): leave it alone
                 continue
             lt.fill_next_token_bitmask(matcher, self.bitmask, i)
+            if matcher.is_error() and i not in self.reported:
+                # The grammar failed mid-row (e.g. too complex for the lexer): the mask
+                # then allows only EOS and the row ends early; say why.
+                self.reported.add(i)
+                logger.warning("constrained decoding failed: %s", matcher.get_error())
             # Unpack the 32-bit words with numpy: llguidance's apply helper goes through
             # torch.compile, which took seconds per new shape on CPU.
             bits = np.unpackbits(self.bitmask[i].numpy().view(np.uint8), bitorder="little")
