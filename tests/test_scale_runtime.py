@@ -330,3 +330,23 @@ def test_dry_run_calibrated_from_an_earlier_run(tmp_path: Path) -> None:
     assert est.cost is None and "no price known for my-llama" in str(est)
     with pytest.raises(FileNotFoundError, match="calibration"):
         estimate_run(pilot, seeds(1), calibration=[tmp_path / "nope"])
+
+
+async def test_usage_a_server_leaves_out_is_counted() -> None:
+    from genteach.tokens import count_message_tokens, tokenizer_for
+
+    class NoUsage:
+        model_name = "gpt-4"
+
+        async def complete(self, messages: Sequence[Message], **kw: object) -> Completion:
+            return Completion("Paris is the capital of France.", Usage(0, 0, 1))
+
+        async def close(self) -> None: ...
+
+    msgs = [message("system", "Answer briefly."), message("user", "Capital of France?")]
+    result = await ResilientModel(NoUsage()).complete(msgs)
+    tok = tokenizer_for("gpt-4")
+    assert result.usage == Usage(count_message_tokens(msgs, tok), 7, 1)
+    assert tok.count("Paris is the capital of France.") == 7
+    kept = await ResilientModel(NoUsage(), count_missing_usage=False).complete(msgs)
+    assert kept.usage == Usage(0, 0, 1)

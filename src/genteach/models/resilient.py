@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from pydantic import BaseModel
 
@@ -34,6 +35,10 @@ class ResilientModel:
         base_delay / max_delay: backoff bounds in seconds (full jitter); a Retry-After
             from the server wins over the backoff, up to ``max_delay``.
         on_usage: called with each successful call's usage (live progress displays).
+        count_missing_usage: when a server reports no token usage, count the tokens with
+            :func:`genteach.tokens.tokenizer_for` the model (tiktoken for OpenAI models,
+            the model's own tokenizer for a local folder, cl100k_base otherwise), so
+            costs are never silently zero.
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class ResilientModel:
         base_delay: float = 1.0,
         max_delay: float = 60.0,
         on_usage: Callable[[Usage], None] | None = None,
+        count_missing_usage: bool = True,
     ) -> None:
         self.client = client
         self.limiter = AdaptiveLimiter(concurrency, adaptive=adaptive)
@@ -58,6 +64,7 @@ class ResilientModel:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.on_usage = on_usage
+        self.count_missing_usage = count_missing_usage
         self.retries = 0
 
     @property
@@ -123,6 +130,8 @@ class ResilientModel:
                 await self.limiter.release(outcome)
                 self.rate.settle(reserved, used)
             if result is not None:
+                if result.usage.total_tokens == 0 and self.count_missing_usage:
+                    result = self._counted(messages, result)
                 if self.on_usage is not None:
                     self.on_usage(result.usage)
                 return result
@@ -144,6 +153,13 @@ class ResilientModel:
                 self.limiter.limit,
             )
             await asyncio.sleep(delay)
+
+    def _counted(self, messages: Sequence[Message], result: Completion) -> Completion:
+        from genteach.tokens import count_message_tokens, tokenizer_for
+
+        tok = tokenizer_for(self.client.model_name)
+        usage = Usage(count_message_tokens(messages, tok), tok.count(result.text), 1)
+        return replace(result, usage=usage)
 
     async def close(self) -> None:
         await self.client.close()
