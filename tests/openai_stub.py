@@ -20,6 +20,8 @@ class StubState:
         self.faults = list(faults)
         self.retry_after = retry_after
         self.requests: list[dict[str, Any]] = []
+        self.peers: list[tuple[str, int]] = []  # client address of each POST
+        self.headers: list[dict[str, str]] = []  # request headers of each POST
         self.lock = threading.Lock()
 
 
@@ -50,6 +52,8 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length) or b"{}")
             with state.lock:
                 state.requests.append(body)
+                state.peers.append(self.client_address[:2])
+                state.headers.append(dict(self.headers.items()))
                 fault = state.faults.pop(0) if state.faults else None
             if fault is not None:
                 headers = {"Retry-After": state.retry_after} if fault == 429 else {}

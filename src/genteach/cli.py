@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import json
 import logging
 import sys
@@ -92,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--api-key", help="API key (env OPENAI_API_KEY; prefer the env variable)")
     g.add_argument(
         "--structured-output", action="store_true", help="the endpoint supports JSON-schema output"
+    )
+    g.add_argument(
+        "--transport",
+        choices=("aiohttp", "openai-sdk"),
+        help="HTTP client for endpoints: aiohttp (default; built for high concurrency) or "
+        "openai-sdk (env GENTEACH_TRANSPORT)",
     )
     g.add_argument(
         "--local",
@@ -252,6 +260,7 @@ def _generate(args: argparse.Namespace) -> int:
         structured_output=True if args.structured_output else None,
         local_model=args.local_model,
         local=True if args.local else None,
+        transport=args.transport,
     )
     settings = RunSettings(
         seed=args.seed,
@@ -317,6 +326,10 @@ def _generate(args: argparse.Namespace) -> int:
             "or use another output folder"
         )
     client = build_client(cfg)
+    # Start-up objects (taxonomy, templates, SDKs) live for the whole run: keep the
+    # garbage collector from walking them again and again while calls stream in.
+    gc.collect()
+    gc.freeze()
     pipeline = Pipeline(
         client,
         taxonomy=args.taxonomy,
@@ -354,10 +367,16 @@ def _generate(args: argparse.Namespace) -> int:
         )
         bar.refresh()
 
+    async def run() -> Any:
+        try:
+            return await pipeline.arun(
+                seeds(), args.out, fresh=args.fresh, progress=on_progress, seed_report=report
+            )
+        finally:
+            await client.close()  # in the loop that used it (HTTP sessions, model threads)
+
     try:
-        summary = pipeline.run(
-            seeds(), args.out, fresh=args.fresh, progress=on_progress, seed_report=report
-        )
+        summary = asyncio.run(run())
     finally:
         if bar is not None:
             bar.close()

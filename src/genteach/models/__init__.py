@@ -15,11 +15,13 @@ from genteach.models.base import (
     message,
 )
 from genteach.models.config import LOCAL_MODEL_WARNING, ModelConfig, build_client
+from genteach.models.http import AioHttpChatCompletionClient
 from genteach.models.resilient import ResilientModel
 from genteach.models.scripted import ScriptedModel, ScriptExhausted
 
 __all__ = [
     "LOCAL_MODEL_WARNING",
+    "AioHttpChatCompletionClient",
     "AutoGenModel",
     "Completion",
     "Message",

@@ -1,7 +1,8 @@
 """Build the teacher client from explicit settings or the environment.
 
 Environment: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``GENTEACH_MODEL`` (or
-``OPENAI_MODEL``), ``GENTEACH_TEMPERATURE``, ``GENTEACH_MAX_TOKENS``. With no endpoint and
+``OPENAI_MODEL``), ``GENTEACH_TEMPERATURE``, ``GENTEACH_MAX_TOKENS``,
+``GENTEACH_TRANSPORT`` (``aiohttp`` or ``openai-sdk``). With no endpoint and
 no key configured, the embedded local model is used (``genteach[local]``).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from genteach.models.base import ModelClient
 
 DEFAULT_OPENAI_MODEL = "gpt-4o"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 #: Printed whenever the embedded model is used.
 LOCAL_MODEL_WARNING = (
@@ -33,6 +35,9 @@ class ModelConfig:
         temperature / max_tokens: defaults sent with each call.
         structured_output: whether the endpoint supports JSON-schema output (None: yes for
             OpenAI itself, no for other endpoints).
+        transport: ``"aiohttp"`` (default): genteach's lean OpenAI-compatible client, built
+            for many concurrent calls; ``"openai-sdk"``: AutoGen's
+            ``OpenAIChatCompletionClient`` on the openai SDK. Both are AutoGen clients.
         local_model: HF folder or id for the embedded backend (default: the shipped model).
         local: force the embedded backend even if an endpoint is configured.
     """
@@ -45,6 +50,7 @@ class ModelConfig:
     structured_output: bool | None = None
     local_model: str | None = None
     local: bool = False
+    transport: str = "aiohttp"
 
     @classmethod
     def from_env(cls, **overrides: object) -> ModelConfig:
@@ -56,6 +62,7 @@ class ModelConfig:
             api_key=env.get("OPENAI_API_KEY"),
             temperature=_float(env.get("GENTEACH_TEMPERATURE")),
             max_tokens=_int(env.get("GENTEACH_MAX_TOKENS")),
+            transport=env.get("GENTEACH_TRANSPORT") or "aiohttp",
         )
         for key, value in overrides.items():
             if not hasattr(cfg, key):
@@ -79,11 +86,33 @@ def build_client(config: ModelConfig | None = None) -> ModelClient:
             cfg.local_model, temperature=cfg.temperature, max_tokens=cfg.max_tokens
         )
     from autogen_core.models import ModelFamily, ModelInfo
-    from autogen_ext.models.openai import OpenAIChatCompletionClient
 
     from genteach.models.autogen import AutoGenModel
 
     model = cfg.model or DEFAULT_OPENAI_MODEL
+    if cfg.transport not in ("aiohttp", "openai-sdk"):
+        raise ValueError(f"transport {cfg.transport!r}: use 'aiohttp' or 'openai-sdk'")
+    if cfg.transport == "aiohttp":
+        from genteach.models.http import AioHttpChatCompletionClient
+
+        structured = (
+            cfg.structured_output if cfg.structured_output is not None else cfg.base_url is None
+        )
+        info = ModelInfo(
+            vision=False,
+            function_calling=False,
+            json_output=structured,
+            family=ModelFamily.UNKNOWN,
+            structured_output=structured,
+        )
+        http = AioHttpChatCompletionClient(
+            model, cfg.base_url or OPENAI_BASE_URL, cfg.api_key or "EMPTY", model_info=info
+        )
+        return AutoGenModel(
+            http, name=model, temperature=cfg.temperature, max_tokens=cfg.max_tokens
+        )
+    from autogen_ext.models.openai import OpenAIChatCompletionClient
+
     # max_retries=0: genteach's ResilientModel does the retrying (with Retry-After),
     # so the SDK must not retry on its own as well.
     kwargs: dict[str, object] = {

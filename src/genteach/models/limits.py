@@ -92,6 +92,7 @@ class AdaptiveLimiter:
         """Free a slot. ``outcome``: ``"ok"``, ``"overload"`` or ``"error"`` (neither)."""
         cond = self._condition()
         async with cond:
+            limit_before = self.limit
             self._in_flight -= 1
             if self.adaptive:
                 if outcome == "ok" and self._limit < self.max_limit:
@@ -102,9 +103,11 @@ class AdaptiveLimiter:
                         self._limit = max(self.min_limit, self._limit * self.decrease_factor)
                         self._last_decrease = now
                         self._decreases += 1
-            free = self.limit - self._in_flight
-            if free > 0:
-                cond.notify(free)
+            # One slot was freed (and at most one more if the limit just grew): wake that
+            # many waiters, not all of them (a woken waiter that finds no slot waits again).
+            grew = self.limit > limit_before
+            if self._in_flight < self.limit:
+                cond.notify(1 + int(grew))
 
     def pause(self, seconds: float) -> None:
         """Hold every new call for ``seconds`` (the server's Retry-After)."""
