@@ -25,26 +25,7 @@ from genteach.prompts import PromptLibrary
 from genteach.records import Seed
 from genteach.taxonomy import load_taxonomy
 from scripted_teacher import Teacher
-
-MINI = """
-name: mini
-skills:
-  mini:
-    name: Mini Skill
-    status: ready
-    seed_kinds: [text]
-    transformers:
-      - {id: identity, name: Identity, agent: identity}
-    task_types:
-      - {id: alpha, name: Alpha Questions, guidance: t/guide.j2, weight: 1}
-      - {id: beta, name: Beta Questions, guidance: t/guide.j2, weight: 1}
-    refinement_goals:
-      - {id: unanswerable, name: Unanswerable, description: remove the needed fact}
-    pipeline:
-      - {flow: content_transformation}
-      - {flow: seed_instruction, task_types_per_seed: 1, tasks_per_type: 2}
-      - {flow: response}
-"""
+from test_pipeline import MINI  # the small taxonomy the pipeline tests use
 
 
 def teacher_client() -> ScriptedModel:

@@ -22,7 +22,7 @@ import math
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
@@ -30,7 +30,6 @@ import aiohttp
 from autogen_core import CancellationToken
 from autogen_core.models import (
     AssistantMessage,
-    ChatCompletionClient,
     CreateResult,
     FunctionExecutionResultMessage,
     LLMMessage,
@@ -44,6 +43,7 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
+from genteach.models._autogen_base import NonStreamingClient
 from genteach.models.autogen import OVERLOAD_STATUS
 from genteach.models.base import ModelError, TransientModelError
 
@@ -62,7 +62,7 @@ _FINISH: dict[str, _FinishReason] = {
 _KEEPALIVE_S = 4.0
 
 
-class AioHttpChatCompletionClient(ChatCompletionClient):
+class AioHttpChatCompletionClient(NonStreamingClient):
     """POST ``{base_url}/chat/completions`` with aiohttp.
 
     Args:
@@ -105,6 +105,7 @@ class AioHttpChatCompletionClient(ChatCompletionClient):
         proxy: str | None = None,
         trust_env: bool = True,
     ) -> None:
+        super().__init__()
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         self.model_name = model
@@ -128,8 +129,6 @@ class AioHttpChatCompletionClient(ChatCompletionClient):
         self._headers = headers
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._total_usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
-        self._actual_usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
     # ----------------------------------------------------------------- AutoGen API
     async def create(
@@ -159,32 +158,8 @@ class AioHttpChatCompletionClient(ChatCompletionClient):
             task = asyncio.ensure_future(self._post(data))
             cancellation_token.link_future(task)
             result = await task
-        self._total_usage = _add(self._total_usage, result.usage)
-        self._actual_usage = _add(self._actual_usage, result.usage)
+        self._count(result.usage)
         return result
-
-    async def create_stream(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> AsyncGenerator[str | CreateResult, None]:
-        """Not a real stream: yields the whole text once, then the :class:`CreateResult`."""
-        result = await self.create(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=extra_create_args,
-            cancellation_token=cancellation_token,
-        )
-        if isinstance(result.content, str) and result.content:
-            yield result.content
-        yield result
 
     async def close(self) -> None:
         """Close the session (a later call opens a new one)."""
@@ -192,12 +167,6 @@ class AioHttpChatCompletionClient(ChatCompletionClient):
         self._session = self._loop = None
         if session is not None:
             await _release(session, loop)
-
-    def actual_usage(self) -> RequestUsage:
-        return self._actual_usage
-
-    def total_usage(self) -> RequestUsage:
-        return self._total_usage
 
     def count_tokens(
         self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
@@ -401,13 +370,6 @@ def _env_proxy(url: str) -> str | None:
 def _snippet(raw: bytes, limit: int = 300) -> str:
     text = raw[:limit].decode("utf-8", "replace").strip()
     return text + ("..." if len(raw) > limit else "") if text else "(empty body)"
-
-
-def _add(a: RequestUsage, b: RequestUsage) -> RequestUsage:
-    return RequestUsage(
-        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
-        completion_tokens=a.completion_tokens + b.completion_tokens,
-    )
 
 
 async def _release(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None) -> None:

@@ -24,7 +24,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from autogen_core import CancellationToken
 from autogen_core.models import (
     AssistantMessage,
-    ChatCompletionClient,
     CreateResult,
     FunctionExecutionResultMessage,
     LLMMessage,
@@ -47,6 +46,7 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
+from genteach.models._autogen_base import NonStreamingClient
 from genteach.models.autogen import AutoGenModel
 from genteach.models.base import ModelError
 from genteach.models.local_assets import (
@@ -111,7 +111,7 @@ class _Loaded:
     guidance_tokenizer: Any = None
 
 
-class LocalChatCompletionClient(ChatCompletionClient):
+class LocalChatCompletionClient(NonStreamingClient):
     """A transformers chat model run in this process, batching concurrent requests.
 
     Args:
@@ -163,6 +163,7 @@ class LocalChatCompletionClient(ChatCompletionClient):
         cache_dir: Path | None = None,
         constrained_json: bool | None = None,
     ) -> None:
+        super().__init__()
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
         self._model_spec = model
@@ -190,8 +191,6 @@ class LocalChatCompletionClient(ChatCompletionClient):
         self._closed = False
         self._stats = BatchStats()
         self._stats_lock = threading.Lock()
-        self._total_usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
-        self._actual_usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
 
     # ----------------------------------------------------------------- public API
     @property
@@ -228,34 +227,10 @@ class LocalChatCompletionClient(ChatCompletionClient):
         usage = RequestUsage(
             prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens
         )
-        self._total_usage = _add_usage(self._total_usage, usage)
-        self._actual_usage = _add_usage(self._actual_usage, usage)
+        self._count(usage)
         return CreateResult(
             finish_reason=result.finish_reason, content=result.text, usage=usage, cached=False
         )
-
-    async def create_stream(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> AsyncGenerator[str | CreateResult, None]:
-        """Not a real stream: yields the whole text once, then the :class:`CreateResult`."""
-        result = await self.create(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=extra_create_args,
-            cancellation_token=cancellation_token,
-        )
-        if isinstance(result.content, str) and result.content:
-            yield result.content
-        yield result
 
     async def close(self) -> None:
         """Stop batching, fail queued calls, and release the model."""
@@ -283,12 +258,6 @@ class LocalChatCompletionClient(ChatCompletionClient):
             await loop.run_in_executor(self._executor, self._unload)
             self._executor.shutdown(wait=True)
             self._executor = None
-
-    def actual_usage(self) -> RequestUsage:
-        return self._actual_usage
-
-    def total_usage(self) -> RequestUsage:
-        return self._total_usage
 
     def count_tokens(
         self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
@@ -805,13 +774,6 @@ def _close_objects(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_close_objects(v) for v in schema]
     return schema
-
-
-def _add_usage(a: RequestUsage, b: RequestUsage) -> RequestUsage:
-    return RequestUsage(
-        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
-        completion_tokens=a.completion_tokens + b.completion_tokens,
-    )
 
 
 __all__ = [
