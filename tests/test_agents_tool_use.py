@@ -232,6 +232,8 @@ def test_action_grammar_accepts_what_the_parser_accepts(grammar_matcher: object,
         "x\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER(42)",  # not a string
         'ACTION_TYPE : STOP\nACTION: FINAL_ANSWER("no reasoning line")',
         'x\nACTION_TYPE : STOP\nACTION: FAILED("a")\nmore text after the action',
+        "word " * 200 + "\nACTION_TYPE : API_CALL\nACTION: list_cities()",  # thought too long
+        'x\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("' + "word " * 400 + '")',  # answer too
     ],
 )
 def test_action_grammar_rejects_malformed_turns(grammar_matcher: object, text: str) -> None:

@@ -283,8 +283,8 @@ def parse_action(text: str, apis: list[ApiSpec] | None = None) -> Action:
 
 #: Value tokens of the action grammar, by parameter type (anything else: any literal).
 _VALUE_RULES = {
-    "string": "STRING",
-    "str": "STRING",
+    "string": "string",
+    "str": "string",
     "integer": "INT",
     "int": "INT",
     "number": "NUMBER",
@@ -298,7 +298,7 @@ _VALUE_RULES = {
 }
 
 _GRAMMAR_TAIL = r"""
-value: STRING | NUMBER | BOOL | "null" | list | object
+value: string | NUMBER | BOOL | "null" | list | object
 list: "[" (value (", " value)*)? "]"
 object: "{" (STRING ": " value (", " STRING ": " value)*)? "}"
 STRING: /"([^"\\\n]|\\["\\n])*"/
@@ -310,13 +310,22 @@ ANSWER: /"([^"\\\n]|\\["\\n])+"/
 """
 
 
-def action_grammar(apis: Sequence[ApiSpec]) -> str:
+def action_grammar(
+    apis: Sequence[ApiSpec],
+    *,
+    thought_tokens: int = 120,
+    answer_tokens: int = 320,
+    value_tokens: int = 80,
+) -> str:
     """The ACTION turn format as a Lark grammar (llguidance dialect), for constrained
     decoding: one line of reasoning, then one call of a listed API with its required
     parameters (in list order) and any of its optional ones, or a STOP action.
 
     The grammar allows only what :func:`parse_action` accepts with these ``apis``, except
     that it cannot forbid an optional parameter given twice (the parser rejects that).
+    The reasoning line, the FINAL_ANSWER/FAILED string and each string argument are
+    bounded in tokens (llguidance's ``max_tokens``), so a rambling model is made to close
+    them instead of being cut off by the call's token budget.
     """
     rules: list[str] = []
     for i, api in enumerate(apis):
@@ -333,9 +342,12 @@ def action_grammar(apis: Sequence[ApiSpec]) -> str:
     stop = r'"ACTION_TYPE : STOP\nACTION: " stop'
     call = r'"ACTION_TYPE : API_CALL\nACTION: " call'
     head = [
-        r'start: THOUGHT "\n" action',
+        r'start: thought "\n" action',
         f"action: {call} | {stop}" if apis else f"action: {stop}",
-        'stop: "FINAL_ANSWER(" ANSWER ")" | "FAILED(" ANSWER ")"',
+        'stop: "FINAL_ANSWER(" answer ")" | "FAILED(" answer ")"',
+        f"thought[max_tokens={thought_tokens}]: THOUGHT",
+        f"answer[max_tokens={answer_tokens}]: ANSWER",
+        f"string[max_tokens={value_tokens}]: STRING",
     ]
     if apis:
         head.append("call: " + " | ".join(f"api{i}" for i in range(len(apis))))
