@@ -48,8 +48,11 @@ from typing import Any
 
 # Only the standard library at the top: the distilabel interpreter runs this file too.
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "throughput.md"
-CLIENTS = ["genteach", "openai-sdk", "aiohttp-bare", "distilabel"]
+CLIENTS = ["genteach", "genteach-pipeline", "openai-sdk", "aiohttp-bare", "distilabel"]
 MODEL = "stub-model"
+#: Requests for this model are answered by the scripted teacher (valid agent answers).
+TEACHER_MODEL = "stub-teacher"
+TESTS = Path(__file__).resolve().parent.parent / "tests"
 SYSTEM = "You are a careful teacher. Answer the question in full sentences, citing the text."
 MAX_TOKENS = 256
 TEMPERATURE = 0.7
@@ -67,6 +70,10 @@ def serve(latency: float, answer_chars: int) -> None:
 
     answer = ("The passage supports its claim with three examples. " * 100)[:answer_chars]
     state: dict[str, Any] = {}
+    sys.path.insert(0, str(TESTS))
+    from scripted_teacher import Teacher
+
+    teacher = Teacher()
 
     def reset() -> None:
         state.update(requests=0, in_flight=0, peak_in_flight=0, first=None, last=None)
@@ -82,6 +89,7 @@ def serve(latency: float, answer_chars: int) -> None:
             await asyncio.sleep(latency)
         finally:
             state["in_flight"] -= 1
+        content = teacher(body["messages"]) if body.get("model") == TEACHER_MODEL else answer
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4
         data = {
             "id": f"chatcmpl-{state['requests']}",
@@ -92,13 +100,13 @@ def serve(latency: float, answer_chars: int) -> None:
                 {
                     "index": 0,
                     "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": answer},
+                    "message": {"role": "assistant", "content": content},
                 }
             ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
-                "completion_tokens": len(answer) // 4,
-                "total_tokens": prompt_tokens + len(answer) // 4,
+                "completion_tokens": len(content) // 4,
+                "total_tokens": prompt_tokens + len(content) // 4,
             },
         }
         response = web.Response(body=json.dumps(data).encode(), content_type="application/json")
@@ -182,6 +190,32 @@ async def _genteach(url: str, n: int, calls: int, sdk: bool) -> tuple[int, list[
         await model.close()
 
 
+async def _pipeline(url: str, n: int, calls: int) -> tuple[int, list[str]]:
+    """The whole genteach path: Pipeline units (reading comprehension: transform,
+    instruct, refine, respond) with prompt rendering, parsing, the response cache and
+    JSONL output, until about ``calls`` model calls were made."""
+    import math
+
+    from genteach import ModelConfig, Pipeline, RunSettings, build_client
+    from genteach.estimate import estimate_run
+    from genteach.records import Seed
+
+    client = build_client(ModelConfig(base_url=url, model=TEACHER_MODEL, api_key="EMPTY"))
+    settings = RunSettings(concurrency=n, overrides={"suggestions": 1, "tasks_per_type": 1})
+    pipe = Pipeline(client, skills=["rc"], settings=settings)
+    text = "The harbour tunnel opened in May; commuting times fell by a third. " * 12
+    seeds = [Seed.from_text(f"Report {i}. {text}") for i in range(calls)]
+    per_unit = estimate_run(pipe, seeds[:1]).usage.calls
+    units = max(1, math.ceil(calls / max(per_unit, 1)))
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            summary = await pipe.arun(seeds[:units], Path(tmp) / "out")
+        finally:
+            await client.close()
+    errors = [f"{summary.rejects} rejects"] if summary.rejects else []
+    return summary.usage.calls, errors
+
+
 async def _bare(url: str, n: int, calls: int) -> tuple[int, list[str]]:
     import aiohttp
 
@@ -253,12 +287,16 @@ def worker(client: str, url: str, n: int, calls: int, out: Path) -> None:
     elif client != "aiohttp-bare":
         import autogen_ext.models.openai  # noqa: F401
 
-        import genteach.models.http  # noqa: F401
+        import genteach.estimate
+        import genteach.models.http
+        import genteach.pipeline  # noqa: F401
     cpu0, t0 = _cpu(), time.perf_counter()
     if client == "distilabel":
         ok, errors = _distilabel(url, n, calls)
     elif client == "aiohttp-bare":
         ok, errors = asyncio.run(_bare(url, n, calls))
+    elif client == "genteach-pipeline":
+        ok, errors = asyncio.run(_pipeline(url, n, calls))
     else:
         ok, errors = asyncio.run(_genteach(url, n, calls, sdk=client == "openai-sdk"))
     wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
@@ -439,6 +477,11 @@ time. **Peak in flight** is the most calls the server held at once. *Peak RSS is
 largest single process of the client (distilabel runs several).
 
 - genteach: `ResilientModel(AutoGenModel(AioHttpChatCompletionClient))`, the path agents use.
+- genteach-pipeline: the whole run: `Pipeline` units of reading comprehension (transform,
+  instruct, suggester + editor, respond) against the scripted teacher served by the stub, with
+  rendering, parsing, the response cache (SQLite) and JSONL output; about as many calls as the
+  other clients (units x calls per unit). Units make their calls partly one after another, so
+  the end of the run is less full than a flat batch of calls.
 - openai-sdk: `ResilientModel(AutoGenModel(OpenAIChatCompletionClient))` (openai SDK, default
   transport, `max_retries=0`).
 - aiohttp-bare: a bare aiohttp loop (post, read, `json.loads`), the ceiling for reference.
