@@ -350,3 +350,9 @@ async def test_usage_a_server_leaves_out_is_counted() -> None:
     assert tok.count("Paris is the capital of France.") == 7
     kept = await ResilientModel(NoUsage(), count_missing_usage=False).complete(msgs)
     assert kept.usage == Usage(0, 0, 1)
+
+
+def test_the_example_prices_file_loads() -> None:
+    table = PriceTable.load(Path(__file__).resolve().parent.parent / "examples" / "prices.yaml")
+    assert table.lookup("Qwen/Qwen2.5-72B-Instruct") == Price(0.35, 0.35)
+    assert table.lookup("gpt-4o-2024-08-06") == Price(1.25, 5.00)
