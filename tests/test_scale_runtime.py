@@ -356,3 +356,28 @@ def test_the_example_prices_file_loads() -> None:
     table = PriceTable.load(Path(__file__).resolve().parent.parent / "examples" / "prices.yaml")
     assert table.lookup("Qwen/Qwen2.5-72B-Instruct") == Price(0.35, 0.35)
     assert table.lookup("gpt-4o-2024-08-06") == Price(1.25, 5.00)
+
+
+def test_one_run_per_folder_and_unlockable_filesystems_still_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+    import fcntl
+
+    from genteach.pipeline import LOCK_FILE
+
+    out = tmp_path / "out"
+    out.mkdir()
+    settings = RunSettings(overrides={"suggestions": 1, "tasks_per_type": 1})
+    with (out / LOCK_FILE).open("w") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # another run holds the folder
+        with pytest.raises(ValueError, match="another genteach run is writing to this folder"):
+            Pipeline(ScriptedModel(Teacher()), skills=["rc"], settings=settings).run(seeds(1), out)
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    pipe = Pipeline(ScriptedModel(Teacher()), skills=["rc"], settings=settings)
+    assert pipe.run(seeds(1), out).records > 0
+    assert "cannot lock the output folder" in caplog.text

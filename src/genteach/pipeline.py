@@ -483,12 +483,14 @@ def _lock_folder(out: Path) -> _FolderLock:
     fh = (out / LOCK_FILE).open("w")
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         fh.close()
         raise ValueError(
             f"{out}: another genteach run is writing to this folder; wait for it or use "
             "another --out"
         ) from None
+    except OSError as exc:  # e.g. a network filesystem without locks: run unlocked
+        log.warning("%s: cannot lock the output folder (%s); run one job at a time", out, exc)
     return _FolderLock(fh)
 
 
