@@ -259,6 +259,7 @@ def test_price_lookup_exact_prefix_provider_and_unknown() -> None:
     assert table.lookup("gpt-4o-mini-2024-07-18") == Price(0.15, 0.60)  # longest prefix
     assert table.lookup("openai/gpt-4.1-mini") == Price(0.40, 1.60)
     assert table.lookup("my-llama") is None
+    assert table.lookup("local:qwen2.5-coder-0.5b-instruct") == Price(0.0, 0.0)  # embedded
     assert table.cost("my-llama", Usage(10, 10, 1)) is None
     assert table.cost("gpt-4o", Usage(1_000_000, 100_000, 3)) == pytest.approx(2.50 + 1.00)
     assert format_cost(None) == "unknown" and format_cost(3.5) == "$3.50"

@@ -301,7 +301,7 @@ def _generate(args: argparse.Namespace) -> int:
 
         # No client is built: nothing is loaded or called. The teacher name prices it.
         name = cfg.model or (
-            "qwen2.5-coder-0.5b-instruct" if cfg.uses_local else DEFAULT_OPENAI_MODEL
+            "local:qwen2.5-coder-0.5b-instruct" if cfg.uses_local else DEFAULT_OPENAI_MODEL
         )
         pipeline = Pipeline(
             _NamedOnly(name),

@@ -9,6 +9,7 @@ providers change them, so check yours and override them with a YAML file::
 
 A model is looked up by exact name, then by the longest known prefix (so dated snapshots
 such as ``gpt-4o-2024-08-06`` find ``gpt-4o``), with any ``provider/`` prefix removed.
+The embedded backend's models (``local:...``) cost nothing.
 An unknown model has no price: costs are then reported as unknown, never as zero.
 """
 
@@ -48,9 +49,11 @@ DEFAULT_PRICES: dict[str, Price] = {
     "o4-mini": Price(1.10, 4.40),
     "gpt-4-turbo": Price(10.00, 30.00),
     "gpt-3.5-turbo": Price(0.50, 1.50),
-    # The embedded model runs on your own machine.
-    "qwen2.5-coder-0.5b-instruct": Price(0.0, 0.0),
 }
+
+#: Models run in this process (the embedded backend names them ``local:<model>``) cost
+#: nothing per token.
+LOCAL_PREFIX = "local:"
 
 
 class PriceTable:
@@ -95,6 +98,9 @@ class PriceTable:
         name = model.strip()
         if name in self.prices:
             return self.prices[name]
+        if name.startswith(LOCAL_PREFIX):
+            return Price(0.0, 0.0)
+            return self.prices[name]
         name = name.rsplit("/", 1)[-1].lower()
         if name in self.prices:
             return self.prices[name]
@@ -114,4 +120,4 @@ def format_cost(cost: float | None) -> str:
     return f"${cost:,.2f}" if cost >= 1 or cost == 0 else f"${cost:.4f}"
 
 
-__all__ = ["DEFAULT_PRICES", "Price", "PriceTable", "format_cost"]
+__all__ = ["DEFAULT_PRICES", "LOCAL_PREFIX", "Price", "PriceTable", "format_cost"]
