@@ -207,7 +207,7 @@ def grammar_matcher() -> object:
     "text",
     [
         'Paris first.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris", days=3)',
-        'Both.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Rome", units="metric", days=1)',
+        'Both.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Rome", days=1, units="metric")',
         "List them.\nACTION_TYPE : API_CALL\nACTION: list_cities()",
         "No filter.\nACTION_TYPE : API_CALL\nACTION: search()",
         'Tags.\nACTION_TYPE : API_CALL\nACTION: search(tags=["a", 1, {"k": null}])',
@@ -228,6 +228,9 @@ def test_action_grammar_accepts_what_the_parser_accepts(grammar_matcher: object,
         'x\nACTION_TYPE : API_CALL\nACTION: get_weather(city="a", foo=1)',  # unknown param
         'x\nACTION_TYPE : API_CALL\nACTION: get_weather("Paris")',  # positional
         'x\nACTION_TYPE : API_CALL\nACTION: get_weather(city="a", days="3")',  # wrong type
+        'x\nACTION_TYPE : API_CALL\nACTION: get_weather(city="a", days=1, days=2)',  # twice
+        'x\nACTION_TYPE : API_CALL\nACTION: get_weather(city="a", units="m", days=1)',  # order
+        'x\nACTION_TYPE : API_CALL\nACTION: get_weather(city="' + "a" * 400 + '")',  # too long
         'x\nACTION_TYPE : API_CALL\nACTION: book_flight(to="a")',  # not in the list
         "x\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER(42)",  # not a string
         'ACTION_TYPE : STOP\nACTION: FINAL_ANSWER("no reasoning line")',

@@ -233,6 +233,44 @@ async def test_constrained_json_in_a_mixed_batch(client: LocalChatCompletionClie
     assert not free.text.lstrip().startswith("{")
 
 
+async def test_action_grammar_constrains_a_tool_use_turn(
+    client: LocalChatCompletionClient,
+) -> None:
+    """The ACTION grammar on the real vocabulary: the turn parses, names a listed API with
+    its required parameter, and every mask was computed (a grammar too complex for
+    llguidance's lexer would end the turn at once)."""
+    pytest.importorskip("llguidance")
+    from genteach.agents.tool_use import ApiParam, ApiSpec, action_grammar, parse_action
+
+    apis = [
+        ApiSpec(
+            name="get_weather",
+            description="Weather forecast for a city.",
+            parameters=[
+                ApiParam(name="city", description="city name"),
+                ApiParam(name="days", type="integer", required=False),
+            ],
+        )
+    ]
+    model = AutoGenModel(client)
+    system = (
+        "You call APIs. Write one line of reasoning, then exactly:\n"
+        "ACTION_TYPE : API_CALL\nACTION: name(param=value)\n"
+        "API: get_weather(city: string, days: integer, optional)"
+    )
+    turn = await model.complete(
+        [message("system", system), message("user", "Weather in Paris for the next 3 days?")],
+        grammar=action_grammar(apis),
+        max_tokens=300,  # room for the longest reasoning line (120 tokens) and the action
+        temperature=0,
+    )
+    assert turn.finish_reason == "stop", turn.text
+    action = parse_action(turn.text, apis)
+    assert action.kind in ("api_call", "final_answer", "failed")
+    if action.kind == "api_call":
+        assert action.name == "get_weather" and "city" in action.arguments
+
+
 async def test_local_model_client_names_the_teacher() -> None:
     model = local_model_client()
     assert model.model_name == "local:qwen2.5-coder-0.5b-instruct"

@@ -283,8 +283,8 @@ def parse_action(text: str, apis: list[ApiSpec] | None = None) -> Action:
 
 #: Value tokens of the action grammar, by parameter type (anything else: any literal).
 _VALUE_RULES = {
-    "string": "string",
-    "str": "string",
+    "string": "STRING",
+    "str": "STRING",
     "integer": "INT",
     "int": "INT",
     "number": "NUMBER",
@@ -298,15 +298,15 @@ _VALUE_RULES = {
 }
 
 _GRAMMAR_TAIL = r"""
-value: string | NUMBER | BOOL | "null" | list | object
+value: STRING | NUMBER | BOOL | "null" | list | object
 list: "[" (value (", " value)*)? "]"
 object: "{" (STRING ": " value (", " STRING ": " value)*)? "}"
-STRING: /"([^"\\\n]|\\["\\n])*"/
+STRING: /"([^"\\\n]|\\["\\n]){0,%(value_chars)d}"/
 INT: /-?(0|[1-9][0-9]{0,15})/
 NUMBER: /-?(0|[1-9][0-9]{0,15})(\.[0-9]{1,10})?/
 BOOL: "true" | "false"
 THOUGHT: /[^\n]+/ & ~/.*ACTION.*/
-ANSWER: /"([^"\\\n]|\\["\\n])+"/
+ANSWER: /"([^"\\\n]|\\["\\n]){1,%(answer_chars)d}"/
 """
 
 
@@ -314,18 +314,18 @@ def action_grammar(
     apis: Sequence[ApiSpec],
     *,
     thought_tokens: int = 120,
-    answer_tokens: int = 320,
-    value_tokens: int = 80,
+    answer_chars: int = 1200,
+    value_chars: int = 300,
 ) -> str:
     """The ACTION turn format as a Lark grammar (llguidance dialect), for constrained
     decoding: one line of reasoning, then one call of a listed API with its required
-    parameters (in list order) and any of its optional ones, or a STOP action.
-
-    The grammar allows only what :func:`parse_action` accepts with these ``apis``, except
-    that it cannot forbid an optional parameter given twice (the parser rejects that).
-    The reasoning line, the FINAL_ANSWER/FAILED string and each string argument are
-    bounded in tokens (llguidance's ``max_tokens``), so a rambling model is made to close
-    them instead of being cut off by the call's token budget.
+    parameters and any of its optional ones, each once and in list order, or a STOP
+    action. The grammar allows only what :func:`parse_action` accepts with these ``apis``
+    (and the fixed order besides).
+    The reasoning line is bounded in tokens (llguidance's ``max_tokens``, which may cut
+    it anywhere: harmless for free text), the FINAL_ANSWER/FAILED string and each string
+    argument in characters (the regex must still close the quote), so a rambling model is
+    made to finish its turn instead of being cut off by the call's token budget.
     """
     rules: list[str] = []
     for i, api in enumerate(apis):
@@ -334,24 +334,33 @@ def action_grammar(
             rules.append(f'a{i}_{p.name}: "{p.name}=" {kind}')
         required = [f"a{i}_{p.name}" for p in api.parameters if p.required]
         optional = [f"a{i}_{p.name}" for p in api.parameters if not p.required]
-        body = ' ", " '.join(required)
-        if optional:
-            rules.append(f"o{i}: {' | '.join(optional)}")
-            body += f' (", " o{i})*' if required else f'(o{i} (", " o{i})*)?'
-        rules.append(f'api{i}: "{api.name}(" {body} ")"')
+        rules.append(f'api{i}: "{api.name}(" {_arguments(required, optional)} ")"')
     stop = r'"ACTION_TYPE : STOP\nACTION: " stop'
     call = r'"ACTION_TYPE : API_CALL\nACTION: " call'
     head = [
         r'start: thought "\n" action',
         f"action: {call} | {stop}" if apis else f"action: {stop}",
-        'stop: "FINAL_ANSWER(" answer ")" | "FAILED(" answer ")"',
+        'stop: "FINAL_ANSWER(" ANSWER ")" | "FAILED(" ANSWER ")"',
         f"thought[max_tokens={thought_tokens}]: THOUGHT",
-        f"answer[max_tokens={answer_tokens}]: ANSWER",
-        f"string[max_tokens={value_tokens}]: STRING",
     ]
     if apis:
         head.append("call: " + " | ".join(f"api{i}" for i in range(len(apis))))
-    return "\n".join([*head, *rules]) + "\n" + _GRAMMAR_TAIL
+    tail = _GRAMMAR_TAIL % {"answer_chars": answer_chars, "value_chars": value_chars}
+    return "\n".join([*head, *rules]) + "\n" + tail
+
+
+def _arguments(required: list[str], optional: list[str]) -> str:
+    """Required parameters, then each optional one at most once, in list order."""
+
+    def tail(rest: list[str]) -> str:
+        return "".join(f' (", " {o})?' for o in rest)
+
+    if required:
+        return ' ", " '.join(required) + tail(optional)
+    if not optional:
+        return ""
+    starts = [o + tail(optional[k + 1 :]) for k, o in enumerate(optional)]
+    return f"({' | '.join(starts)})?"
 
 
 class ConversationInput(BaseModel):
