@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +332,19 @@ def test_cli_export(
     assert isinstance(reloaded["rc"][0]["messages"], str)
     assert main(["export", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_identical_rejects_in_one_file_both_count_but_a_copied_folder_does_not(
+    tmp_path: Path,
+) -> None:
+    run = write_run(tmp_path / "run", [record("rc", 1)])
+    line = (
+        Reject(unit="rc/s", seed_id="s", skill="rc", stage="x", agent="y", reason="z")
+        .model_dump_json()
+        .strip()
+    )
+    (run / "rejects.jsonl").write_text(f"{line}\n{line}\n")  # two tasks failed the same way
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    assert collect_records([run]).rejects == 2
+    assert collect_records([run, copy]).rejects == 2  # the copy adds nothing

@@ -112,7 +112,7 @@ def collect_records(inputs: str | Path | Sequence[str | Path]) -> RecordSet:
         raise ValueError("no inputs given")
     out = RecordSet()
     seen_ids: set[str] = set()
-    seen_rejects: set[str] = set()
+    seen_rejects: Counter[str] = Counter()
     seen_runs: set[str] = set()
     seen_files: set[Path] = set()
     for path in paths:
@@ -151,12 +151,16 @@ def collect_records(inputs: str | Path | Sequence[str | Path]) -> RecordSet:
                 if key not in seen_runs:
                     seen_runs.add(key)
                     out.runs.append(run)
-            for rej in read_jsonl(file.parent / REJECTS_FILE):
-                key = json.dumps(rej, sort_keys=True)
-                if key not in seen_rejects:
-                    seen_rejects.add(key)
-                    skill = str(rej.get("skill", ""))
-                    out.rejects_by_skill[skill] = out.rejects_by_skill.get(skill, 0) + 1
+            # Two identical lines in one file are two rejects (two tasks failed the same
+            # way); the same lines in two copies of a run folder are counted once.
+            here = Counter(
+                json.dumps(rej, sort_keys=True) for rej in read_jsonl(file.parent / REJECTS_FILE)
+            )
+            for key, n in here.items():
+                seen_rejects[key] = max(seen_rejects[key], n)
+    for key, n in seen_rejects.items():
+        skill = str(json.loads(key).get("skill", ""))
+        out.rejects_by_skill[skill] = out.rejects_by_skill.get(skill, 0) + n
     out.rejects = sum(out.rejects_by_skill.values())
     return out
 
