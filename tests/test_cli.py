@@ -248,3 +248,18 @@ def test_generate_reports_cost_and_honours_rate_flags(
         assert len(state.requests) == 2 * calls
     assert "(0 answered from the cache, 0 retries)" in first
     assert "cost $" in first and "cost unknown" not in first
+
+
+def test_seed_source_options_reach_the_loader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    rows = tmp_path / "rows.jsonl"
+    text = "The harbour tunnel opened in May and traffic on the coast road fell. " * 6
+    rows.write_text(
+        json.dumps({"body": text}) + "\n" + json.dumps({"body": "Another. " + text}) + "\n"
+    )
+    args = ["generate", "--seeds", "hf:json", "--data-files", str(rows), "--text-field", "body"]
+    args += ["--out", str(tmp_path / "out"), "--skills", "rc", "--model", "gpt-4o", "--dry-run"]
+    assert main([*args, "--api-key", "k"]) == 0
+    assert "dry run: 2 seeds, 2 units" in capsys.readouterr().out

@@ -75,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--split", default="train", help="dataset split (default train)")
     g.add_argument("--dataset-config", help="dataset configuration name")
     g.add_argument(
+        "--data-files",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="data files of a dataset builder, e.g. --seeds hf:json --data-files 'a/*.jsonl.gz' "
+        "(repeatable)",
+    )
+    g.add_argument(
         "--chunk-tokens",
         type=int,
         default=2048,
@@ -290,6 +298,7 @@ def _generate(args: argparse.Namespace) -> int:
             text_field=args.text_field,
             split=args.split,
             config=args.dataset_config,
+            data_files=args.data_files or None,
             chunk_tokens=args.chunk_tokens,
             dedupe=True,
             report=report,
