@@ -195,13 +195,14 @@ def estimate_run(
             row.prompt_tokens = row.units * total.prompt_tokens / n
             row.completion_tokens = row.units * total.completion_tokens / n
         row.cost = pipeline.prices.cost(teacher, row.usage)
-    if any(not r.calibrated_units and r.units for r in rows.values()):
+    uncalibrated = any(not r.calibrated_units and r.units for r in rows.values())
+    if uncalibrated:
         assumptions.append(
             f"uncalibrated skills assume {prompt_overhead} prompt tokens per call plus the "
             f"seed, and {per_call_completion} completion tokens per call; tool conversations "
             "assume 3 assistant turns. Calibrate with --calibrate-from OUT after a short run."
         )
-    if tokenizer.approximate:
+    if uncalibrated and tokenizer.approximate:
         assumptions.append(f"seed tokens counted with {tokenizer.name} (approximate)")
     if pipeline.prices.lookup(teacher) is None:
         assumptions.append(f"no price known for {teacher}: pass --prices FILE")
