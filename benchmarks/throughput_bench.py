@@ -500,7 +500,7 @@ calls, with one core or less of client CPU.
   autogen-ext {info["autogen-ext"]}
 - Load average at start {_load(info["loadavg_start"])}, at end {_load(info["loadavg_end"])}
 - Run {info["date"]}
-{_busy(info)}{args.note or ""}
+{_busy(info)}{chr(10) + args.note + chr(10) if args.note else ""}
 
 ## Results
 
