@@ -1,5 +1,6 @@
-"""What genteach's own AutoGen clients share: usage totals and a non-streaming
-``create_stream`` (genteach's agents never stream; AutoGen teams may ask for it)."""
+"""What genteach's own AutoGen clients share: usage totals, a non-streaming
+``create_stream`` (genteach's agents never stream; AutoGen teams may ask for it) and the
+conversion of AutoGen messages to plain chat messages (text only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Literal
 
 from autogen_core import CancellationToken
-from autogen_core.models import ChatCompletionClient, CreateResult, LLMMessage, RequestUsage
+from autogen_core.models import (
+    AssistantMessage,
+    ChatCompletionClient,
+    CreateResult,
+    FunctionExecutionResultMessage,
+    LLMMessage,
+    RequestUsage,
+    SystemMessage,
+    UserMessage,
+)
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
@@ -62,3 +72,28 @@ def add_usage(a: RequestUsage, b: RequestUsage) -> RequestUsage:
         prompt_tokens=a.prompt_tokens + b.prompt_tokens,
         completion_tokens=a.completion_tokens + b.completion_tokens,
     )
+
+
+def text_chat(messages: Sequence[LLMMessage], backend: str) -> list[dict[str, str]]:
+    """AutoGen messages -> ``{"role", "content"}`` dicts; ``backend`` names the client in
+    the error for what a text-only client cannot send (images, function calls)."""
+    chat: list[dict[str, str]] = []
+    for m in messages:
+        if isinstance(m, SystemMessage):
+            chat.append({"role": "system", "content": m.content})
+        elif isinstance(m, UserMessage):
+            if not isinstance(m.content, str):
+                if not all(isinstance(part, str) for part in m.content):
+                    raise ValueError(f"{backend} is text-only: images are not supported")
+                chat.append({"role": "user", "content": "\n".join(map(str, m.content))})
+            else:
+                chat.append({"role": "user", "content": m.content})
+        elif isinstance(m, AssistantMessage):
+            if not isinstance(m.content, str):
+                raise ValueError(f"{backend} does not support function calls")
+            chat.append({"role": "assistant", "content": m.content})
+        elif isinstance(m, FunctionExecutionResultMessage):
+            raise ValueError(f"{backend} does not support function results")
+        else:  # pragma: no cover - LLMMessage is a closed union
+            raise ValueError(f"unsupported message {type(m).__name__}")
+    return chat

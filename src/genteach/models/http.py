@@ -29,21 +29,17 @@ from typing import Any, Literal
 import aiohttp
 from autogen_core import CancellationToken
 from autogen_core.models import (
-    AssistantMessage,
     CreateResult,
-    FunctionExecutionResultMessage,
     LLMMessage,
     ModelCapabilities,
     ModelFamily,
     ModelInfo,
     RequestUsage,
-    SystemMessage,
-    UserMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
-from genteach.models._autogen_base import NonStreamingClient
+from genteach.models._autogen_base import NonStreamingClient, text_chat
 from genteach.models.autogen import OVERLOAD_STATUS
 from genteach.models.base import ModelError, TransientModelError
 
@@ -146,7 +142,10 @@ class AioHttpChatCompletionClient(NonStreamingClient):
             raise ValueError(f"{type(self).__name__} does not support tools")
         if extra_create_args.get("stream"):
             raise ValueError("streaming is not supported; call create() without stream")
-        body: dict[str, Any] = {"model": self.model_name, "messages": _to_openai(messages)}
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": text_chat(messages, "the HTTP client"),
+        }
         response_format = self._response_format(json_output)
         if response_format is not None:
             body["response_format"] = response_format
@@ -172,7 +171,7 @@ class AioHttpChatCompletionClient(NonStreamingClient):
         self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
     ) -> int:
         """An estimate (4 characters a token, plus a few per message): no tokenizer is known."""
-        chars = sum(len(m["content"]) for m in _to_openai(messages))
+        chars = sum(len(m["content"]) for m in text_chat(messages, "the HTTP client"))
         return chars // 4 + 4 * len(messages)
 
     def remaining_tokens(
@@ -251,28 +250,6 @@ class AioHttpChatCompletionClient(NonStreamingClient):
 
 
 # --------------------------------------------------------------------------- helpers
-def _to_openai(messages: Sequence[LLMMessage]) -> list[dict[str, str]]:
-    """AutoGen messages -> OpenAI chat messages (text only)."""
-    out: list[dict[str, str]] = []
-    for m in messages:
-        if isinstance(m, SystemMessage):
-            out.append({"role": "system", "content": m.content})
-        elif isinstance(m, UserMessage):
-            if not isinstance(m.content, str):
-                if not all(isinstance(part, str) for part in m.content):
-                    raise ValueError("images are not supported")
-                out.append({"role": "user", "content": "\n".join(map(str, m.content))})
-            else:
-                out.append({"role": "user", "content": m.content})
-        elif isinstance(m, AssistantMessage):
-            if not isinstance(m.content, str):
-                raise ValueError("function calls are not supported")
-            out.append({"role": "assistant", "content": m.content})
-        elif isinstance(m, FunctionExecutionResultMessage):
-            raise ValueError("function results are not supported")
-        else:  # pragma: no cover - LLMMessage is a closed union
-            raise ValueError(f"unsupported message {type(m).__name__}")
-    return out
 
 
 def _parse(raw: bytes) -> CreateResult:

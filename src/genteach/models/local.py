@@ -32,21 +32,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from autogen_core import CancellationToken
 from autogen_core.models import (
-    AssistantMessage,
     CreateResult,
-    FunctionExecutionResultMessage,
     LLMMessage,
     ModelCapabilities,
     ModelFamily,
     ModelInfo,
     RequestUsage,
-    SystemMessage,
-    UserMessage,
 )
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
-from genteach.models._autogen_base import NonStreamingClient
+from genteach.models._autogen_base import NonStreamingClient, text_chat
 from genteach.models.autogen import AutoGenModel
 from genteach.models.base import ModelError
 from genteach.models.local_assets import (
@@ -264,7 +260,7 @@ class LocalChatCompletionClient(NonStreamingClient):
     ) -> int:
         """Prompt tokens of ``messages`` under the chat template (loads the tokenizer)."""
         tokenizer = self._get_tokenizer()
-        return len(_prompt_ids(tokenizer, _to_chat(messages)))
+        return len(_prompt_ids(tokenizer, text_chat(messages, "the local model")))
 
     def remaining_tokens(
         self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
@@ -323,7 +319,7 @@ class LocalChatCompletionClient(NonStreamingClient):
             raise ValueError(f"max_tokens must be >= 1, got {mt}")
         loop = asyncio.get_running_loop()
         return _Request(
-            messages=_to_chat(messages),
+            messages=text_chat(messages, "the local model"),
             max_new_tokens=mt,
             temperature=float(temperature) if temperature is not None else self.default_temperature,
             top_p=float(top_p) if top_p is not None else self.default_top_p,
@@ -702,30 +698,6 @@ def _import_torch() -> tuple[Any, Any, Any]:
             f"the in-process local model needs torch and transformers ({exc}): {INSTALL_HINT}"
         ) from exc
     return torch, AutoTokenizer, AutoModelForCausalLM
-
-
-def _to_chat(messages: Sequence[LLMMessage]) -> list[dict[str, str]]:
-    """AutoGen messages -> chat-template dicts (text only)."""
-    chat: list[dict[str, str]] = []
-    for m in messages:
-        if isinstance(m, SystemMessage):
-            chat.append({"role": "system", "content": m.content})
-        elif isinstance(m, UserMessage):
-            if not isinstance(m.content, str):
-                if not all(isinstance(part, str) for part in m.content):
-                    raise ValueError("the local model is text-only: images are not supported")
-                chat.append({"role": "user", "content": "\n".join(map(str, m.content))})
-            else:
-                chat.append({"role": "user", "content": m.content})
-        elif isinstance(m, AssistantMessage):
-            if not isinstance(m.content, str):
-                raise ValueError("the local model does not support function calls")
-            chat.append({"role": "assistant", "content": m.content})
-        elif isinstance(m, FunctionExecutionResultMessage):
-            raise ValueError("the local model does not support function results")
-        else:  # pragma: no cover - LLMMessage is a closed union
-            raise ValueError(f"unsupported message {type(m).__name__}")
-    return chat
 
 
 def _prompt_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
