@@ -296,3 +296,42 @@ async def test_autogen_adapter_forwards_a_grammar_only_to_clients_that_take_one(
     await AutoGenModel(grammar_aware).complete([message("user", "hi")], grammar="start: /x/")
     assert "grammar" not in seen[0]
     assert seen[1]["grammar"] == "start: /x/"
+
+
+def _conversation_input(**kw: object) -> ConversationInput:
+    turns = [message("system", "APIs: ..."), message("user", "Weather in Paris?")]
+    return ConversationInput(
+        skill=SkillView(id="tool_use", name="Tool use"),
+        category=CategoryView(id="c", name="C"),
+        apis=GRAMMAR_APIS,
+        conversation=kw.pop("conversation", turns),  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_the_last_step_must_stop_and_its_grammar_only_allows_stop() -> None:
+    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
+    last = _conversation_input(last_step=True)
+    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
+    with pytest.raises(ParseError, match="last step of the conversation: stop now"):
+        assistant.parse(call, last)
+    done = 'Known.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("18 degrees.")'
+    assert assistant.parse(done, last).kind == "final_answer"
+    assert assistant.output_grammar(last) == action_grammar([])
+    assert assistant.output_grammar(_conversation_input()) == action_grammar(GRAMMAR_APIS)
+
+
+def test_a_call_repeating_an_earlier_one_is_sent_back() -> None:
+    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
+    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
+    so_far = [
+        message("system", "APIs: ..."),
+        message("user", "Weather in Paris?"),
+        message("assistant", call),
+        message("user", 'API_RESULT get_weather: {"temp": 18}'),
+    ]
+    inputs = _conversation_input(conversation=so_far)
+    with pytest.raises(ParseError, match="already called with these arguments"):
+        assistant.parse(call, inputs)
+    other = 'Two days.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris", days=2)'
+    assert assistant.parse(other, inputs).arguments == {"city": "Paris", "days": 2}

@@ -5,11 +5,13 @@ original and refined tasks, and the call counts the pipeline settings imply."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from genteach import Pipeline, RunSettings, ScriptedModel, load_taxonomy, read_records
+from genteach.models.base import Message
 from genteach.prompts import PromptLibrary
 from genteach.records import Seed
 from scripted_teacher import ANSWER, PASSAGE, Teacher
@@ -169,6 +171,28 @@ def test_tool_use_unexpected_outcome_is_rejected(tmp_path: Path) -> None:
     assert {r["reason"] for r in rejects} == {
         "conversation ended with failed, the task expects final_answer"
     }
+
+
+class NeverStops(Teacher):
+    """An assistant that keeps calling (new arguments each time) until told it must stop."""
+
+    def assistant(self, messages: Sequence[Message]) -> str:
+        if "last step of the conversation" in messages[-1]["content"]:
+            return 'Enough data.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("412 lorries")'
+        year = 2020 + sum(m["role"] == "assistant" for m in messages)
+        return f'More years.\nACTION_TYPE : API_CALL\nACTION: get_traffic_counts(road="coast road", year={year})'
+
+
+def test_the_last_allowed_turn_is_made_to_stop(tmp_path: Path) -> None:
+    teacher = NeverStops()
+    pipe = pipeline("tool_use", teacher, PromptLibrary(), seed=1, overrides={"max_steps": 3})
+    summary = pipe.run([CODE_SEED], tmp_path / "out")
+    assert summary.rejects == 0 and summary.records > 0
+    for r in read_records(tmp_path / "out" / "records.jsonl"):
+        turns = [m["content"] for m in r.messages if m["role"] == "assistant"]
+        assert len(turns) == 3  # two calls, then the stop the last step required
+        assert turns[-1].endswith('FINAL_ANSWER("412 lorries")')
+        assert all("last step" not in m["content"] for m in r.messages)  # repair not kept
 
 
 def test_code_seeds_skip_text_only_skills(tmp_path: Path) -> None:

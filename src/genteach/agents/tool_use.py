@@ -364,12 +364,17 @@ def _arguments(required: list[str], optional: list[str]) -> str:
 
 
 class ConversationInput(BaseModel):
-    """The tool-use conversation so far, as the student sees it, and the APIs shown."""
+    """The tool-use conversation so far, as the student sees it, and the APIs shown.
+
+    ``last_step``: this is the conversation's last allowed turn, so it must STOP (answer
+    from the results so far, or FAILED).
+    """
 
     skill: SkillView
     category: CategoryView
     apis: list[ApiSpec]
     conversation: list[Message] = Field(min_length=2)
+    last_step: bool = False
 
 
 class ToolUseAssistant(Agent[ConversationInput, Action]):
@@ -399,10 +404,32 @@ class ToolUseAssistant(Agent[ConversationInput, Action]):
         return [message("system", system), *turns]
 
     def parse(self, text: str, inputs: ConversationInput | None = None) -> Action:
-        return parse_action(text, inputs.apis if inputs is not None else None)
+        """:func:`parse_action`, and, given the conversation: no call repeating an earlier
+        one (its result is already there) and no call on the last allowed step."""
+        action = parse_action(text, inputs.apis if inputs is not None else None)
+        if inputs is None or action.kind != "api_call":
+            return action
+        if inputs.last_step:
+            raise ParseError(
+                "this is the last step of the conversation: stop now with FINAL_ANSWER(...) "
+                "from the results so far, or FAILED(...) saying what is still missing"
+            )
+        for turn in inputs.conversation:
+            if turn["role"] != "assistant":
+                continue
+            try:
+                earlier = parse_action(turn["content"])
+            except ParseError:
+                continue
+            if earlier.name == action.name and earlier.arguments == action.arguments:
+                raise ParseError(
+                    f"{action.name} was already called with these arguments and its result "
+                    "is above: use it, make a different call, or stop"
+                )
+        return action
 
     def output_grammar(self, inputs: ConversationInput) -> str | None:
-        return action_grammar(inputs.apis)
+        return action_grammar([] if inputs.last_step else inputs.apis)
 
 
 class ApiExchange(BaseModel):

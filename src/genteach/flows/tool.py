@@ -137,6 +137,7 @@ class ToolConversationFlow:
                         category=category,
                         apis=shown,
                         conversation=conversation,
+                        last_step=step == self.max_steps - 1,
                     ),
                     seed=seed + 2 * step,
                 )
