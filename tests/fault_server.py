@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from genteach.models.base import Message
+from openai_stub import completion_body
 from scripted_teacher import PASSAGE, Teacher
 
 Router = Callable[[Sequence[Message]], str]
@@ -234,26 +235,7 @@ class FaultServer:
 
 
 def _completion(body: Mapping[str, Any], content: str | None) -> dict[str, Any]:
-    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
-    completion = len((content or "").split())
-    return {
-        "id": "chatcmpl-fault",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model", "fault-model"),
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": content},
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
-    }
+    return completion_body(body, content, "fault")
 
 
 def _handler(srv: FaultServer) -> type[BaseHTTPRequestHandler]:

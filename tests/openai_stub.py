@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +23,30 @@ class StubState:
         self.peers: list[tuple[str, int]] = []  # client address of each POST
         self.headers: list[dict[str, str]] = []  # request headers of each POST
         self.lock = threading.Lock()
+
+
+def completion_body(body: Mapping[str, Any], content: str | None, name: str) -> dict[str, Any]:
+    """A chat.completion answer to request ``body`` (usage counted in words)."""
+    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    completion = len((content or "").split())
+    return {
+        "id": f"chatcmpl-{name}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", f"{name}-model"),
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
 
 
 def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
@@ -66,28 +90,7 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
             except Exception as exc:  # the router's own failure is a 500
                 self._send(500, {"error": {"message": repr(exc)}})
                 return
-            prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
-            self._send(
-                200,
-                {
-                    "id": "chatcmpl-stub",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": body.get("model", "stub-model"),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": content},
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": prompt,
-                        "completion_tokens": len(content.split()),
-                        "total_tokens": prompt + len(content.split()),
-                    },
-                },
-            )
+            self._send(200, completion_body(body, content, "stub"))
 
     return Handler
 

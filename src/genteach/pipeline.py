@@ -304,9 +304,13 @@ class Pipeline:
         )
         teacher = self.client.model_name
 
-        def notify() -> None:
+        def refresh() -> None:
+            counters.cached_calls = client.hits if isinstance(client, CachedModel) else 0
             counters.retries = resilient.retries
             counters.concurrency = resilient.concurrency
+
+        def notify() -> None:
+            refresh()
             if progress is not None:
                 progress(counters)
 
@@ -387,8 +391,6 @@ class Pipeline:
                     }
                 )
                 counters.units_done += 1
-                if cache is not None and isinstance(client, CachedModel):
-                    counters.cached_calls = client.hits
                 notify()
 
         try:
@@ -400,7 +402,7 @@ class Pipeline:
             progress_w.close()
             if cache is not None:
                 cache.close()
-        counters.cached_calls = client.hits if isinstance(client, CachedModel) else 0
+        refresh()
         if sized and seed_report is None:
             report.kept = len(seed_iter)  # type: ignore[arg-type]
         return RunSummary(
@@ -414,7 +416,7 @@ class Pipeline:
             usage=counters.usage,
             seeds=report.summary(),
             cached_calls=counters.cached_calls,
-            retries=resilient.retries,
+            retries=counters.retries,
             cost=counters.cost,
         )
 
