@@ -23,6 +23,7 @@ from pathlib import Path
 
 from genteach import Pipeline, RunSettings
 from genteach.cli import _overrides
+from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
 from genteach.models.local import local_model_client
 from genteach.records import read_jsonl
 
@@ -39,6 +40,13 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=None)
     ap.add_argument("--model", default=None, help="HF folder/id (default: the embedded model)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--repair-style",
+        choices=("show", "fresh"),
+        default=LOCAL_REPAIR_STYLE,
+        help="as genteach generate (default: the embedded model's)",
+    )
+    ap.add_argument("--repair-temperature", type=float, default=LOCAL_REPAIR_TEMPERATURE)
     args = ap.parse_args()
 
     client = local_model_client(args.model, max_tokens=args.max_tokens)
@@ -48,7 +56,13 @@ def main() -> int:
             pipe = Pipeline(
                 client,
                 skills=[skill],
-                settings=RunSettings(seed=0, limit=args.units, overrides=_overrides(args.set)),
+                settings=RunSettings(
+                    seed=0,
+                    limit=args.units,
+                    overrides=_overrides(args.set),
+                    repair_style=args.repair_style,
+                    repair_temperature=args.repair_temperature,
+                ),
             )
             t0 = time.perf_counter()
             summary = pipe.run(REPO / "examples" / "seeds", out)
@@ -72,6 +86,7 @@ def main() -> int:
     meta = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "settings": args.set,
+        "repair": f"{args.repair_style} at temperature {args.repair_temperature}",
         "model": client.model_name,
     }
     if args.json:

@@ -20,6 +20,7 @@ from genteach.agents import (
 )
 from genteach.agents.base import AgentSkipped
 from genteach.agents.instruct import InstructInput
+from genteach.agents.parsing import format_placeholders
 from genteach.models import ScriptedModel
 from genteach.models.base import Completion, Usage
 from genteach.prompts import PromptLibrary
@@ -96,6 +97,99 @@ async def test_malformed_answer_is_repaired_with_the_reason(prompts: PromptLibra
     assert second_call[-1]["content"].startswith(
         "Your previous answer could not be used: no JSON object in the answer."
     )
+
+
+async def test_repair_calls_use_the_repair_temperature(prompts: PromptLibrary) -> None:
+    good = '{"title": "t", "text": "' + "x " * 60 + '"}'
+    inputs = TransformInput(skill=SKILL, category=cat(), seed=SEED)
+    params = {"min_words": 1, "max_words": 9}
+    hot = ScriptedModel(["nope", "still nope", good])
+    agent = ContentTransformer(
+        "transform/debate",
+        prompts=prompts,
+        params=params,
+        temperature=0.2,
+        repair_temperature=1.0,
+    )
+    assert (await agent.run(hot, inputs, seed=7)).attempts == 3
+    assert hot.temperatures == [0.2, 1.0, 1.0]
+    # unset: every attempt keeps the agent's temperature (None = the backend's default)
+    plain = ScriptedModel(["nope", good])
+    await ContentTransformer("transform/debate", prompts=prompts, params=params).run(plain, inputs)
+    assert plain.temperatures == [None, None]
+
+
+async def test_fresh_repair_asks_again_with_a_note_and_no_rejected_answer(
+    prompts: PromptLibrary,
+) -> None:
+    good = '{"title": "t", "text": "' + "x " * 60 + '"}'
+    model = ScriptedModel(["Sure!", '{"title": "t"}', good])
+    agent = ContentTransformer(
+        "transform/debate",
+        prompts=prompts,
+        params={"min_words": 1, "max_words": 9},
+        repair_style="fresh",
+    )
+    inputs = TransformInput(skill=SKILL, category=cat(), seed=SEED)
+    result = await agent.run(model, inputs)
+    assert result.attempts == 3
+    first, second, third = model.calls
+    # same system message and prompt prefix; no assistant turn; the reasons so far noted
+    assert len(second) == len(first) == len(third) == 2
+    assert second[0] == first[0] and third[0] == first[0]
+    assert second[1]["content"].startswith(first[1]["content"])
+    assert second[1]["content"].endswith(
+        "Note: an earlier answer to this request could not be used: no JSON object in the "
+        "answer.\nAvoid that mistake and follow every rule above. Reply with "
+        + agent.format_hint
+        + "."
+    )
+    note = third[1]["content"][len(first[1]["content"]) :]
+    assert "- no JSON object in the answer" in note and "- field text: Field required" in note
+    assert "Sure!" not in note
+
+
+def test_unknown_repair_style_is_refused(prompts: PromptLibrary) -> None:
+    with pytest.raises(ValueError, match="repair_style must be one of show, fresh, got 'loud'"):
+        ContentTransformer("t", prompts=prompts, repair_style="loud")  # type: ignore[arg-type]
+
+
+async def test_an_answer_with_a_placeholder_of_the_format_is_sent_back(
+    prompts: PromptLibrary,
+) -> None:
+    agent = ContentTransformer(
+        "transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9}
+    )
+    inputs = TransformInput(skill=SKILL, category=cat(), seed=SEED)
+    placeholders = format_placeholders(m["content"] for m in agent.render(inputs))
+    assert placeholders, "the transform prompt shows its format with placeholders"
+    copied = sorted(placeholders)[0]
+    good = '{"title": "t", "text": "' + "x " * 60 + '"}'
+    lazy = '{"title": "' + copied + '", "text": "' + "x " * 60 + '"}'
+    model = ScriptedModel([lazy, good])
+    result = await agent.run(model, inputs)
+    assert result.attempts == 2
+    assert "a placeholder of the format example" in model.calls[1][-1]["content"]
+
+
+async def test_a_fresh_repair_that_echoes_the_note_is_sent_back(prompts: PromptLibrary) -> None:
+    agent = ContentTransformer(
+        "transform/debate",
+        prompts=prompts,
+        params={"min_words": 1, "max_words": 9},
+        repair_style="fresh",
+        max_parse_retries=1,
+    )
+    inputs = TransformInput(skill=SKILL, category=cat(), seed=SEED)
+    placeholder = sorted(format_placeholders(m["content"] for m in agent.render(inputs)))[0]
+    lazy = '{"title": "' + placeholder + '", "text": "' + "x " * 60 + '"}'
+    echo = (
+        '{"title": "t", "text": "My answer contains a placeholder of the format example: '
+        'write the real content in its place, which is what this long text does not do."}'
+    )
+    model = ScriptedModel([lazy, echo])
+    with pytest.raises(AgentError, match="repeats the note about an earlier answer"):
+        await agent.run(model, inputs)
 
 
 async def test_gives_up_after_bounded_retries(prompts: PromptLibrary) -> None:

@@ -6,12 +6,14 @@ import pytest
 
 from genteach.agents import ApiList, ApiSpec, ParseError, parse_action
 from genteach.agents.tool_use import (
+    FORMAT_EXAMPLES,
     ApiParam,
     ConversationInput,
     ToolTaskAgent,
     ToolTaskInput,
     ToolUseAssistant,
     action_grammar,
+    copies_format_example,
 )
 from genteach.agents.views import CategoryView, SkillView
 from genteach.models import AutoGenModel, ScriptedModel
@@ -335,3 +337,95 @@ def test_a_call_repeating_an_earlier_one_is_sent_back() -> None:
         assistant.parse(call, inputs)
     other = 'Two days.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris", days=2)'
     assert assistant.parse(other, inputs).arguments == {"city": "Paris", "days": 2}
+
+
+def test_an_api_without_parameters_is_not_offered_again_once_called() -> None:
+    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
+    listed = "Need the cities.\nACTION_TYPE : API_CALL\nACTION: list_cities()"
+    so_far = [
+        message("system", "APIs: ..."),
+        message("user", "Which cities?"),
+        message("assistant", listed),
+        message("user", 'API_RESULT list_cities: ["Paris"]'),
+    ]
+    grammar = assistant.output_grammar(_conversation_input(conversation=so_far))
+    assert grammar == action_grammar([GRAMMAR_APIS[0], GRAMMAR_APIS[2]])
+    assert '"list_cities("' not in (grammar or "")
+
+
+async def test_a_repeated_call_is_repaired_under_a_grammar_without_that_api() -> None:
+    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
+    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
+    so_far = [
+        message("system", "APIs: ..."),
+        message("user", "Weather in Paris?"),
+        message("assistant", call),
+        message("user", 'API_RESULT get_weather: {"temp": 18}'),
+    ]
+    inputs = _conversation_input(conversation=so_far)
+    done = 'It is 18.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("18 degrees in Paris.")'
+    client = ScriptedModel([call, done])
+    result = await assistant.run(client, inputs)
+    assert result.output.kind == "final_answer" and result.attempts == 2
+    # first the full grammar; the repair may not call get_weather again (another API or stop)
+    assert client.grammars == [
+        action_grammar(GRAMMAR_APIS),
+        action_grammar(GRAMMAR_APIS[1:]),
+    ]
+    # the repair request says why, and the rejected turn is shown to the model
+    repair = client.calls[1]
+    assert repair[-2] == message("assistant", call)
+    assert "already called with these arguments" in repair[-1]["content"]
+
+
+def test_a_stop_message_copied_from_the_format_example_is_sent_back() -> None:
+    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
+    inputs = _conversation_input()
+    copied = (
+        'No value.\nACTION_TYPE : STOP\nACTION: FAILED("missing value for city of get_weather: '
+        'please tell me where to send the invoice")'
+    )
+    with pytest.raises(ParseError, match="repeats the format example's wording"):
+        assistant.parse(copied, inputs)
+    verbatim = (
+        f'Done.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("{FORMAT_EXAMPLES["final_answer"]}")'
+    )
+    with pytest.raises(ParseError, match="format example"):
+        assistant.parse(verbatim, inputs)
+    # the same form, written for this request, is fine
+    own = (
+        'No city.\nACTION_TYPE : STOP\nACTION: FAILED("missing value for city of get_weather: '
+        'please tell me which city you mean")'
+    )
+    assert assistant.parse(own, inputs).kind == "failed"
+    assert copies_format_example("please tell me which city you mean") is None
+
+
+def test_a_simulated_result_copied_from_the_format_example_is_sent_back() -> None:
+    import json
+
+    from genteach.agents.tool_use import SIMULATOR_EXAMPLE, SimulatedApi
+
+    sim = SimulatedApi("api_simulator", prompts=PromptLibrary())
+    copied = json.dumps({"status": "ok", "result": SIMULATOR_EXAMPLE})
+    with pytest.raises(ParseError, match="repeats the format example's invented data"):
+        sim.parse(copied)
+    own = {"berth_id": "B-7", "port": "Funchal", "length_m": 12, "currency": "EUR"}
+    assert sim.parse(json.dumps({"status": "ok", "result": own})).result == own
+
+
+def test_library_names_and_descriptions_must_start_with_a_word() -> None:
+    from pydantic import ValidationError
+
+    apis = [
+        {"name": "a", "description": "Does a.", "parameters": []},
+        {"name": "b", "description": "Does b.", "parameters": []},
+    ]
+    assert ApiList.model_validate({"library": "time_booking", "apis": apis}).library
+    with pytest.raises(ValidationError, match="library"):
+        ApiList.model_validate({"library": ",", "apis": apis})
+    bad = [{**apis[0], "description": ",get apprentices"}, apis[1]]
+    with pytest.raises(ValidationError, match="description"):
+        ApiList.model_validate({"library": "guild", "apis": bad})
+    schema = ApiList.model_json_schema()
+    assert "pattern" in schema["properties"]["library"]  # enforced by constrained decoding

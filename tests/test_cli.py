@@ -263,3 +263,19 @@ def test_seed_source_options_reach_the_loader(
     args += ["--out", str(tmp_path / "out"), "--skills", "rc", "--model", "gpt-4o", "--dry-run"]
     assert main([*args, "--api-key", "k"]) == 0
     assert "dry run: 2 seeds, 2 units" in capsys.readouterr().out
+
+
+def test_the_embedded_model_repairs_afresh_and_hotter_endpoints_as_shown() -> None:
+    from genteach.cli import _parser, _run_settings
+
+    args = _parser().parse_args(["generate", "--seeds", "s", "--out", "o"])
+    local = _run_settings(args, uses_local=True)
+    assert (local.repair_style, local.repair_temperature) == ("fresh", 1.0)
+    endpoint = _run_settings(args, uses_local=False)
+    assert (endpoint.repair_style, endpoint.repair_temperature) == ("show", None)
+    told = _parser().parse_args(
+        ["generate", "--seeds", "s", "--out", "o", "--repair-style", "show",
+         "--repair-temperature", "0.3"]
+    )  # fmt: skip
+    settings = _run_settings(told, uses_local=True)
+    assert (settings.repair_style, settings.repair_temperature) == ("show", 0.3)

@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from genteach.agents.parsing import ParseError, SkipItem, extract_json_object, parse_json_as
+from genteach.agents.parsing import (
+    ParseError,
+    SkipItem,
+    check_no_placeholders,
+    extract_json_object,
+    format_placeholders,
+    parse_json_as,
+    shares_words,
+)
 
 
 class Out(BaseModel):
@@ -59,3 +67,25 @@ def test_skip_object_is_a_skip_not_a_parse_error() -> None:
     assert exc.value.reason == "only a cookie banner"
     with pytest.raises(SkipItem, match="no reason given"):
         parse_json_as('{"skip": true}', Out)
+
+
+def test_placeholders_come_from_the_template_not_from_marked_material() -> None:
+    prompt = (
+        'Reply {"text": "<your transformed text, in paragraphs>", "title": "<a short title>"}.\n'
+        "<<<SEED\nJava: Map<String, Integer> m; a note <see the appendix below>.\nSEED>>>\n"
+        "Tags such as <div class=x> or <b> are not placeholders."
+    )
+    found = format_placeholders([prompt])
+    assert found == {"<your transformed text, in paragraphs>", "<a short title>"}
+    with pytest.raises(ParseError, match="'<a short title>', a placeholder of the format"):
+        check_no_placeholders('{"title": "<a short title>", "text": "..."}', found)
+    check_no_placeholders('{"title": "Tides", "text": "<see the appendix below>"}', found)
+
+
+def test_shares_words_counts_runs_of_words() -> None:
+    assert shares_words(
+        "The FAILED message repeats the format, example!",
+        "the failed message repeats the format",
+        6,
+    )
+    assert not shares_words("the failed message", "the failed message", 6)  # too short

@@ -7,12 +7,15 @@ tool-use system message documents exactly the action format ``parse_action`` acc
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
 from genteach.agents.tool_use import (
+    FORMAT_EXAMPLES,
+    SIMULATOR_EXAMPLE,
     ApiList,
     ApiResult,
     ApiSpec,
@@ -208,6 +211,8 @@ def test_api_list_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> No
     # the example shape is a valid ApiList once its elided parts are filled in
     (shape,) = _shape_lines(system, "Shape of a valid answer")
     filled = shape.replace("[...]", "[]").replace('"..."', '"Tide times for a port."')
+    filled = re.sub(r"<([a-z_]+)>", r"\1", filled)  # <library_name> -> library_name
+    filled = re.sub(r"<[^<>]+>", "Tide times for a port.", filled)
     assert len(ApiList.model_validate_json(filled).apis) == 2
 
 
@@ -262,10 +267,19 @@ def test_conversation_assistant_simulator_observation_render(
 ) -> None:
     skill = taxonomy.skills["tool_use"]
     item = skill.task_types[0]
-    conv = lib.render("tool_use/conversation_system.j2", library="harbor", apis=API_DICTS)
+    conv = lib.render(
+        "tool_use/conversation_system.j2",
+        library="harbor",
+        apis=API_DICTS,
+        examples=FORMAT_EXAMPLES,
+    )
     assert '"harbor"' in conv and "1. find_port:" in conv and "3. ping:" in conv
     described = lib.render(
-        "tool_use/conversation_system.j2", library="harbor", description="Berths.", apis=API_DICTS
+        "tool_use/conversation_system.j2",
+        library="harbor",
+        description="Berths.",
+        apis=API_DICTS,
+        examples=FORMAT_EXAMPLES,
     )
     assert '"harbor" (Berths) listed below' in described
     assert "- query (string, required): Part of the port name." in conv
@@ -277,7 +291,11 @@ def test_conversation_assistant_simulator_observation_render(
         conversation=[{"role": "system", "content": conv}, {"role": "user", "content": "hi"}],
     )
     assert item.name in assistant and "Never invent a value" in assistant
-    sim_sys = lib.render("tool_use/simulator_system.j2", library="harbor")
+    sim_sys = lib.render(
+        "tool_use/simulator_system.j2",
+        library="harbor",
+        example_result=json.dumps(SIMULATOR_EXAMPLE),
+    )
     for line in _shape_lines(sim_sys, "shapes of a valid answer"):
         ApiResult.model_validate_json(line)
     sim_user = lib.render(
@@ -318,7 +336,12 @@ def test_conversation_assistant_simulator_observation_render(
 
 # -- (c) the documented action format is the parsed one -------------------------------
 def test_conversation_system_examples_parse(lib: PromptLibrary) -> None:
-    conv = lib.render("tool_use/conversation_system.j2", library="harbor", apis=API_DICTS)
+    conv = lib.render(
+        "tool_use/conversation_system.j2",
+        library="harbor",
+        apis=API_DICTS,
+        examples=FORMAT_EXAMPLES,
+    )
     examples = re.findall(r"^(ACTION_TYPE : [A-Z_]+\nACTION: .+)$", conv, flags=re.M)
     actions = [parse_action(e) for e in examples]
     assert [a.kind for a in actions] == ["api_call", "final_answer", "failed"]

@@ -11,9 +11,13 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genteach import __version__
+from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
+
+if TYPE_CHECKING:
+    from genteach.pipeline import RunSettings
 
 EPILOG = """examples:
   genteach generate --seeds examples/seeds --out out/        # embedded local model
@@ -119,6 +123,20 @@ def _parser() -> argparse.ArgumentParser:
         "--temperature", type=float, help="sampling temperature (default: the backend's)"
     )
     g.add_argument("--max-tokens", type=int, help="max tokens per model answer")
+    g.add_argument(
+        "--repair-temperature",
+        type=float,
+        help="temperature of the calls asking to repair a malformed answer (default: "
+        f"--temperature; {LOCAL_REPAIR_TEMPERATURE} on the embedded model, whose nearly "
+        "greedy sampling otherwise repeats the answer it was asked to fix)",
+    )
+    g.add_argument(
+        "--repair-style",
+        choices=("show", "fresh"),
+        help="repair a malformed answer by showing it with the reason (show, the default) or "
+        f"by asking again with a note of the reason ({LOCAL_REPAIR_STYLE}, the default on the "
+        "embedded model, which copies an answer shown to it)",
+    )
     g.add_argument(
         "--concurrency",
         type=int,
@@ -252,10 +270,38 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _run_settings(args: argparse.Namespace, *, uses_local: bool) -> RunSettings:
+    """The run's settings from the command line; the embedded model repairs its own way
+    (:data:`~genteach.models.config.LOCAL_REPAIR_STYLE`) unless told otherwise."""
+    from genteach.pipeline import RunSettings
+
+    return RunSettings(
+        seed=args.seed,
+        concurrency=args.concurrency,
+        adaptive=not args.no_adaptive,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        cache=not args.no_cache,
+        max_parse_retries=args.max_parse_retries,
+        max_retries=args.max_retries,
+        timeout=args.timeout,
+        backoff=args.backoff,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        repair_temperature=args.repair_temperature
+        if args.repair_temperature is not None or not uses_local
+        else LOCAL_REPAIR_TEMPERATURE,
+        repair_style=args.repair_style or (LOCAL_REPAIR_STYLE if uses_local else "show"),
+        skills_per_seed=args.skills_per_seed,
+        limit=args.limit,
+        overrides=_overrides(args.set),
+    )
+
+
 def _generate(args: argparse.Namespace) -> int:
     from genteach.cost import PriceTable, format_cost
     from genteach.models.config import LOCAL_MODEL_WARNING, ModelConfig, build_client
-    from genteach.pipeline import Pipeline, Progress, RunSettings
+    from genteach.pipeline import Pipeline, Progress
     from genteach.prompts import PromptLibrary
     from genteach.seeds import SeedReport, iter_seeds
 
@@ -270,23 +316,7 @@ def _generate(args: argparse.Namespace) -> int:
         local=True if args.local else None,
         transport=args.transport,
     )
-    settings = RunSettings(
-        seed=args.seed,
-        concurrency=args.concurrency,
-        adaptive=not args.no_adaptive,
-        rpm=args.rpm,
-        tpm=args.tpm,
-        cache=not args.no_cache,
-        max_parse_retries=args.max_parse_retries,
-        max_retries=args.max_retries,
-        timeout=args.timeout,
-        backoff=args.backoff,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        skills_per_seed=args.skills_per_seed,
-        limit=args.limit,
-        overrides=_overrides(args.set),
-    )
+    settings = _run_settings(args, uses_local=cfg.uses_local)
     skills = [s.strip() for s in args.skills.split(",")] if args.skills else None
     prompts = PromptLibrary(args.prompts)
     prices = PriceTable.load(args.prices)

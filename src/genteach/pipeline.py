@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from genteach import __version__
-from genteach.agents.base import AgentError
+from genteach.agents.base import AgentError, RepairStyle
 from genteach.cache import CACHE_FILE, CachedModel, ResponseCache
 from genteach.cost import PriceTable, format_cost
 from genteach.flows import FlowFactory, build_flows
@@ -62,6 +62,10 @@ class RunSettings:
             a server's Retry-After wins.
         temperature / max_tokens: sampling settings sent with every call (None: the
             backend's default).
+        repair_temperature: temperature of the calls that ask for a malformed answer to
+            be repaired (None: ``temperature``); see :class:`~genteach.agents.Agent`.
+        repair_style: ``"show"`` shows the model its malformed answer with the reason;
+            ``"fresh"`` asks again with a note of the reason (for small models).
         skills_per_seed: None runs every selected skill on every seed that suits it;
             N draws N of them per seed by the skills' weights.
         limit: process at most this many units (None: all).
@@ -81,6 +85,8 @@ class RunSettings:
     backoff: float = 1.0
     temperature: float | None = None
     max_tokens: int | None = None
+    repair_temperature: float | None = None
+    repair_style: RepairStyle = "show"
     skills_per_seed: int | None = None
     limit: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -172,6 +178,8 @@ class Pipeline:
             "temperature": self.settings.temperature,
             "max_tokens": self.settings.max_tokens,
             "max_parse_retries": self.settings.max_parse_retries,
+            "repair_temperature": self.settings.repair_temperature,
+            "repair_style": self.settings.repair_style,
         }
         known = {k for s in self.skills for st in s.pipeline for k in st.settings}
         unknown = sorted(set(self.settings.overrides) - known)

@@ -3,7 +3,7 @@ responder, and the tool-use family (API lists, tasks, assistant, simulated API).
 
 from __future__ import annotations
 
-from genteach.agents.base import Agent, AgentError, AgentResult, AgentSkipped
+from genteach.agents.base import Agent, AgentError, AgentResult, AgentSkipped, RepairStyle
 from genteach.agents.instruct import (
     InstructInput,
     InstructionBatch,
@@ -77,6 +77,7 @@ __all__ = [
     "InstructionBatch",
     "ParseError",
     "PassageView",
+    "RepairStyle",
     "RespondInput",
     "Responder",
     "SeedInstructionAgent",

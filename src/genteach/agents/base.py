@@ -8,13 +8,20 @@ reason once per retry (``max_parse_retries``), then gives up with :class:`AgentE
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from genteach.agents.parsing import ParseError, SkipItem, parse_json_as
+from genteach.agents.parsing import (
+    ParseError,
+    SkipItem,
+    check_no_placeholders,
+    format_placeholders,
+    parse_json_as,
+    shares_words,
+)
 from genteach.models.base import Message, ModelClient, Usage, message
 from genteach.prompts import PromptLibrary
 
@@ -22,6 +29,10 @@ InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
 
 REPAIR_TEMPLATE = "common/repair.j2"
+RETRY_NOTE_TEMPLATE = "common/retry_note.j2"
+#: How a malformed answer is repaired (see :meth:`Agent.repair_messages`).
+RepairStyle = Literal["show", "fresh"]
+REPAIR_STYLES: tuple[str, ...] = ("show", "fresh")
 
 
 class AgentError(Exception):
@@ -64,6 +75,15 @@ class Agent(Generic[InT, OutT]):
         params: fixed template variables of this agent (merged under the inputs).
         temperature / max_tokens: sampling settings sent with each call.
         max_parse_retries: how many times a malformed answer is sent back for repair.
+        repair_temperature: temperature of the repair calls; ``None`` (the default) keeps
+            ``temperature``. A small model that samples almost greedily answers a repair
+            request with the very answer it was told to fix; a hotter repair call (e.g.
+            1.0) gives it another chance. Leave it unset for endpoints that accept only
+            their default temperature (reasoning models).
+        repair_style: ``"show"`` (the default) shows the model its rejected answer and
+            asks for a repaired one; ``"fresh"`` asks again from the start with a note
+            of what was wrong, without the rejected answer, for small models that copy
+            an answer put in front of them (see :meth:`repair_messages`).
     """
 
     input_model: ClassVar[type[BaseModel]]
@@ -84,6 +104,8 @@ class Agent(Generic[InT, OutT]):
         temperature: float | None = None,
         max_tokens: int | None = None,
         max_parse_retries: int = 2,
+        repair_temperature: float | None = None,
+        repair_style: RepairStyle = "show",
     ) -> None:
         self.name = name
         self.prompts = prompts
@@ -97,6 +119,13 @@ class Agent(Generic[InT, OutT]):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.max_parse_retries = max_parse_retries
+        self.repair_temperature = repair_temperature
+        if repair_style not in REPAIR_STYLES:
+            raise ValueError(
+                f"agent {name}: repair_style must be one of {', '.join(REPAIR_STYLES)}, "
+                f"got {repair_style!r}"
+            )
+        self.repair_style: RepairStyle = repair_style
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, user_template={self.user_template!r})"
@@ -132,7 +161,9 @@ class Agent(Generic[InT, OutT]):
             AgentError: no parseable answer after ``max_parse_retries`` repairs.
             genteach.models.ModelError: the model call itself failed.
         """
-        messages = self.render(inputs)
+        first = self.render(inputs)
+        messages = first
+        placeholders = format_placeholders(m["content"] for m in first if m["role"] != "assistant")
         usage = Usage()
         schema = self.output_model if self.wants_json else None
         grammar = self.output_grammar(inputs)
@@ -140,11 +171,18 @@ class Agent(Generic[InT, OutT]):
         extra: dict[str, Any] = {"grammar": grammar} if grammar is not None else {}
         last_reason = ""
         raw = ""
+        rejected: list[tuple[str, str]] = []
         for attempt in range(1, self.max_parse_retries + 2):
+            if rejected:
+                grammar = self.repair_grammar(inputs, [answer for answer, _ in rejected])
+                extra = {"grammar": grammar} if grammar is not None else {}
+                messages = self.repair_messages(first, rejected)
             completion = await client.complete(
                 messages,
                 response_schema=schema,
-                temperature=self.temperature,
+                temperature=self.temperature
+                if attempt == 1 or self.repair_temperature is None
+                else self.repair_temperature,
                 max_tokens=self.max_tokens,
                 seed=None if seed is None else seed + attempt - 1,
                 **extra,
@@ -155,20 +193,12 @@ class Agent(Generic[InT, OutT]):
                 if completion.finish_reason == "length":
                     raise ParseError("the answer was cut off at the token limit")
                 output = self.parse(raw, inputs)
+                self.check_answer(raw, placeholders, [reason for _, reason in rejected])
             except SkipItem as exc:
                 raise AgentSkipped(self.name, f"skipped: {exc.reason}", raw, usage) from exc
             except ParseError as exc:
                 last_reason = exc.reason
-                messages = [
-                    *messages,
-                    message("assistant", raw),
-                    message(
-                        "user",
-                        self.prompts.render(
-                            REPAIR_TEMPLATE, reason=exc.reason, format_hint=self.format_hint
-                        ),
-                    ),
-                ]
+                rejected.append((raw, exc.reason))
                 continue
             return AgentResult(output=output, raw=raw, usage=usage, attempts=attempt)
         raise AgentError(
@@ -178,11 +208,65 @@ class Agent(Generic[InT, OutT]):
             usage,
         )
 
+    def check_answer(self, raw: str, placeholders: Iterable[str], reasons: Sequence[str]) -> None:
+        """Checks of a parsed answer against the call itself, for every agent: it must not
+        contain a placeholder of the prompt's format example, nor, after a ``"fresh"``
+        repair, repeat the wording of the note about an earlier answer (small models copy
+        what they are shown). Raises :class:`ParseError`. Pure."""
+        check_no_placeholders(raw, placeholders)
+        if self.repair_style == "fresh":
+            for reason in reasons:
+                if shares_words(raw, reason, 8):
+                    raise ParseError(
+                        "the answer repeats the note about an earlier answer instead of "
+                        "answering the request"
+                    )
+
+    def repair_messages(
+        self, messages: Sequence[Message], rejected: Sequence[tuple[str, str]]
+    ) -> list[Message]:
+        """The messages of a repair call, from the first call's ``messages`` and the
+        rejected ``(answer, reason)`` pairs so far (oldest first). Pure.
+
+        ``repair_style == "show"``: the conversation goes on, each rejected answer
+        followed by a request to repair it (``common/repair.j2``) with the reason.
+        ``"fresh"``: the first messages again, the last one ending with a note of the
+        reasons (``common/retry_note.j2``); the rejected answers are not shown.
+        """
+        if self.repair_style == "fresh":
+            note = self.prompts.render(
+                RETRY_NOTE_TEMPLATE,
+                reasons=list(dict.fromkeys(reason for _, reason in rejected)),
+                format_hint=self.format_hint,
+            )
+            last = messages[-1]
+            if last["role"] == "user":
+                return [*messages[:-1], message("user", f"{last['content']}\n\n{note}")]
+            return [*messages, message("user", note)]
+        out = list(messages)
+        for answer, reason in rejected:
+            out.append(message("assistant", answer))
+            out.append(
+                message(
+                    "user",
+                    self.prompts.render(
+                        REPAIR_TEMPLATE, reason=reason, format_hint=self.format_hint
+                    ),
+                )
+            )
+        return out
+
     def output_grammar(self, inputs: InT) -> str | None:
         """A Lark grammar (llguidance dialect) the answer must match, for backends that
         constrain decoding (the embedded model); ``None`` (the default) for JSON agents,
         whose schema is used instead. Pure."""
         return None
+
+    def repair_grammar(self, inputs: InT, rejected: Sequence[str]) -> str | None:
+        """The grammar of a repair call, given this run's rejected answers (oldest first);
+        by default :meth:`output_grammar`. A subclass can rule out what was rejected, so a
+        constrained model cannot give the same wrong answer again. Pure."""
+        return self.output_grammar(inputs)
 
     @property
     def wants_json(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -89,6 +90,44 @@ def check_no_markers(obj: Any, where: str = "") -> None:
             check_no_markers(value, f"{where}[{i}]")
 
 
+#: A placeholder of a template's format example: ``<the rewritten request ...>``, at least
+#: two lowercase words between angle brackets (not a tag with attributes, not a generic
+#: type such as ``Map<String, Integer>``).
+_PLACEHOLDER = re.compile(r"<[^<>=\"/\n]{3,160}>")
+_MARKED = re.compile(r"<<<([A-Z_]{3,})\b.*?\b\1>>>", re.DOTALL)
+
+
+def format_placeholders(texts: Iterable[str]) -> set[str]:
+    """The placeholders in prompt ``texts``, outside the material they delimit with
+    ``<<<NAME ... NAME>>>`` (a seed's own ``<...>`` is content, not a placeholder)."""
+    found: set[str] = set()
+    for text in texts:
+        for p in _PLACEHOLDER.findall(_MARKED.sub(" ", text)):
+            if len(re.findall(r"\b[a-z]{2,}\b", p)) >= 2:
+                found.add(p)
+    return found
+
+
+def check_no_placeholders(answer: str, placeholders: Iterable[str]) -> None:
+    """Raise :class:`ParseError` if ``answer`` contains one of the prompt's format
+    placeholders: the model copied the example's shape instead of filling it in."""
+    for p in sorted(placeholders):
+        if p in answer:
+            raise ParseError(
+                f"the answer contains {p!r}, a placeholder of the format example: write the "
+                "real content in its place"
+            )
+
+
+def shares_words(text: str, other: str, n: int = 6) -> bool:
+    """Whether ``text`` repeats a run of ``n`` consecutive words of ``other`` (case and
+    punctuation ignored); an ``other`` shorter than ``n`` words never matches."""
+    a = re.findall(r"\w+", text.lower())
+    b = re.findall(r"\w+", other.lower())
+    grams = {tuple(a[i : i + n]) for i in range(len(a) - n + 1)}
+    return any(tuple(b[i : i + n]) in grams for i in range(len(b) - n + 1))
+
+
 def parse_json_as(text: str, model: type[T]) -> T:
     """Extract the JSON object from ``text`` and validate it as ``model``.
 
@@ -109,4 +148,13 @@ def parse_json_as(text: str, model: type[T]) -> T:
         raise ParseError(f"field {loc}: {first['msg']}{more}") from exc
 
 
-__all__ = ["ParseError", "SkipItem", "check_no_markers", "extract_json_object", "parse_json_as"]
+__all__ = [
+    "ParseError",
+    "SkipItem",
+    "check_no_markers",
+    "check_no_placeholders",
+    "extract_json_object",
+    "format_placeholders",
+    "parse_json_as",
+    "shares_words",
+]

@@ -16,6 +16,7 @@ The assistant acts in one fixed format (the paper's), one action per turn::
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -23,12 +24,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from genteach.agents.base import Agent
-from genteach.agents.parsing import ParseError
+from genteach.agents.parsing import ParseError, shares_words
 from genteach.agents.views import CategoryView, SeedView, SkillView
 from genteach.models.base import Message, message
 
 _IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 _PARAM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: A library name starts with a letter (``time_booking``, ``Acme Payments``, ``numpy.linalg``).
+_LIBRARY_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\- ]*$"
+#: Descriptions start with a word, not punctuation (empty allowed where optional).
+_TEXT_PATTERN = r"^([A-Za-z0-9(\"'`][\s\S]*)?$"
 _IDENT = re.compile(_IDENT_PATTERN)
 
 
@@ -55,7 +60,7 @@ class ApiSpec(BaseModel):
     """One API: a callable name, what it does, its parameters and what it returns."""
 
     name: str = Field(json_schema_extra={"pattern": _IDENT_PATTERN})
-    description: str = Field(min_length=5)
+    description: str = Field(min_length=5, pattern=_TEXT_PATTERN)
     parameters: list[ApiParam] = Field(default_factory=list)
     returns: str = ""
 
@@ -74,8 +79,9 @@ class ApiSpec(BaseModel):
 class ApiList(BaseModel):
     """A transformer's answer for tool use: a library and its APIs."""
 
-    library: str = Field(min_length=1)
-    description: str = ""
+    # Patterns go into the JSON schema, so constrained decoding cannot write "," as a name.
+    library: str = Field(min_length=1, max_length=80, pattern=_LIBRARY_PATTERN)
+    description: str = Field(default="", pattern=_TEXT_PATTERN)
     apis: list[ApiSpec] = Field(min_length=2, max_length=25)
 
     @model_validator(mode="after")
@@ -407,29 +413,101 @@ class ToolUseAssistant(Agent[ConversationInput, Action]):
         """:func:`parse_action`, and, given the conversation: no call repeating an earlier
         one (its result is already there) and no call on the last allowed step."""
         action = parse_action(text, inputs.apis if inputs is not None else None)
-        if inputs is None or action.kind != "api_call":
+        if action.kind != "api_call":
+            copied = copies_format_example(action.value)
+            if copied is not None:
+                raise ParseError(
+                    f"the {action.name} message repeats the format example's wording: the "
+                    "examples only show the format; write the message for this request, "
+                    "from its own APIs and results"
+                )
+            return action
+        if inputs is None:
             return action
         if inputs.last_step:
             raise ParseError(
                 "this is the last step of the conversation: stop now with FINAL_ANSWER(...) "
                 "from the results so far, or FAILED(...) saying what is still missing"
             )
-        for turn in inputs.conversation:
-            if turn["role"] != "assistant":
-                continue
-            try:
-                earlier = parse_action(turn["content"])
-            except ParseError:
-                continue
-            if earlier.name == action.name and earlier.arguments == action.arguments:
-                raise ParseError(
-                    f"{action.name} was already called with these arguments and its result "
-                    "is above: use it, make a different call, or stop"
-                )
+        if any(_same_call(action, earlier) for earlier in _calls_made(inputs)):
+            raise ParseError(
+                f"{action.name} was already called with these arguments and its result "
+                "is above: use it, make a different call, or stop"
+            )
         return action
 
     def output_grammar(self, inputs: ConversationInput) -> str | None:
-        return action_grammar([] if inputs.last_step else inputs.apis)
+        """The ACTION grammar of :func:`action_grammar` over the APIs that can still be
+        called: none on the last step, and not an API without parameters that was
+        already called (any call of it would repeat the earlier one)."""
+        if inputs.last_step:
+            return action_grammar([])
+        called = {c.name for c in _calls_made(inputs)}
+        return action_grammar([a for a in inputs.apis if a.parameters or a.name not in called])
+
+    def repair_grammar(self, inputs: ConversationInput, rejected: Sequence[str]) -> str | None:
+        """As :meth:`output_grammar`, without the APIs whose rejected call repeated an
+        earlier call: the repair must use that result, call another API, or stop."""
+        if inputs.last_step:
+            return action_grammar([])
+        made = _calls_made(inputs)
+        called = {c.name for c in made}
+        repeated: set[str] = set()
+        for raw in rejected:
+            try:
+                action = parse_action(raw, inputs.apis)
+            except ParseError:
+                continue
+            if action.kind == "api_call" and any(_same_call(action, c) for c in made):
+                repeated.add(action.name)
+        return action_grammar(
+            [
+                a
+                for a in inputs.apis
+                if a.name not in repeated and (a.parameters or a.name not in called)
+            ]
+        )
+
+
+#: The example actions of the conversation's format section
+#: (``tool_use/conversation_system.j2`` renders them as ``examples``). They only show the
+#: format; a STOP message that repeats their wording was copied, not written.
+FORMAT_EXAMPLES: dict[str, str] = {
+    "call": 'get_exchange_rate(base="EUR", target="JPY", date="2025-03-14")',
+    "final_answer": "1 EUR was worth 161.2 JPY on 14 March 2025.",
+    "failed": (
+        "missing value for recipient_email of send_invoice: please tell me where to send "
+        "the invoice"
+    ),
+}
+
+
+def copies_format_example(value: str, n: int = 5) -> str | None:
+    """The format example (:data:`FORMAT_EXAMPLES`) whose wording ``value`` repeats (a
+    shared run of ``n`` words), else None."""
+    for key in ("final_answer", "failed"):
+        if shares_words(value, FORMAT_EXAMPLES[key], n):
+            return key
+    return None
+
+
+def _calls_made(inputs: ConversationInput) -> list[Action]:
+    """The API calls of the conversation's assistant turns so far."""
+    calls: list[Action] = []
+    for turn in inputs.conversation:
+        if turn["role"] != "assistant":
+            continue
+        try:
+            earlier = parse_action(turn["content"])
+        except ParseError:
+            continue
+        if earlier.kind == "api_call":
+            calls.append(earlier)
+    return calls
+
+
+def _same_call(a: Action, b: Action) -> bool:
+    return a.name == b.name and a.arguments == b.arguments
 
 
 class ApiExchange(BaseModel):
@@ -461,6 +539,25 @@ class ApiResult(BaseModel):
     error: str = ""
 
 
+#: The invented result of the simulator's format example (``tool_use/simulator_system.j2``
+#: renders it as ``example_result``); a result that repeats it was copied, not simulated.
+SIMULATOR_EXAMPLE: dict[str, Any] = {
+    "berth_id": "B-114",
+    "port": "Porto Santo",
+    "length_m": 12,
+    "price_per_night": {"amount": 38.5, "currency": "EUR"},
+}
+
+
+def _strings(value: Any) -> set[str]:
+    """The distinctive string values in a JSON value (4 characters or more)."""
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return {value} if isinstance(value, str) and len(value) >= 4 else set()
+
+
 class SimulatedApi(Agent[ApiCallInput, ApiResult]):
     """Plays the API: returns a realistic, consistent JSON result for a call."""
 
@@ -472,8 +569,25 @@ class SimulatedApi(Agent[ApiCallInput, ApiResult]):
         'a single JSON object {"status": "ok", "result": ...} or {"status": "error", "error": ...}'
     )
 
+    def variables(self, inputs: ApiCallInput) -> dict[str, Any]:
+        return {**super().variables(inputs), "example_result": json.dumps(SIMULATOR_EXAMPLE)}
+
+    def parse(self, text: str, inputs: ApiCallInput | None = None) -> ApiResult:
+        """The JSON answer, not a copy of the format example's invented result (its
+        distinctive strings, such as its id and port name, all present)."""
+        out = super().parse(text, inputs)
+        example = _strings(SIMULATOR_EXAMPLE)
+        if example <= _strings(out.result):
+            raise ParseError(
+                "the result repeats the format example's invented data: return what this "
+                "API returns for this call"
+            )
+        return out
+
 
 __all__ = [
+    "FORMAT_EXAMPLES",
+    "SIMULATOR_EXAMPLE",
     "Action",
     "ApiCallInput",
     "ApiExchange",
@@ -491,5 +605,6 @@ __all__ = [
     "ToolTaskInput",
     "ToolUseAssistant",
     "action_grammar",
+    "copies_format_example",
     "parse_action",
 ]

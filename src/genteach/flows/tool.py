@@ -14,6 +14,7 @@ from typing import Any
 
 from genteach.agents.base import AgentError
 from genteach.agents.tool_use import (
+    FORMAT_EXAMPLES,
     ApiCallInput,
     ApiExchange,
     ConversationInput,
@@ -120,6 +121,7 @@ class ToolConversationFlow:
             library=item.apis.library,
             description=item.apis.description,
             apis=[a.model_dump() for a in shown],
+            examples=FORMAT_EXAMPLES,
         )
         conversation: list[Message] = [message("system", system), message("user", task.instruction)]
         sub = next(t for t in self.skill.task_types if t.id == task.sub_category)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 from genteach.models.base import ModelClient
 
@@ -22,6 +23,13 @@ LOCAL_MODEL_WARNING = (
     "only. Real data needs a capable teacher: set OPENAI_BASE_URL/OPENAI_API_KEY or pass "
     "--base-url/--model."
 )
+
+#: How the embedded model is asked to repair a malformed answer
+#: (``RunSettings.repair_style`` / ``repair_temperature``): shown its rejected answer, a
+#: 0.5B model copies it token for token, so it is asked afresh, with a note of what was
+#: wrong, and sampled hotter than its nearly greedy default (temperature 0.7, top-p 0.8).
+LOCAL_REPAIR_STYLE: Literal["show", "fresh"] = "fresh"
+LOCAL_REPAIR_TEMPERATURE = 1.0
 
 
 @dataclass
@@ -143,4 +151,10 @@ def _int(v: str | None) -> int | None:
     return int(v) if v else None
 
 
-__all__ = ["LOCAL_MODEL_WARNING", "ModelConfig", "build_client"]
+__all__ = [
+    "LOCAL_MODEL_WARNING",
+    "LOCAL_REPAIR_STYLE",
+    "LOCAL_REPAIR_TEMPERATURE",
+    "ModelConfig",
+    "build_client",
+]

@@ -10,7 +10,8 @@ calls at once.
 Every request in a batch keeps its own settings: a per-row logits processor samples each
 row with its own temperature, top-p and random generator (so a ``seed`` reproduces a
 sampled answer whatever else is in the batch, up to bf16 padding noise), temperature 0 is
-greedy, and a per-row stopping criterion ends each row at its own ``max_tokens``.
+greedy, and a per-row stopping criterion ends each row at its own ``max_tokens``, or as soon
+as it falls into a loop (reported as cut off, ``finish_reason == "length"``).
 
 The default model is smoke-test quality: use it to run flows offline, not to make data.
 """
@@ -150,7 +151,7 @@ class LocalChatCompletionClient(NonStreamingClient):
         model_name: str | None = None,
         max_batch_size: int = 8,
         batch_window_ms: float = 5.0,
-        max_tokens: int = 512,
+        max_tokens: int = 1024,
         temperature: float = 0.7,
         top_p: float = 0.8,
         repetition_penalty: float = 1.0,
@@ -537,8 +538,10 @@ class LocalChatCompletionClient(NonStreamingClient):
         elapsed = time.perf_counter() - start
         results: list[_Result] = []
         for i, ids in enumerate(prompts):
-            generated = out[i, width:].tolist()[: budgets[i]]
+            generated = out[i, width:].tolist()[: budget.looped.get(i, budgets[i])]
             stop_at = next((j for j, t in enumerate(generated) if t in loaded.eos_ids), None)
+            if i in budget.looped and stop_at is None:
+                logger.info("row %d ended after %d tokens: it repeats itself", i, len(generated))
             if stop_at is not None:
                 text_ids, n, reason = generated[:stop_at], stop_at + 1, "stop"
             else:
@@ -633,18 +636,45 @@ class _GrammarMask:
 
 
 class _PerRowBudget:
-    """Stopping criterion: row ``i`` is done after ``budgets[i]`` new tokens."""
+    """Stopping criterion: row ``i`` is done after ``budgets[i]`` new tokens, or earlier
+    when it has fallen into a loop.
 
-    def __init__(self, prompt_width: int, budgets: Sequence[int]) -> None:
+    A loop is a row whose last ``loop_window`` tokens hold fewer than ``loop_distinct``
+    distinct token ids (a table row or phrase repeated with a counter: ordinary text,
+    code and JSON use far more). Static batching makes every row of a batch wait for the
+    longest one, so one looping row would hold a whole batch for its full budget; it is
+    ended at once, and :attr:`looped` records where, so the caller reports it as cut off.
+    """
+
+    def __init__(
+        self,
+        prompt_width: int,
+        budgets: Sequence[int],
+        *,
+        loop_window: int = 192,
+        loop_distinct: int = 24,
+    ) -> None:
         self.prompt_width = prompt_width
         self.budgets = list(budgets)
+        self.loop_window = loop_window
+        self.loop_distinct = loop_distinct
+        self.looped: dict[int, int] = {}
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         import torch
 
         produced = input_ids.shape[1] - self.prompt_width
         limits = torch.tensor(self.budgets, device=input_ids.device)
-        return produced >= limits
+        done = produced >= limits
+        if produced >= self.loop_window:
+            tail = input_ids[:, -self.loop_window :]
+            for i in range(tail.shape[0]):
+                if i in self.looped or bool(done[i]):
+                    continue
+                if int(torch.unique(tail[i]).numel()) < self.loop_distinct:
+                    self.looped[i] = produced
+                    done[i] = True
+        return done
 
 
 def local_model_client(

@@ -31,8 +31,9 @@ class ScriptedModel:
             of the messages.
         name: the model name written into records.
 
-    Every call is kept in ``calls`` (a list of message lists) for assertions. Usage counts
-    are the number of whitespace-separated words, so they are deterministic.
+    Every call is kept in ``calls`` (a list of message lists) for assertions, with its
+    schema, grammar and temperature in ``schemas``, ``grammars`` and ``temperatures``.
+    Usage counts are the number of whitespace-separated words, so they are deterministic.
 
     Example:
         >>> model = ScriptedModel({"content transformation agent": ['{"title": ...}']})
@@ -57,6 +58,7 @@ class ScriptedModel:
         self.calls: list[list[Message]] = []
         self.schemas: list[type[BaseModel] | None] = []
         self.grammars: list[str | None] = []
+        self.temperatures: list[float | None] = []
 
     @property
     def model_name(self) -> str:
@@ -94,6 +96,7 @@ class ScriptedModel:
         self.calls.append(list(messages))
         self.schemas.append(response_schema)
         self.grammars.append(grammar)
+        self.temperatures.append(temperature)
         text = self.answer(messages)
         prompt = sum(len(m["content"].split()) for m in messages)
         return Completion(text=text, usage=Usage(prompt, len(text.split()), 1), model=self._name)
