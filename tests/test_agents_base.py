@@ -161,8 +161,9 @@ async def test_an_answer_with_a_placeholder_of_the_format_is_sent_back(
         "transform/debate", prompts=prompts, params={"min_words": 1, "max_words": 9}
     )
     inputs = TransformInput(skill=SKILL, category=cat(), seed=SEED)
-    placeholders = format_placeholders(m["content"] for m in agent.render(inputs))
-    assert placeholders, "the transform prompt shows its format with placeholders"
+    system = [m["content"] for m in agent.render(inputs) if m["role"] == "system"]
+    placeholders = format_placeholders(system)
+    assert placeholders, "the transform system prompt shows its format with placeholders"
     copied = sorted(placeholders)[0]
     good = '{"title": "t", "text": "' + "x " * 60 + '"}'
     lazy = '{"title": "' + copied + '", "text": "' + "x " * 60 + '"}'
@@ -181,7 +182,8 @@ async def test_a_fresh_repair_that_echoes_the_note_is_sent_back(prompts: PromptL
         max_parse_retries=1,
     )
     inputs = TransformInput(skill=SKILL, category=cat(), seed=SEED)
-    placeholder = sorted(format_placeholders(m["content"] for m in agent.render(inputs)))[0]
+    system = [m["content"] for m in agent.render(inputs) if m["role"] == "system"]
+    placeholder = sorted(format_placeholders(system))[0]
     lazy = '{"title": "' + placeholder + '", "text": "' + "x " * 60 + '"}'
     echo = (
         '{"title": "t", "text": "My answer contains a placeholder of the format example: '

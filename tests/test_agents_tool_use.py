@@ -410,7 +410,13 @@ def test_a_simulated_result_copied_from_the_format_example_is_sent_back() -> Non
     copied = json.dumps({"status": "ok", "result": SIMULATOR_EXAMPLE})
     with pytest.raises(ParseError, match="repeats the format example's invented data"):
         sim.parse(copied)
-    own = {"berth_id": "B-7", "port": "Funchal", "length_m": 12, "currency": "EUR"}
+    partial = {"berth_id": "B-114", "port": None, "guest": "Ana"}  # its id, other data
+    with pytest.raises(ParseError, match="invented data"):
+        sim.parse(json.dumps({"status": "ok", "result": [partial]}))
+    keys = {"berth_id": "X-1", "port": "Oslo", "length_m": 9, "price_per_night": 3}
+    with pytest.raises(ParseError, match="invented data"):
+        sim.parse(json.dumps({"status": "ok", "result": keys}))
+    own = {"berth_id": "B-7", "port": "Funchal", "length_m": 12, "fee": "EUR 20"}
     assert sim.parse(json.dumps({"status": "ok", "result": own})).result == own
 
 

@@ -163,7 +163,9 @@ class Agent(Generic[InT, OutT]):
         """
         first = self.render(inputs)
         messages = first
-        placeholders = format_placeholders(m["content"] for m in first if m["role"] != "assistant")
+        # Format examples live in the system prompt; user messages carry content (a seed
+        # may hold its own "<insert date>").
+        placeholders = format_placeholders(m["content"] for m in first if m["role"] == "system")
         usage = Usage()
         schema = self.output_model if self.wants_json else None
         grammar = self.output_grammar(inputs)

@@ -558,6 +558,15 @@ def _strings(value: Any) -> set[str]:
     return {value} if isinstance(value, str) and len(value) >= 4 else set()
 
 
+def _keys(value: Any) -> set[str]:
+    """The object keys anywhere in a JSON value."""
+    if isinstance(value, dict):
+        return set(value).union(*(_keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_keys(v) for v in value)) if value else set()
+    return set()
+
+
 class SimulatedApi(Agent[ApiCallInput, ApiResult]):
     """Plays the API: returns a realistic, consistent JSON result for a call."""
 
@@ -573,11 +582,12 @@ class SimulatedApi(Agent[ApiCallInput, ApiResult]):
         return {**super().variables(inputs), "example_result": json.dumps(SIMULATOR_EXAMPLE)}
 
     def parse(self, text: str, inputs: ApiCallInput | None = None) -> ApiResult:
-        """The JSON answer, not a copy of the format example's invented result (its
-        distinctive strings, such as its id and port name, all present)."""
+        """The JSON answer, not a copy of the format example's invented result: none of
+        its distinctive strings (its id, its port name) and not four or more of its keys."""
         out = super().parse(text, inputs)
-        example = _strings(SIMULATOR_EXAMPLE)
-        if example <= _strings(out.result):
+        if _strings(SIMULATOR_EXAMPLE) & _strings(out.result) or (
+            len(_keys(SIMULATOR_EXAMPLE) & _keys(out.result)) >= 4
+        ):
             raise ParseError(
                 "the result repeats the format example's invented data: return what this "
                 "API returns for this call"
