@@ -323,16 +323,26 @@ def test_the_last_step_must_stop_and_its_grammar_only_allows_stop() -> None:
     assert assistant.output_grammar(_conversation_input()) == action_grammar(GRAMMAR_APIS)
 
 
-def test_a_call_repeating_an_earlier_one_is_sent_back() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
+def _after_one_call(request: str, call: str, result: str) -> ConversationInput:
+    """The conversation after the assistant's ``call`` and its ``result``."""
     so_far = [
         message("system", "APIs: ..."),
-        message("user", "Weather in Paris?"),
+        message("user", request),
         message("assistant", call),
-        message("user", 'API_RESULT get_weather: {"temp": 18}'),
+        message("user", result),
     ]
-    inputs = _conversation_input(conversation=so_far)
+    return _conversation_input(conversation=so_far)
+
+
+def _after_one_weather_call() -> tuple[str, ConversationInput]:
+    """The assistant's get_weather call and the conversation after its result."""
+    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
+    return call, _after_one_call("Weather in Paris?", call, 'API_RESULT get_weather: {"temp": 18}')
+
+
+def test_a_call_repeating_an_earlier_one_is_sent_back() -> None:
+    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
+    call, inputs = _after_one_weather_call()
     with pytest.raises(ParseError, match="already called with these arguments"):
         assistant.parse(call, inputs)
     other = 'Two days.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris", days=2)'
@@ -342,27 +352,15 @@ def test_a_call_repeating_an_earlier_one_is_sent_back() -> None:
 def test_an_api_without_parameters_is_not_offered_again_once_called() -> None:
     assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
     listed = "Need the cities.\nACTION_TYPE : API_CALL\nACTION: list_cities()"
-    so_far = [
-        message("system", "APIs: ..."),
-        message("user", "Which cities?"),
-        message("assistant", listed),
-        message("user", 'API_RESULT list_cities: ["Paris"]'),
-    ]
-    grammar = assistant.output_grammar(_conversation_input(conversation=so_far))
+    inputs = _after_one_call("Which cities?", listed, 'API_RESULT list_cities: ["Paris"]')
+    grammar = assistant.output_grammar(inputs)
     assert grammar == action_grammar([GRAMMAR_APIS[0], GRAMMAR_APIS[2]])
     assert '"list_cities("' not in (grammar or "")
 
 
 async def test_a_repeated_call_is_repaired_under_a_grammar_without_that_api() -> None:
     assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
-    so_far = [
-        message("system", "APIs: ..."),
-        message("user", "Weather in Paris?"),
-        message("assistant", call),
-        message("user", 'API_RESULT get_weather: {"temp": 18}'),
-    ]
-    inputs = _conversation_input(conversation=so_far)
+    call, inputs = _after_one_weather_call()
     done = 'It is 18.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("18 degrees in Paris.")'
     client = ScriptedModel([call, done])
     result = await assistant.run(client, inputs)
