@@ -399,23 +399,27 @@ def test_a_stop_message_copied_from_the_format_example_is_sent_back() -> None:
     assert copies_format_example("please tell me which city you mean") is None
 
 
-def test_a_simulated_result_copied_from_the_format_example_is_sent_back() -> None:
-    import json
-
-    from genteach.agents.tool_use import SIMULATOR_EXAMPLE, SimulatedApi
+async def test_a_simulated_result_that_copies_the_shape_placeholder_is_sent_back() -> None:
+    from genteach.agents.tool_use import ApiCallInput, SimulatedApi
 
     sim = SimulatedApi("api_simulator", prompts=PromptLibrary())
-    copied = json.dumps({"status": "ok", "result": SIMULATOR_EXAMPLE})
-    with pytest.raises(ParseError, match="repeats the format example's invented data"):
-        sim.parse(copied)
-    partial = {"berth_id": "B-114", "port": None, "guest": "Ana"}  # its id, other data
-    with pytest.raises(ParseError, match="invented data"):
-        sim.parse(json.dumps({"status": "ok", "result": [partial]}))
-    keys = {"berth_id": "X-1", "port": "Oslo", "length_m": 9, "price_per_night": 3}
-    with pytest.raises(ParseError, match="invented data"):
-        sim.parse(json.dumps({"status": "ok", "result": keys}))
-    own = {"berth_id": "B-7", "port": "Funchal", "length_m": 12, "fee": "EUR 20"}
-    assert sim.parse(json.dumps({"status": "ok", "result": own})).result == own
+    call = ApiCallInput(
+        library="weather",
+        api=GRAMMAR_APIS[0].model_copy(update={"returns": "temp_c and sky"}),
+        arguments={"city": "Paris"},
+        request="Weather in Paris?",
+    )
+    user = sim.render(call)[1]["content"]
+    assert user.endswith(
+        "Return the response of get_weather: temp_c and sky, with realistic values for this "
+        "call. Reply with the JSON object only."
+    )
+    lazy = '{"status": "error", "error": "<a short, specific error message>"}'
+    real = '{"status": "ok", "result": {"temp_c": 18, "sky": "clear"}}'
+    model = ScriptedModel([lazy, real])
+    result = await sim.run(model, call)
+    assert result.attempts == 2 and result.output.result == {"temp_c": 18, "sky": "clear"}
+    assert "a placeholder of the format example" in model.calls[1][-1]["content"]
 
 
 def test_library_names_and_descriptions_must_start_with_a_word() -> None:

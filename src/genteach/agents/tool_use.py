@@ -16,7 +16,6 @@ The assistant acts in one fixed format (the paper's), one action per turn::
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -539,34 +538,6 @@ class ApiResult(BaseModel):
     error: str = ""
 
 
-#: The invented result of the simulator's format example (``tool_use/simulator_system.j2``
-#: renders it as ``example_result``); a result that repeats it was copied, not simulated.
-SIMULATOR_EXAMPLE: dict[str, Any] = {
-    "berth_id": "B-114",
-    "port": "Porto Santo",
-    "length_m": 12,
-    "price_per_night": {"amount": 38.5, "currency": "EUR"},
-}
-
-
-def _strings(value: Any) -> set[str]:
-    """The distinctive string values in a JSON value (4 characters or more)."""
-    if isinstance(value, dict):
-        return set().union(*(_strings(v) for v in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(_strings(v) for v in value)) if value else set()
-    return {value} if isinstance(value, str) and len(value) >= 4 else set()
-
-
-def _keys(value: Any) -> set[str]:
-    """The object keys anywhere in a JSON value."""
-    if isinstance(value, dict):
-        return set(value).union(*(_keys(v) for v in value.values()))
-    if isinstance(value, list):
-        return set().union(*(_keys(v) for v in value)) if value else set()
-    return set()
-
-
 class SimulatedApi(Agent[ApiCallInput, ApiResult]):
     """Plays the API: returns a realistic, consistent JSON result for a call."""
 
@@ -578,26 +549,9 @@ class SimulatedApi(Agent[ApiCallInput, ApiResult]):
         'a single JSON object {"status": "ok", "result": ...} or {"status": "error", "error": ...}'
     )
 
-    def variables(self, inputs: ApiCallInput) -> dict[str, Any]:
-        return {**super().variables(inputs), "example_result": json.dumps(SIMULATOR_EXAMPLE)}
-
-    def parse(self, text: str, inputs: ApiCallInput | None = None) -> ApiResult:
-        """The JSON answer, not a copy of the format example's invented result: none of
-        its distinctive strings (its id, its port name) and not four or more of its keys."""
-        out = super().parse(text, inputs)
-        if _strings(SIMULATOR_EXAMPLE) & _strings(out.result) or (
-            len(_keys(SIMULATOR_EXAMPLE) & _keys(out.result)) >= 4
-        ):
-            raise ParseError(
-                "the result repeats the format example's invented data: return what this "
-                "API returns for this call"
-            )
-        return out
-
 
 __all__ = [
     "FORMAT_EXAMPLES",
-    "SIMULATOR_EXAMPLE",
     "Action",
     "ApiCallInput",
     "ApiExchange",
