@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from genteach import Pipeline, RunSettings
+from genteach.agents.base import REPAIR_STYLES
 from genteach.cli import _overrides
 from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
 from genteach.models.local import local_model_client
@@ -42,7 +43,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument(
         "--repair-style",
-        choices=("show", "fresh"),
+        choices=REPAIR_STYLES,
         default=LOCAL_REPAIR_STYLE,
         help="as genteach generate (default: the embedded model's)",
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genteach import __version__
+from genteach.agents.base import REPAIR_STYLES
 from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--repair-style",
-        choices=("show", "fresh"),
+        choices=REPAIR_STYLES,
         help="repair a malformed answer by showing it with the reason (show, the default) or "
         f"by asking again with a note of the reason ({LOCAL_REPAIR_STYLE}, the default on the "
         "embedded model, which copies an answer shown to it)",
@@ -275,6 +276,9 @@ def _run_settings(args: argparse.Namespace, *, uses_local: bool) -> RunSettings:
     (:data:`~genteach.models.config.LOCAL_REPAIR_STYLE`) unless told otherwise."""
     from genteach.pipeline import RunSettings
 
+    repair_temperature = args.repair_temperature
+    if repair_temperature is None and uses_local:
+        repair_temperature = LOCAL_REPAIR_TEMPERATURE
     return RunSettings(
         seed=args.seed,
         concurrency=args.concurrency,
@@ -288,9 +292,7 @@ def _run_settings(args: argparse.Namespace, *, uses_local: bool) -> RunSettings:
         backoff=args.backoff,
         temperature=args.temperature,
         max_tokens=args.max_tokens,
-        repair_temperature=args.repair_temperature
-        if args.repair_temperature is not None or not uses_local
-        else LOCAL_REPAIR_TEMPERATURE,
+        repair_temperature=repair_temperature,
         repair_style=args.repair_style or (LOCAL_REPAIR_STYLE if uses_local else "show"),
         skills_per_seed=args.skills_per_seed,
         limit=args.limit,

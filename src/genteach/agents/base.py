@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel
 
@@ -32,7 +32,7 @@ REPAIR_TEMPLATE = "common/repair.j2"
 RETRY_NOTE_TEMPLATE = "common/retry_note.j2"
 #: How a malformed answer is repaired (see :meth:`Agent.repair_messages`).
 RepairStyle = Literal["show", "fresh"]
-REPAIR_STYLES: tuple[str, ...] = ("show", "fresh")
+REPAIR_STYLES: tuple[str, ...] = get_args(RepairStyle)
 
 
 class AgentError(Exception):

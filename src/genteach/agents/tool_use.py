@@ -439,18 +439,12 @@ class ToolUseAssistant(Agent[ConversationInput, Action]):
         """The ACTION grammar of :func:`action_grammar` over the APIs that can still be
         called: none on the last step, and not an API without parameters that was
         already called (any call of it would repeat the earlier one)."""
-        if inputs.last_step:
-            return action_grammar([])
-        called = {c.name for c in _calls_made(inputs)}
-        return action_grammar([a for a in inputs.apis if a.parameters or a.name not in called])
+        return self._grammar(inputs, _calls_made(inputs), excluded=set())
 
     def repair_grammar(self, inputs: ConversationInput, rejected: Sequence[str]) -> str | None:
         """As :meth:`output_grammar`, without the APIs whose rejected call repeated an
         earlier call: the repair must use that result, call another API, or stop."""
-        if inputs.last_step:
-            return action_grammar([])
         made = _calls_made(inputs)
-        called = {c.name for c in made}
         repeated: set[str] = set()
         for raw in rejected:
             try:
@@ -459,11 +453,18 @@ class ToolUseAssistant(Agent[ConversationInput, Action]):
                 continue
             if action.kind == "api_call" and any(_same_call(action, c) for c in made):
                 repeated.add(action.name)
+        return self._grammar(inputs, made, excluded=repeated)
+
+    @staticmethod
+    def _grammar(inputs: ConversationInput, made: list[Action], *, excluded: set[str]) -> str:
+        if inputs.last_step:
+            return action_grammar([])
+        called = {c.name for c in made}
         return action_grammar(
             [
                 a
                 for a in inputs.apis
-                if a.name not in repeated and (a.parameters or a.name not in called)
+                if a.name not in excluded and (a.parameters or a.name not in called)
             ]
         )
 

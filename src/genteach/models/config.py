@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from genteach.models.base import ModelClient
+
+if TYPE_CHECKING:
+    from genteach.agents.base import RepairStyle
 
 DEFAULT_OPENAI_MODEL = "gpt-4o"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -28,7 +31,7 @@ LOCAL_MODEL_WARNING = (
 #: (``RunSettings.repair_style`` / ``repair_temperature``): shown its rejected answer, a
 #: 0.5B model copies it token for token, so it is asked afresh, with a note of what was
 #: wrong, and sampled hotter than its nearly greedy default (temperature 0.7, top-p 0.8).
-LOCAL_REPAIR_STYLE: Literal["show", "fresh"] = "fresh"
+LOCAL_REPAIR_STYLE: RepairStyle = "fresh"
 LOCAL_REPAIR_TEMPERATURE = 1.0
 
 
