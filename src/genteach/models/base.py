@@ -8,21 +8,123 @@ runtime underneath can be swapped without touching an agent.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class ToolCall(TypedDict):
+    """One function call of an assistant turn (OpenAI function calling): ``arguments`` is
+    the JSON text of the arguments, as the model wrote it."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 class Message(TypedDict):
-    """One chat turn, the shape used everywhere in genteach (records included)."""
+    """One chat turn, the shape used everywhere in genteach (records included).
+
+    Only ``role`` and ``content`` are always present. ``trained`` marks whether a student
+    learns from the turn (absent: assistant turns are trained, others are not; scripted
+    and demonstration turns carry ``False``). An assistant turn may carry ``tool_calls``;
+    a ``tool`` turn answers one of them and carries its ``tool_call_id`` (and ``name``).
+    """
 
     role: Role
     content: str
+    trained: NotRequired[bool]
+    tool_calls: NotRequired[list[ToolCall]]
+    tool_call_id: NotRequired[str]
+    name: NotRequired[str]
+
+
+def is_trained(m: Message) -> bool:
+    """Whether a student learns from turn ``m``: its ``trained`` flag, else whether it is an
+    assistant turn."""
+    return m.get("trained", m["role"] == "assistant")
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call (OpenAI function calling): ``parameters`` is the JSON
+    schema of its arguments."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Everything one model call asks for. It crosses every layer (cache, retries, limits,
+    clients) unchanged: a new per-call option is a new field here, nothing else.
+
+    Attributes:
+        messages: the conversation, tool turns included.
+        response_schema: a pydantic model of the JSON answer expected; backends with
+            structured output constrain decoding to it, others ignore it (the agent's
+            parser validates the text either way).
+        grammar: a Lark grammar (llguidance dialect) for non-JSON formats such as the
+            tool-use ACTION turn; backends that cannot constrain decoding ignore it.
+        stop: stop sequences (ReAct formats stop before an observation).
+        tools: functions the model may call (OpenAI function calling).
+        n: number of samples wanted (:attr:`Completion.choices`).
+        temperature / max_tokens / seed: sampling settings (None: the backend's default).
+    """
+
+    messages: tuple[Message, ...]
+    response_schema: type[BaseModel] | None = None
+    grammar: str | None = None
+    stop: tuple[str, ...] = ()
+    tools: tuple[ToolSpec, ...] = ()
+    n: int = 1
+    temperature: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        # Accept any sequence of messages (a list is the common case); keep a tuple.
+        object.__setattr__(self, "messages", tuple(self.messages))
+        object.__setattr__(self, "stop", tuple(self.stop))
+        object.__setattr__(self, "tools", tuple(self.tools))
+        if self.n < 1:
+            raise ValueError(f"ModelRequest.n must be at least 1, got {self.n}")
+
+    def with_(self, **changes: Any) -> ModelRequest:
+        """A copy with ``changes`` applied (``dataclasses.replace``)."""
+        return replace(self, **changes)
+
+    def key(self, model: str) -> str:
+        """The cache key of this request to ``model``: sha256 of its canonical JSON."""
+        schema = (
+            self.response_schema.model_json_schema() if self.response_schema is not None else None
+        )
+        blob = json.dumps(
+            {
+                "model": model,
+                "messages": [dict(sorted(m.items())) for m in self.messages],
+                "schema": schema,
+                "grammar": self.grammar,
+                "stop": list(self.stop),
+                "tools": [[t.name, t.description, t.parameters] for t in self.tools],
+                "n": self.n,
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+                "seed": self.seed,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -53,18 +155,45 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """One sample of a completion."""
+
+    text: str
+    finish_reason: str = "stop"
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
 class Completion:
-    """What a model returned for one call (``cached``: from the response cache, free)."""
+    """What a model returned for one call (``cached``: from the response cache, free).
+
+    ``text``, ``finish_reason`` and ``tool_calls`` are the first sample's; ``choices``
+    holds every sample when the request asked for several (``n`` > 1), else it is empty.
+    ``finish_reason`` is ``"stop"``, ``"length"`` (cut off at ``max_tokens``),
+    ``"tool_calls"`` or what the backend said.
+    """
 
     text: str
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     finish_reason: str = "stop"
     cached: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()
+    choices: tuple[Choice, ...] = ()
+
+    @property
+    def samples(self) -> tuple[Choice, ...]:
+        """Every sample: ``choices``, or the one this completion holds."""
+        return self.choices or (Choice(self.text, self.finish_reason, self.tool_calls),)
 
 
 class ModelError(Exception):
-    """A model call failed for good (bad request, auth, unknown model...)."""
+    """A model call failed for good (a bad request: this request will never succeed)."""
+
+
+class FatalModelError(ModelError):
+    """The endpoint cannot serve this run at all (wrong API key, no access, unknown model,
+    nothing listening at start): the run stops at once, before anything is marked done."""
 
 
 class TransientModelError(ModelError):
@@ -115,18 +244,27 @@ class ModelClient(Protocol):
     async def close(self) -> None: ...
 
 
-def message(role: Role, content: str) -> Message:
-    """Build a :class:`Message`."""
-    return {"role": role, "content": content}
+def message(role: Role, content: str, *, trained: bool | None = None) -> Message:
+    """Build a :class:`Message`; ``trained`` is set only when given."""
+    m: Message = {"role": role, "content": content}
+    if trained is not None:
+        m["trained"] = trained
+    return m
 
 
 __all__ = [
+    "Choice",
     "Completion",
+    "FatalModelError",
     "Message",
     "ModelClient",
     "ModelError",
+    "ModelRequest",
     "Role",
+    "ToolCall",
+    "ToolSpec",
     "TransientModelError",
     "Usage",
+    "is_trained",
     "message",
 ]
