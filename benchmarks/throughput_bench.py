@@ -154,6 +154,7 @@ async def _run_calls(call: Call, calls: int) -> tuple[int, list[str]]:
 
 async def _genteach(url: str, n: int, calls: int, sdk: bool) -> tuple[int, list[str]]:
     from genteach.models import AutoGenModel, ResilientModel, message
+    from genteach.models.base import ModelRequest
 
     if sdk:
         from autogen_core.models import ModelFamily, ModelInfo
@@ -182,7 +183,7 @@ async def _genteach(url: str, n: int, calls: int, sdk: bool) -> tuple[int, list[
     )
 
     async def call(i: int) -> None:
-        await model.complete([message("system", SYSTEM), message("user", prompt(i))])
+        await model.complete(ModelRequest([message("system", SYSTEM), message("user", prompt(i))]))
 
     try:
         return await _run_calls(call, calls)

@@ -22,7 +22,7 @@ from genteach.agents.base import AgentSkipped
 from genteach.agents.instruct import InstructInput
 from genteach.agents.parsing import format_placeholders
 from genteach.models import ScriptedModel
-from genteach.models.base import Completion, Usage
+from genteach.models.base import Completion, ModelRequest, Usage
 from genteach.prompts import PromptLibrary
 
 SKILL = SkillView(id="rc", name="Reading Comprehension", description="read")
@@ -228,7 +228,7 @@ async def test_truncated_answer_is_retried() -> None:
         def __init__(self) -> None:
             self.n = 0
 
-        async def complete(self, messages, **kw):  # type: ignore[no-untyped-def]
+        async def complete(self, request: ModelRequest) -> Completion:
             self.n += 1
             if self.n == 1:
                 return Completion(

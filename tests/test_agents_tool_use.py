@@ -17,7 +17,7 @@ from genteach.agents.tool_use import (
 )
 from genteach.agents.views import CategoryView, SkillView
 from genteach.models import AutoGenModel, ScriptedModel
-from genteach.models.base import message
+from genteach.models.base import ModelRequest, message
 from genteach.prompts import PromptLibrary
 
 APIS = [
@@ -292,10 +292,12 @@ async def test_autogen_adapter_forwards_a_grammar_only_to_clients_that_take_one(
             )
 
     plain = Recording(["ok"])
-    await AutoGenModel(plain).complete([message("user", "hi")], grammar="start: /x/")
+    await AutoGenModel(plain).complete(ModelRequest([message("user", "hi")], grammar="start: /x/"))
     grammar_aware = Recording(["ok"])
     grammar_aware.supports_grammar = True  # type: ignore[attr-defined]
-    await AutoGenModel(grammar_aware).complete([message("user", "hi")], grammar="start: /x/")
+    await AutoGenModel(grammar_aware).complete(
+        ModelRequest([message("user", "hi")], grammar="start: /x/")
+    )
     assert "grammar" not in seen[0]
     assert seen[1]["grammar"] == "start: /x/"
 

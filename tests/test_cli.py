@@ -9,6 +9,7 @@ import pytest
 
 from genteach.cli import main
 from genteach.models import ModelConfig, ModelError, TransientModelError, build_client
+from genteach.models.base import ModelRequest
 from openai_stub import openai_stub
 from scripted_teacher import ANSWER, Teacher
 
@@ -70,12 +71,14 @@ async def test_autogen_adapter_maps_errors_and_retry_after() -> None:
     with openai_stub(lambda m: "hi", faults=[429, 400], retry_after="7") as (url, _):
         client = build_client(ModelConfig(base_url=url, api_key="k", model="stub-model"))
         with pytest.raises(TransientModelError) as exc:
-            await client.complete([{"role": "user", "content": "x"}])
+            await client.complete(ModelRequest([{"role": "user", "content": "x"}]))
         assert exc.value.retry_after == 7.0
         with pytest.raises(ModelError) as exc2:
-            await client.complete([{"role": "user", "content": "x"}])
+            await client.complete(ModelRequest([{"role": "user", "content": "x"}]))
         assert not isinstance(exc2.value, TransientModelError)
-        ok = await client.complete([{"role": "user", "content": "x"}], max_tokens=5, seed=3)
+        ok = await client.complete(
+            ModelRequest([{"role": "user", "content": "x"}], max_tokens=5, seed=3)
+        )
         assert ok.text == "hi" and ok.usage.calls == 1 and ok.usage.prompt_tokens == 1
         await client.close()
 

@@ -16,6 +16,7 @@ from autogen_core.models import ModelFamily, ModelInfo, SystemMessage, UserMessa
 from pydantic import BaseModel
 
 from genteach.models import AutoGenModel, ModelError, ResilientModel, TransientModelError, message
+from genteach.models.base import ModelRequest
 from genteach.models.http import AioHttpChatCompletionClient, _parse, retry_after_seconds
 from openai_stub import openai_stub
 
@@ -79,7 +80,7 @@ async def test_through_autogen_model_and_empty_content() -> None:
         model = AutoGenModel(
             AioHttpChatCompletionClient("stub-model", url), temperature=0.0, max_tokens=8
         )
-        completion = await model.complete([message("user", "say nothing")])
+        completion = await model.complete(ModelRequest([message("user", "say nothing")]))
         await model.close()
     assert model.model_name == "stub-model"
     assert completion.text == ""  # the agent's parser rejects it like any unusable text
@@ -93,7 +94,7 @@ async def test_429_is_transient_with_retry_after() -> None:
     with openai_stub(echo, faults=[429], retry_after="2") as (url, _):
         model = AutoGenModel(AioHttpChatCompletionClient("m", url))
         with pytest.raises(TransientModelError) as info:
-            await model.complete([message("user", "x")])
+            await model.complete(ModelRequest([message("user", "x")]))
         await model.close()
     assert info.value.retry_after == 2.0
     assert info.value.overload  # the adaptive concurrency limit backs off
@@ -109,7 +110,7 @@ async def test_5xx_is_transient_and_retried() -> None:
             await client.create([UserMessage(content="x", source="user")])
         assert not info.value.overload
         resilient = ResilientModel(AutoGenModel(client), base_delay=0.01)
-        completion = await resilient.complete([message("user", "again")])
+        completion = await resilient.complete(ModelRequest([message("user", "again")]))
         await resilient.close()
     assert completion.text == "echo: again"
     assert len(state.requests) == 3
@@ -152,7 +153,9 @@ async def test_timeout_is_transient() -> None:
 async def test_structured_output_request_body() -> None:
     with openai_stub(lambda m: '{"answer": "4", "score": 1}') as (url, state):
         model = AutoGenModel(AioHttpChatCompletionClient("m", url, model_info=structured_info()))
-        completion = await model.complete([message("user", "2+2?")], response_schema=Answer)
+        completion = await model.complete(
+            ModelRequest([message("user", "2+2?")], response_schema=Answer)
+        )
         raw = AioHttpChatCompletionClient("m", url, model_info=structured_info())
         await raw.create([UserMessage(content="json", source="user")], json_output=True)
         await raw.close()
@@ -168,7 +171,7 @@ async def test_structured_output_request_body() -> None:
 async def test_no_response_format_without_structured_output() -> None:
     with openai_stub(echo) as (url, state):
         model = AutoGenModel(AioHttpChatCompletionClient("m", url))
-        await model.complete([message("user", "x")], response_schema=Answer)
+        await model.complete(ModelRequest([message("user", "x")], response_schema=Answer))
         with pytest.raises(ValueError, match="structured output"):
             await model.client.create([UserMessage(content="x", source="user")], json_output=Answer)
         await model.close()

@@ -24,7 +24,7 @@ from autogen_core.models import ModelFamily, ModelInfo, UserMessage
 
 from genteach.models import local_assets
 from genteach.models.autogen import AutoGenModel
-from genteach.models.base import message
+from genteach.models.base import ModelRequest, message
 from genteach.models.local import LocalChatCompletionClient, local_model_client
 from genteach.models.local_assets import (
     ChunkedGGUF,
@@ -149,9 +149,11 @@ def test_failed_conversion_leaves_nothing_that_looks_good(
 async def test_in_process_single_chat(client: LocalChatCompletionClient) -> None:
     model = AutoGenModel(client, name="local:test")
     out = await model.complete(
-        [message("user", "What is the capital of France? One word.")],
-        max_tokens=8,
-        temperature=0,
+        ModelRequest(
+            [message("user", "What is the capital of France? One word.")],
+            max_tokens=8,
+            temperature=0,
+        )
     )
     assert "Paris" in out.text
     assert out.usage.prompt_tokens > 0
@@ -212,19 +214,23 @@ async def test_constrained_json_in_a_mixed_batch(client: LocalChatCompletionClie
     before = client.stats
     constrained_fr, constrained_it, free = await asyncio.gather(
         model.complete(
-            [message("user", ask.format("France"))],
-            response_schema=_City,
-            max_tokens=24,
-            temperature=0,
+            ModelRequest(
+                [message("user", ask.format("France"))],
+                response_schema=_City,
+                max_tokens=24,
+                temperature=0,
+            )
         ),
         model.complete(
-            [message("user", ask.format("Italy"))],
-            response_schema=_City,
-            max_tokens=24,
-            temperature=0.7,
-            seed=3,
+            ModelRequest(
+                [message("user", ask.format("Italy"))],
+                response_schema=_City,
+                max_tokens=24,
+                temperature=0.7,
+                seed=3,
+            )
         ),
-        model.complete([message("user", "Say hi.")], max_tokens=6, temperature=0),
+        model.complete(ModelRequest([message("user", "Say hi.")], max_tokens=6, temperature=0)),
     )
     assert client.stats.largest_batch > 1 and client.stats.batches - before.batches < 3
     assert constrained_fr.finish_reason == "stop"
@@ -259,10 +265,12 @@ async def test_action_grammar_constrains_a_tool_use_turn(
         "API: get_weather(city: string, days: integer, optional)"
     )
     turn = await model.complete(
-        [message("system", system), message("user", "Weather in Paris for the next 3 days?")],
-        grammar=action_grammar(apis),
-        max_tokens=300,  # room for the longest reasoning line (120 tokens) and the action
-        temperature=0,
+        ModelRequest(
+            [message("system", system), message("user", "Weather in Paris for the next 3 days?")],
+            grammar=action_grammar(apis),
+            max_tokens=300,  # room for the longest reasoning line (120 tokens) and the action
+            temperature=0,
+        )
     )
     assert turn.finish_reason == "stop", turn.text
     action = parse_action(turn.text, apis)
@@ -303,7 +311,7 @@ async def test_transformers_serve_openai_path(model_dir: Path) -> None:
         )
         model = AutoGenModel(client, name="served")
         out = await model.complete(
-            [message("user", "Say hello in French.")], max_tokens=16, temperature=0
+            ModelRequest([message("user", "Say hello in French.")], max_tokens=16, temperature=0)
         )
         await model.close()
         assert out.text.strip()

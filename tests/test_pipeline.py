@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from genteach import Pipeline, RunSettings, ScriptedModel, TransientModelError, read_records
-from genteach.models.base import Completion, Message, Usage
+from genteach.models.base import Completion, Message, ModelRequest, Usage
 from genteach.prompts import PromptLibrary
 from genteach.records import Seed
 from genteach.taxonomy import load_taxonomy
@@ -155,13 +155,13 @@ class Flaky:
         self.seen: set[str] = set()
         self.failures = 0
 
-    async def complete(self, messages: Sequence[Message], **kw: object) -> Completion:
-        key = json.dumps(messages)
+    async def complete(self, request: ModelRequest) -> Completion:
+        key = json.dumps(list(request.messages))
         if key not in self.seen:
             self.seen.add(key)
             self.failures += 1
             raise TransientModelError("503 Service Unavailable", retry_after=0.0)
-        return await self.inner.complete(messages)
+        return await self.inner.complete(request)
 
     async def close(self) -> None: ...
 
@@ -184,7 +184,7 @@ def test_transient_errors_exhausted_become_rejects(
     class Down:
         model_name = "down"
 
-        async def complete(self, messages: Sequence[Message], **kw: object) -> Completion:
+        async def complete(self, request: ModelRequest) -> Completion:
             raise TransientModelError("429 Too Many Requests", retry_after=0.0)
 
         async def close(self) -> None: ...
@@ -203,7 +203,7 @@ def test_call_timeout_is_transient(
     class Slow:
         model_name = "slow"
 
-        async def complete(self, messages: Sequence[Message], **kw: object) -> Completion:
+        async def complete(self, request: ModelRequest) -> Completion:
             await asyncio.sleep(5)
             return Completion("x", Usage())
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from genteach import Pipeline, RunSettings, ScriptedModel, TransientModelError
-from genteach.cache import CACHE_FILE, CachedModel, ResponseCache, request_key
+from genteach.cache import CACHE_FILE, CachedModel, ResponseCache
 from genteach.cost import Price, PriceTable, format_cost
 from genteach.models import limits
-from genteach.models.base import Completion, Message, Usage, message
+from genteach.models.base import Completion, ModelRequest, ToolSpec, Usage, message
 from genteach.models.limits import AdaptiveLimiter, RateLimiter
 from genteach.models.resilient import ResilientModel
 from genteach.records import Seed
@@ -148,7 +147,7 @@ class Overloaded:
         self.fail = fail
         self.calls = 0
 
-    async def complete(self, messages: Sequence[Message], **kw: object) -> Completion:
+    async def complete(self, request: ModelRequest) -> Completion:
         self.calls += 1
         await _real_sleep(0)
         if self.calls <= self.fail:
@@ -164,7 +163,7 @@ async def test_resilient_backs_off_honours_retry_after_and_recovers(
     monkeypatch.setattr("genteach.models.resilient.random.uniform", lambda a, b: b)
     usages: list[Usage] = []
     model = ResilientModel(Overloaded(fail=3), concurrency=8, on_usage=usages.append)
-    result = await model.complete([message("user", "hi")])
+    result = await model.complete(ModelRequest([message("user", "hi")]))
     assert result.text == "ok" and model.retries == 3
     # 8 -> 4 -> 2 -> 1 (each 429 came after the cooldown), then the success adds one.
     assert model.concurrency == 2
@@ -177,39 +176,44 @@ async def test_resilient_gives_up_after_max_retries(
 ) -> None:
     model = ResilientModel(Overloaded(fail=100), max_retries=2)
     with pytest.raises(TransientModelError, match="gave up after 2 retries: 429"):
-        await model.complete([message("user", "hi")])
+        await model.complete(ModelRequest([message("user", "hi")]))
 
 
 # -- the response cache --------------------------------------------------------------------
 def test_request_key_covers_everything_that_shapes_the_answer() -> None:
     msgs = [message("system", "s"), message("user", "u")]
-    base = request_key("m", msgs, temperature=0.7, max_tokens=100, seed=1)
-    assert base == request_key("m", list(msgs), temperature=0.7, max_tokens=100, seed=1)
+    req = ModelRequest(msgs, temperature=0.7, max_tokens=100, seed=1)
+    base = req.key("m")
+    assert base == ModelRequest(list(msgs), temperature=0.7, max_tokens=100, seed=1).key("m")
     variants = [
-        request_key("other", msgs, temperature=0.7, max_tokens=100, seed=1),
-        request_key("m", msgs[:1], temperature=0.7, max_tokens=100, seed=1),
-        request_key("m", msgs, temperature=0.2, max_tokens=100, seed=1),
-        request_key("m", msgs, temperature=0.7, max_tokens=101, seed=1),
-        request_key("m", msgs, temperature=0.7, max_tokens=100, seed=2),
-        request_key("m", msgs, temperature=0.7, max_tokens=100, seed=1, grammar="start: /x/"),
-        request_key("m", msgs, temperature=0.7, max_tokens=100, seed=1, response_schema=Seed),
+        req.key("other"),
+        req.with_(messages=msgs[:1]).key("m"),
+        req.with_(temperature=0.2).key("m"),
+        req.with_(max_tokens=101).key("m"),
+        req.with_(seed=2).key("m"),
+        req.with_(grammar="start: /x/").key("m"),
+        req.with_(response_schema=Seed).key("m"),
+        req.with_(stop=["Observation:"]).key("m"),
+        req.with_(n=2).key("m"),
+        req.with_(tools=[ToolSpec("f")]).key("m"),
+        req.with_(messages=[*msgs[:1], message("user", "u", trained=False)]).key("m"),
     ]
-    assert len({base, *variants}) == 8
+    assert len({base, *variants}) == 12
 
 
 async def test_cached_model_answers_repeats_from_disk(tmp_path: Path) -> None:
     inner = ScriptedModel(["first", "second"])
     cache = ResponseCache(tmp_path / "c.sqlite")
     model = CachedModel(inner, cache)
-    a = await model.complete([message("user", "q")], seed=1)
-    b = await model.complete([message("user", "q")], seed=1)
-    c = await model.complete([message("user", "q")], seed=2)
+    a = await model.complete(ModelRequest([message("user", "q")], seed=1))
+    b = await model.complete(ModelRequest([message("user", "q")], seed=1))
+    c = await model.complete(ModelRequest([message("user", "q")], seed=2))
     assert (a.text, b.text, c.text) == ("first", "first", "second")
     assert not a.cached and b.cached and b.usage == a.usage
     assert (model.hits, model.misses, len(inner.calls)) == (1, 2, 2)
     cache.close()
     reopened = CachedModel(ScriptedModel([]), ResponseCache(tmp_path / "c.sqlite"))
-    again = await reopened.complete([message("user", "q")], seed=1)
+    again = await reopened.complete(ModelRequest([message("user", "q")], seed=1))
     assert again.text == "first" and again.cached
 
 
@@ -339,17 +343,17 @@ async def test_usage_a_server_leaves_out_is_counted() -> None:
     class NoUsage:
         model_name = "gpt-4"
 
-        async def complete(self, messages: Sequence[Message], **kw: object) -> Completion:
+        async def complete(self, request: ModelRequest) -> Completion:
             return Completion("Paris is the capital of France.", Usage(0, 0, 1))
 
         async def close(self) -> None: ...
 
     msgs = [message("system", "Answer briefly."), message("user", "Capital of France?")]
-    result = await ResilientModel(NoUsage()).complete(msgs)
+    result = await ResilientModel(NoUsage()).complete(ModelRequest(msgs))
     tok = tokenizer_for("gpt-4")
     assert result.usage == Usage(count_message_tokens(msgs, tok), 7, 1)
     assert tok.count("Paris is the capital of France.") == 7
-    kept = await ResilientModel(NoUsage(), count_missing_usage=False).complete(msgs)
+    kept = await ResilientModel(NoUsage(), count_missing_usage=False).complete(ModelRequest(msgs))
     assert kept.usage == Usage(0, 0, 1)
 
 

@@ -11,16 +11,11 @@ most the answer it was writing, and lookups stay cheap at millions of rows.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel
-
-from genteach.models.base import Completion, Message, ModelClient, Usage
+from genteach.models.base import Completion, ModelClient, ModelRequest, Usage
 
 CACHE_FILE = "cache.sqlite"
 
@@ -35,35 +30,6 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
-
-
-def request_key(
-    model: str,
-    messages: Sequence[Message],
-    *,
-    response_schema: type[BaseModel] | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    seed: int | None = None,
-    grammar: str | None = None,
-) -> str:
-    """The cache key of one request: sha256 of its canonical JSON."""
-    schema = response_schema.model_json_schema() if response_schema is not None else None
-    blob = json.dumps(
-        {
-            "model": model,
-            "messages": [[m["role"], m["content"]] for m in messages],
-            "schema": schema,
-            "grammar": grammar,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "seed": seed,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 class ResponseCache:
@@ -135,39 +101,14 @@ class CachedModel:
     def model_name(self) -> str:
         return self.client.model_name
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        response_schema: type[BaseModel] | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-        grammar: str | None = None,
-    ) -> Completion:
-        key = request_key(
-            self.client.model_name,
-            messages,
-            response_schema=response_schema,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            grammar=grammar,
-        )
+    async def complete(self, request: ModelRequest) -> Completion:
+        key = request.key(self.client.model_name)
         hit = self.cache.get(key)
         if hit is not None:
             self.hits += 1
             return hit
         self.misses += 1
-        extra = {"grammar": grammar} if grammar is not None else {}
-        result = await self.client.complete(
-            messages,
-            response_schema=response_schema,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            **extra,
-        )
+        result = await self.client.complete(request)
         self.cache.put(key, result)
         return result
 
@@ -175,4 +116,4 @@ class CachedModel:
         await self.client.close()
 
 
-__all__ = ["CACHE_FILE", "CachedModel", "ResponseCache", "request_key"]
+__all__ = ["CACHE_FILE", "CachedModel", "ResponseCache"]

@@ -22,7 +22,7 @@ from genteach.agents.parsing import (
     parse_json_as,
     shares_words,
 )
-from genteach.models.base import Message, ModelClient, Usage, message
+from genteach.models.base import Message, ModelClient, ModelRequest, Usage, message
 from genteach.prompts import PromptLibrary
 
 InT = TypeVar("InT", bound=BaseModel)
@@ -162,32 +162,31 @@ class Agent(Generic[InT, OutT]):
             genteach.models.ModelError: the model call itself failed.
         """
         first = self.render(inputs)
-        messages = first
         # Format examples live in the system prompt; user messages carry content (a seed
         # may hold its own "<insert date>").
         placeholders = format_placeholders(m["content"] for m in first if m["role"] == "system")
         usage = Usage()
-        schema = self.output_model if self.wants_json else None
-        grammar = self.output_grammar(inputs)
-        # grammar only when the agent has one: clients written before it existed still work.
-        extra: dict[str, Any] = {"grammar": grammar} if grammar is not None else {}
+        request = ModelRequest(
+            messages=first,
+            response_schema=self.output_model if self.wants_json else None,
+            grammar=self.output_grammar(inputs),
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+        )
         last_reason = ""
         raw = ""
         rejected: list[tuple[str, str]] = []
         for attempt in range(1, self.max_parse_retries + 2):
             if rejected:
-                grammar = self.repair_grammar(inputs, [answer for answer, _ in rejected])
-                extra = {"grammar": grammar} if grammar is not None else {}
-                messages = self.repair_messages(first, rejected)
+                request = request.with_(
+                    messages=self.repair_messages(first, rejected),
+                    grammar=self.repair_grammar(inputs, [answer for answer, _ in rejected]),
+                    temperature=self.temperature
+                    if self.repair_temperature is None
+                    else self.repair_temperature,
+                )
             completion = await client.complete(
-                messages,
-                response_schema=schema,
-                temperature=self.temperature
-                if attempt == 1 or self.repair_temperature is None
-                else self.repair_temperature,
-                max_tokens=self.max_tokens,
-                seed=None if seed is None else seed + attempt - 1,
-                **extra,
+                request.with_(seed=None if seed is None else seed + attempt - 1)
             )
             usage = usage + completion.usage
             raw = completion.text

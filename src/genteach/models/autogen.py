@@ -14,7 +14,14 @@ from autogen_core.models import (
 )
 from pydantic import BaseModel
 
-from genteach.models.base import Completion, Message, ModelError, TransientModelError, Usage
+from genteach.models.base import (
+    Completion,
+    Message,
+    ModelError,
+    ModelRequest,
+    TransientModelError,
+    Usage,
+)
 
 _TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 #: Statuses that mean "slow down": the adaptive concurrency limit backs off on them.
@@ -97,27 +104,22 @@ class AutoGenModel:
         info = self.client.model_info
         return bool(info.get("structured_output", False))
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        response_schema: type[BaseModel] | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-        grammar: str | None = None,
-    ) -> Completion:
+    async def complete(self, request: ModelRequest) -> Completion:
         extra: dict[str, Any] = {}
-        if grammar is not None and getattr(self.client, "supports_grammar", False):
-            extra["grammar"] = grammar
-        t = temperature if temperature is not None else self.temperature
+        if request.grammar is not None and getattr(self.client, "supports_grammar", False):
+            extra["grammar"] = request.grammar
+        t = request.temperature if request.temperature is not None else self.temperature
         if t is not None:
             extra["temperature"] = t
-        mt = max_tokens if max_tokens is not None else self.max_tokens
+        mt = request.max_tokens if request.max_tokens is not None else self.max_tokens
         if mt is not None:
             extra["max_tokens"] = mt
-        if seed is not None:
-            extra["seed"] = seed
+        if request.seed is not None:
+            extra["seed"] = request.seed
+        if request.stop:
+            extra["stop"] = list(request.stop)
+        response_schema = request.response_schema
+        messages = request.messages
         json_output: bool | type[BaseModel] | None = None
         if response_schema is not None and self.supports_structured_output:
             json_output = response_schema

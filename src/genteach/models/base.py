@@ -80,11 +80,11 @@ class ModelRequest:
         temperature / max_tokens / seed: sampling settings (None: the backend's default).
     """
 
-    messages: tuple[Message, ...]
+    messages: Sequence[Message]
     response_schema: type[BaseModel] | None = None
     grammar: str | None = None
-    stop: tuple[str, ...] = ()
-    tools: tuple[ToolSpec, ...] = ()
+    stop: Sequence[str] = ()
+    tools: Sequence[ToolSpec] = ()
     n: int = 1
     temperature: float | None = None
     max_tokens: int | None = None
@@ -214,32 +214,20 @@ class TransientModelError(ModelError):
 
 @runtime_checkable
 class ModelClient(Protocol):
-    """The one interface agents call.
+    """The one interface agents call: one :class:`ModelRequest` in, one
+    :class:`Completion` out.
 
-    ``response_schema`` is a pydantic model describing the JSON the caller expects. A
-    backend that supports structured output (JSON schema) should constrain its output to
-    it; others may ignore it: the agent's parser validates the text either way.
-
-    ``grammar`` (keyword, only passed when an agent has one) is a Lark grammar in
-    llguidance's dialect for non-JSON formats such as the tool-use ACTION turn. Backends
-    that cannot constrain decoding ignore it; the parser validates either way. A client
-    that takes ``**kwargs`` or no ``grammar`` parameter at all still works for agents
-    without a grammar.
+    A backend honours what it can of the request (structured output, a grammar, stop
+    sequences, tools, several samples) and ignores the rest; the caller's parser checks
+    the answer either way. Errors are :class:`TransientModelError` (worth retrying),
+    :class:`FatalModelError` (the run cannot go on) or :class:`ModelError` (this request
+    failed for good).
     """
 
     @property
     def model_name(self) -> str: ...
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        response_schema: type[BaseModel] | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-        grammar: str | None = None,
-    ) -> Completion: ...
+    async def complete(self, request: ModelRequest) -> Completion: ...
 
     async def close(self) -> None: ...
 

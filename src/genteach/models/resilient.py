@@ -10,9 +10,14 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from pydantic import BaseModel
-
-from genteach.models.base import Completion, Message, ModelClient, TransientModelError, Usage
+from genteach.models.base import (
+    Completion,
+    Message,
+    ModelClient,
+    ModelRequest,
+    TransientModelError,
+    Usage,
+)
 from genteach.models.limits import AdaptiveLimiter, LimiterState, RateLimiter
 
 log = logging.getLogger("genteach.models")
@@ -79,37 +84,21 @@ class ResilientModel:
     def state(self) -> LimiterState:
         return self.limiter.state()
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        response_schema: type[BaseModel] | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-        grammar: str | None = None,
-    ) -> Completion:
-        # grammar only when set: clients written before it existed still work.
-        extra = {"grammar": grammar} if grammar is not None else {}
+    async def complete(self, request: ModelRequest) -> Completion:
         attempt = 0
         while True:
             reserved = 0
             if self.rate.active:
-                reserved = await self.rate.acquire(_estimate_tokens(messages, max_tokens))
+                reserved = await self.rate.acquire(
+                    _estimate_tokens(request.messages, request.max_tokens)
+                )
             await self.limiter.acquire()
             outcome = "error"
             used = reserved
             result: Completion | None = None
             error: TransientModelError | None = None
             try:
-                call = self.client.complete(
-                    messages,
-                    response_schema=response_schema,
-                    temperature=temperature,
-                    max_tokens=max_tokens,
-                    seed=seed,
-                    **extra,
-                )
+                call = self.client.complete(request)
                 if self.timeout is None:
                     result = await call
                 else:
@@ -131,7 +120,7 @@ class ResilientModel:
                 self.rate.settle(reserved, used)
             if result is not None:
                 if result.usage.total_tokens == 0 and self.count_missing_usage:
-                    result = self._counted(messages, result)
+                    result = self._counted(request.messages, result)
                 if self.on_usage is not None:
                     self.on_usage(result.usage)
                 return result

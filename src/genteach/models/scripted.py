@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from pydantic import BaseModel
 
-from genteach.models.base import Completion, Message, ModelError, Usage
+from genteach.models.base import Completion, Message, ModelError, ModelRequest, Usage
 
 
 class ScriptExhausted(ModelError):
@@ -31,8 +31,9 @@ class ScriptedModel:
             of the messages.
         name: the model name written into records.
 
-    Every call is kept in ``calls`` (a list of message lists) for assertions, with its
-    schema, grammar and temperature in ``schemas``, ``grammars`` and ``temperatures``.
+    Every call is kept in ``requests`` (the :class:`ModelRequest` objects) for assertions,
+    and, for convenience, its messages, schema, grammar and temperature in ``calls``,
+    ``schemas``, ``grammars`` and ``temperatures``.
     Usage counts are the number of whitespace-separated words, so they are deterministic.
 
     Example:
@@ -55,6 +56,7 @@ class ScriptedModel:
             self._routes = {k: deque(v) for k, v in script.items()}
         else:
             self._queue = deque(script)
+        self.requests: list[ModelRequest] = []
         self.calls: list[list[Message]] = []
         self.schemas: list[type[BaseModel] | None] = []
         self.grammars: list[str | None] = []
@@ -83,20 +85,13 @@ class ScriptedModel:
             f"(routes: {list(self._routes)})"
         )
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        response_schema: type[BaseModel] | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-        grammar: str | None = None,
-    ) -> Completion:
-        self.calls.append(list(messages))
-        self.schemas.append(response_schema)
-        self.grammars.append(grammar)
-        self.temperatures.append(temperature)
+    async def complete(self, request: ModelRequest) -> Completion:
+        messages = list(request.messages)
+        self.requests.append(request)
+        self.calls.append(messages)
+        self.schemas.append(request.response_schema)
+        self.grammars.append(request.grammar)
+        self.temperatures.append(request.temperature)
         text = self.answer(messages)
         prompt = sum(len(m["content"].split()) for m in messages)
         return Completion(text=text, usage=Usage(prompt, len(text.split()), 1), model=self._name)
