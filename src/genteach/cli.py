@@ -536,7 +536,7 @@ def _taxonomy_list(args: argparse.Namespace) -> int:
 
 
 def _taxonomy_validate(args: argparse.Namespace) -> int:
-    from genteach.flows import build_flows
+    from genteach.flows import FlowBuild, build_flows
     from genteach.prompts import PromptLibrary
     from genteach.taxonomy import load_taxonomy
 
@@ -546,7 +546,7 @@ def _taxonomy_validate(args: argparse.Namespace) -> int:
     for skill in tax.skills.values():
         if skill.status != "ready":
             continue
-        build_flows(skill, prompts)
+        build_flows(skill, FlowBuild(prompts=prompts), source=tax.source)
         for kind, items in (("transformers", skill.transformers), ("task_types", skill.task_types)):
             for it in items:
                 if it.agent == "identity":

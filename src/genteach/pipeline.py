@@ -24,8 +24,9 @@ from genteach import __version__
 from genteach.agents.base import AgentError, RepairStyle
 from genteach.cache import CACHE_FILE, CachedModel, ResponseCache
 from genteach.cost import PriceTable, format_cost
-from genteach.flows import FlowFactory, build_flows
-from genteach.flows.base import Flow, RunContext, WorkItem, unit_key
+from genteach.flows import build_flows, known_settings
+from genteach.flows.base import Flow, FlowBuild, FlowType, Judge, RunContext, WorkItem, unit_key
+from genteach.keys import AnswerKey, KeyKinds
 from genteach.models.base import ModelClient, ModelError, Usage
 from genteach.models.resilient import ResilientModel
 from genteach.prompts import PromptLibrary
@@ -111,6 +112,7 @@ class Progress:
     retries: int = 0
     concurrency: int = 0
     cost: float | None = None
+    verified: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,6 +131,18 @@ class RunSummary:
     cached_calls: int = 0
     retries: int = 0
     cost: float | None = None
+    verified: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def verification_line(self) -> str:
+        """Answers checked against their keys, per skill: e.g. ``rc 9 verified, 2
+        disagreed, 1 unchecked``."""
+        parts = []
+        for skill, c in sorted(self.verified.items()):
+            parts.append(
+                f"{skill} {c.get('passed', 0)} verified, {c.get('failed', 0)} disagreed, "
+                f"{c.get('unchecked', 0)} unchecked"
+            )
+        return "answers checked against their keys: " + ("; ".join(parts) or "none")
 
     def __str__(self) -> str:
         return (
@@ -136,7 +150,8 @@ class RunSummary:
             f"({self.units_resumed} already done); {self.usage.calls} model calls "
             f"({self.cached_calls} answered from the cache, {self.retries} retries), "
             f"{self.usage.prompt_tokens} prompt + {self.usage.completion_tokens} completion "
-            f"tokens, cost {format_cost(self.cost)}; output in {self.out_dir}"
+            f"tokens, cost {format_cost(self.cost)}; output in {self.out_dir}\n"
+            f"{self.verification_line()}"
         )
 
 
@@ -149,8 +164,11 @@ class Pipeline:
         skills: skill ids to run (default: every ready skill). Planned skills are refused.
         prompts: the prompt library (default: the built-in templates).
         settings: run settings (see :class:`RunSettings`).
-        flows: extra flow factories by name, for custom ``flow:`` names in the taxonomy.
+        flows: extra flow classes by name, for custom ``flow:`` names in the taxonomy.
         prices: the price table for cost accounting (default: the built-in one).
+        keys: extra answer-key classes (custom ``key:`` kinds in the taxonomy).
+        judge: decides answers code cannot check (free text); None (the default) leaves
+            them ``unchecked``.
 
     Example:
         >>> pipe = Pipeline(ScriptedModel(...), skills=["rc"])     # doctest: +SKIP
@@ -165,8 +183,10 @@ class Pipeline:
         skills: Sequence[str] | None = None,
         prompts: PromptLibrary | None = None,
         settings: RunSettings | None = None,
-        flows: Mapping[str, FlowFactory] | None = None,
+        flows: Mapping[str, FlowType] | None = None,
         prices: PriceTable | None = None,
+        keys: Sequence[type[AnswerKey]] = (),
+        judge: Judge | None = None,
     ) -> None:
         self.taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
         self.skills: list[Skill] = self.taxonomy.select(skills)
@@ -181,17 +201,24 @@ class Pipeline:
             "repair_temperature": self.settings.repair_temperature,
             "repair_style": self.settings.repair_style,
         }
-        known = {k for s in self.skills for st in s.pipeline for k in st.settings}
+        self.keys = KeyKinds(keys)
+        self.judge = judge
+        known = known_settings(self.skills, flows)
         unknown = sorted(set(self.settings.overrides) - known)
         if unknown:
             raise ValueError(
-                f"override {', '.join(unknown)}: no stage of skills "
+                f"--set {', '.join(unknown)}: no stage of skills "
                 f"{', '.join(s.id for s in self.skills)} has it "
                 f"(settings: {', '.join(sorted(known))})"
             )
+        build = FlowBuild(prompts=self.prompts, options=options, keys=self.keys)
         self.flows: dict[str, list[Flow]] = {
             s.id: build_flows(
-                s, self.prompts, options=options, extra=flows, overrides=self.settings.overrides
+                s,
+                build,
+                source=self.taxonomy.source,
+                extra=flows,
+                overrides=self.settings.overrides,
             )
             for s in self.skills
         }
@@ -341,7 +368,14 @@ class Pipeline:
         counters.cost = self.prices.cost(teacher, counters.usage)
         cache = ResponseCache(out / CACHE_FILE) if self.settings.cache else None
         client: ModelClient = resilient if cache is None else CachedModel(resilient, cache)
-        ctx = RunContext(client=client, prompts=self.prompts, teacher=teacher, version=__version__)
+        ctx = RunContext(
+            client=client,
+            prompts=self.prompts,
+            teacher=teacher,
+            version=__version__,
+            keys=self.keys,
+            judge=self.judge,
+        )
         duplicates = 0
         records_w = JsonlWriter(out / RECORDS_FILE)
         rejects_w = JsonlWriter(out / REJECTS_FILE)
@@ -395,9 +429,13 @@ class Pipeline:
                         "records": written,
                         "duplicates": len(item.records) - written,
                         "rejects": len(item.rejects),
+                        "verified": dict(item.verified),
                         "usage": item.usage.as_dict(),
                     }
                 )
+                checks = counters.verified.setdefault(item.skill.id, {})
+                for status, n in item.verified.items():
+                    checks[status] = checks.get(status, 0) + n
                 counters.units_done += 1
                 notify()
 
@@ -426,11 +464,14 @@ class Pipeline:
             cached_calls=counters.cached_calls,
             retries=counters.retries,
             cost=counters.cost,
+            verified=counters.verified,
         )
 
     async def _process(self, skill: Skill, seed: Seed, ctx: RunContext) -> WorkItem:
-        rng = random.Random(f"{self.settings.seed}:{skill.id}:{seed.id}")
-        item = WorkItem(seed=seed, skill=skill, rng=rng)
+        stream_key = f"{self.settings.seed}:{skill.id}:{seed.id}"
+        item = WorkItem(
+            seed=seed, skill=skill, rng=random.Random(stream_key), stream_key=stream_key
+        )
         for flow in self.flows[skill.id]:
             try:
                 await flow(item, ctx)

@@ -17,6 +17,7 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from genteach.keys import Verification
 from genteach.models.base import Message
 
 
@@ -49,7 +50,14 @@ class Seed(BaseModel):
 
 
 class RecordMeta(BaseModel):
-    """Where a record came from. Every field is always present, for a stable schema."""
+    """Where a record came from and what checked it. Every field is always present, for a
+    stable schema.
+
+    ``instruction`` is the task as its agent wrote it; ``key`` its typed answer key (see
+    :mod:`genteach.keys`); ``view`` how it was shown (system prompt variant, framing,
+    delimiters, option order and labels); ``slot`` the values drawn in code for the agent
+    that wrote it; ``verification`` how the response was checked against the key.
+    """
 
     skill: str
     sub_category: str
@@ -64,7 +72,11 @@ class RecordMeta(BaseModel):
     refinement_goal: str | None = None
     refinement_suggestion: str | None = None
     transformer: str | None = None
-    reference_answer: str | None = None
+    instruction: str = ""
+    key: dict[str, Any] | None = None
+    view: dict[str, Any] | None = None
+    slot: dict[str, str] = Field(default_factory=dict)
+    verification: Verification | None = None
     outcome: str | None = None
     genteach_version: str = ""
     created_at: str = Field(

@@ -29,8 +29,61 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Choices(_Strict):
+    """A list of values drawn in code (by a unit's or task's random stream), with optional
+    weights; ``label`` names the list where a prompt shows a drawn value."""
+
+    label: str = ""
+    values: list[str] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> Choices:
+        if self.weights is not None:
+            if len(self.weights) != len(self.values):
+                raise ValueError(
+                    f"weights: {len(self.weights)} weights for {len(self.values)} values"
+                )
+            if any(w < 0 for w in self.weights) or not any(w > 0 for w in self.weights):
+                raise ValueError("weights: must be >= 0 with at least one > 0")
+        return self
+
+    def draw(self, rng: random.Random) -> str:
+        return rng.choices(self.values, weights=self.weights, k=1)[0]
+
+
+class Delimiter(_Strict):
+    """Marks around the material in the student's message (``open``/``close``)."""
+
+    open: str
+    close: str = ""
+
+
+class StudentSettings(_Strict):
+    """How the student's side of a record is drawn, per task: the system prompt (an empty
+    one included, as in orca-agentinstruct-1M), the framing template of the user message,
+    the delimiters around the material and the label style of options."""
+
+    system_prompts: Choices | None = None
+    framings: Choices | None = None
+    delimiters: list[Delimiter] = Field(default_factory=list)
+    label_styles: list[str] = Field(default_factory=list)
+
+    def merged(self, over: StudentSettings) -> StudentSettings:
+        """These settings with ``over``'s set fields replacing them."""
+        return StudentSettings.model_validate(
+            {**self.model_dump(exclude_unset=True), **over.model_dump(exclude_unset=True)}
+        )
+
+
 class SubCategory(_Strict):
-    """A task type, tool-use task family, or anything else an agent is made for."""
+    """A task type, tool-use task family, or anything else an agent is made for.
+
+    ``key`` lists the answer-key kinds its tasks may have (see genteach.keys), ``goals``
+    the refinement goals allowed for it (all when absent), ``vary`` the taxonomy's
+    ``vary`` lists drawn per task and shown to its agent, ``stems`` question openings
+    drawn per task.
+    """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
@@ -39,20 +92,37 @@ class SubCategory(_Strict):
     origin: Literal["paper", "genteach"] = "paper"
     guidance: str | None = None
     agent: str | None = None
+    key: list[str] = Field(default_factory=lambda: ["free_text"], min_length=1)
+    goals: list[str] | None = None
+    vary: list[str] = Field(default_factory=list)
+    stems: list[str] = Field(default_factory=list)
 
 
 class Transformer(SubCategory):
-    """A content transformer. ``task_types`` limits which task types may follow it."""
+    """A content transformer. ``task_types`` limits which task types may follow it;
+    ``min_words``/``max_words`` replace the stage's length bounds for it."""
 
     task_types: list[str] | Literal["all"] = "all"
+    min_words: int | None = Field(default=None, ge=1)
+    max_words: int | None = Field(default=None, ge=1)
 
 
 class RefinementGoal(_Strict):
-    """What a suggester may aim for."""
+    """What a suggester may aim for.
+
+    ``edits``: what the editor changes: ``material`` (find/replace edits of the passage;
+    the question stays) or ``task`` (the question, its options or constraints; the
+    material stays). ``key``: what the new answer key must be: ``unanswerable`` (the
+    material no longer settles it), ``changed`` (same kind, another answer) or ``any``.
+    ``weight``: how often it is drawn.
+    """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
     description: str = ""
+    weight: float = Field(default=1.0, ge=0)
+    edits: Literal["material", "task"] = "task"
+    key: Literal["any", "changed", "unanswerable"] = "any"
 
 
 class Stage(BaseModel):
@@ -76,6 +146,8 @@ class Skill(_Strict):
     status: Literal["ready", "planned"] = "planned"
     seed_kinds: list[SeedKind] = Field(default_factory=lambda: list(_ALL_KINDS))
     prompts: dict[str, str] = Field(default_factory=dict)
+    vary: dict[str, Choices] = Field(default_factory=dict)
+    student: StudentSettings = Field(default_factory=StudentSettings)
     transformers: list[Transformer] = Field(default_factory=list)
     task_types: list[SubCategory] = Field(default_factory=list)
     refinement_goals: list[RefinementGoal] = Field(default_factory=list)
@@ -92,6 +164,15 @@ class Skill(_Strict):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 raise ValueError(f"{kind}: repeated id {', '.join(dupes)}")
+        goals = {g.id for g in self.refinement_goals}
+        for t in self.task_types:
+            if t.goals is not None:
+                unknown = [g for g in t.goals if g not in goals]
+                if unknown:
+                    raise ValueError(
+                        f"task type {t.id}: goals {unknown} are not in this skill's "
+                        "refinement_goals"
+                    )
         known = {t.id for t in self.task_types}
         for t in self.transformers:
             if t.task_types != "all":
@@ -120,6 +201,13 @@ class Skill(_Strict):
         """The guidance template of a sub-category (default ``<skill>/<kind>/<id>.j2``)."""
         return item.guidance or f"{self.id}/{kind}/{item.id}.j2"
 
+    def goals_for(self, task_type: str) -> list[RefinementGoal]:
+        """The refinement goals allowed for a task type (all when it names none)."""
+        t = next((t for t in self.task_types if t.id == task_type), None)
+        if t is None or t.goals is None:
+            return list(self.refinement_goals)
+        return [g for g in self.refinement_goals if g.id in t.goals]
+
     def task_types_after(self, transformer_id: str | None) -> list[SubCategory]:
         """The task types allowed after a transformer (all when none limits them)."""
         t = next((t for t in self.transformers if t.id == transformer_id), None)
@@ -135,15 +223,35 @@ class Taxonomy(_Strict):
     version: int = 1
     name: str
     description: str = ""
+    vary: dict[str, Choices] = Field(default_factory=dict)
+    student: StudentSettings = Field(default_factory=StudentSettings)
     skills: dict[str, Skill]
     source: str = Field(default="", exclude=True)
 
     @model_validator(mode="after")
     def _ids(self) -> Taxonomy:
+        from genteach.keys import LABEL_STYLES
+
         for key, skill in self.skills.items():
             if skill.id and skill.id != key:
                 raise ValueError(f"skills.{key}: id {skill.id!r} differs from its key")
             skill.id = key
+            # Taxonomy-wide lists and student settings, under the skill's own.
+            skill.vary = {**self.vary, **skill.vary}
+            skill.student = self.student.merged(skill.student)
+            for item in [*skill.transformers, *skill.task_types]:
+                unknown = [v for v in item.vary if v not in skill.vary]
+                if unknown:
+                    raise ValueError(
+                        f"skills.{key}: {item.id}: vary {unknown} are not lists of the "
+                        f"taxonomy's or the skill's vary (lists: {', '.join(skill.vary)})"
+                    )
+            bad = [s for s in skill.student.label_styles if s not in LABEL_STYLES]
+            if bad:
+                raise ValueError(
+                    f"skills.{key}.student.label_styles: unknown {bad} "
+                    f"(styles: {', '.join(LABEL_STYLES)})"
+                )
         return self
 
     def skill(self, skill_id: str, *, ready: bool = True) -> Skill:
@@ -225,9 +333,12 @@ def weighted_sample(items: Sequence[W], k: int, rng: random.Random) -> list[W]:
 
 
 __all__ = [
+    "Choices",
+    "Delimiter",
     "RefinementGoal",
     "Skill",
     "Stage",
+    "StudentSettings",
     "SubCategory",
     "Taxonomy",
     "TaxonomyError",

@@ -3,41 +3,49 @@ responder, and the tool-use family (API lists, tasks, assistant, simulated API).
 
 from __future__ import annotations
 
-from genteach.agents.base import Agent, AgentError, AgentResult, AgentSkipped, RepairStyle
+from genteach.agents.base import (
+    Agent,
+    AgentError,
+    AgentResult,
+    AgentSkipped,
+    PromptEcho,
+    RepairStyle,
+)
 from genteach.agents.instruct import (
+    ExcerptDraft,
+    ExcerptTaskAgent,
     InstructInput,
-    InstructionBatch,
     SeedInstructionAgent,
     TaskDraft,
+    draft_models,
 )
 from genteach.agents.parsing import ParseError, SkipItem, extract_json_object, parse_json_as
 from genteach.agents.refine import (
     Edit,
     EditInput,
     Editor,
-    Edits,
+    Revision,
+    Revisions,
     Suggester,
     SuggestInput,
-    Suggestion,
     Suggestions,
     TaskView,
 )
 from genteach.agents.respond import Answer, Responder, RespondInput
+from genteach.agents.shapes import json_shape
 from genteach.agents.tool_use import (
     Action,
     ApiCallInput,
     ApiList,
     ApiListBuilder,
-    ApiListInput,
     ApiParam,
     ApiResult,
     ApiSpec,
     ConversationInput,
     SimulatedApi,
-    ToolTask,
+    ToolEditor,
     ToolTaskAgent,
-    ToolTaskBatch,
-    ToolTaskInput,
+    ToolTaskDraft,
     ToolUseAssistant,
     action_grammar,
     parse_action,
@@ -48,7 +56,7 @@ from genteach.agents.transform import (
     TransformedText,
     TransformInput,
 )
-from genteach.agents.views import CategoryView, GoalView, PassageView, SeedView, SkillView
+from genteach.agents.views import CategoryView, GoalView, SeedView, SkillView
 
 __all__ = [
     "Action",
@@ -60,7 +68,6 @@ __all__ = [
     "ApiCallInput",
     "ApiList",
     "ApiListBuilder",
-    "ApiListInput",
     "ApiParam",
     "ApiResult",
     "ApiSpec",
@@ -70,16 +77,18 @@ __all__ = [
     "Edit",
     "EditInput",
     "Editor",
-    "Edits",
+    "ExcerptDraft",
+    "ExcerptTaskAgent",
     "GoalView",
     "IdentityTransformer",
     "InstructInput",
-    "InstructionBatch",
     "ParseError",
-    "PassageView",
+    "PromptEcho",
     "RepairStyle",
     "RespondInput",
     "Responder",
+    "Revision",
+    "Revisions",
     "SeedInstructionAgent",
     "SeedView",
     "SimulatedApi",
@@ -87,19 +96,19 @@ __all__ = [
     "SkipItem",
     "SuggestInput",
     "Suggester",
-    "Suggestion",
     "Suggestions",
     "TaskDraft",
     "TaskView",
-    "ToolTask",
+    "ToolEditor",
     "ToolTaskAgent",
-    "ToolTaskBatch",
-    "ToolTaskInput",
+    "ToolTaskDraft",
     "ToolUseAssistant",
     "TransformInput",
     "TransformedText",
     "action_grammar",
+    "draft_models",
     "extract_json_object",
+    "json_shape",
     "parse_action",
     "parse_json_as",
 ]

@@ -8,7 +8,8 @@ reason once per retry (``max_parse_retries``), then gives up with :class:`AgentE
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args
 
@@ -22,6 +23,7 @@ from genteach.agents.parsing import (
     parse_json_as,
     shares_words,
 )
+from genteach.agents.shapes import json_shape
 from genteach.models.base import Message, ModelClient, ModelRequest, Usage, message
 from genteach.prompts import PromptLibrary
 
@@ -60,6 +62,48 @@ class AgentResult(Generic[OutT]):
     attempts: int
 
 
+@dataclass(frozen=True)
+class PromptEcho:
+    """What an answer must not copy from its own prompt: the format's placeholders, and
+    runs of words of the instructions (the system messages) that the material (the other
+    messages) does not also contain."""
+
+    placeholders: frozenset[str]
+    instructions: tuple[str, ...]
+    material: str
+
+    @classmethod
+    def of(cls, messages: Sequence[Message]) -> PromptEcho:
+        system = [m["content"] for m in messages if m["role"] == "system"]
+        other = "\n".join(m["content"] for m in messages if m["role"] != "system")
+        return cls(frozenset(format_placeholders(system)), tuple(system), other)
+
+    def copied(self, answer: str, n: int) -> str | None:
+        """A run of ``n`` words of the instructions that ``answer`` repeats, or None."""
+        if n <= 0:
+            return None
+        got = _grams(answer, n)
+        if not got:
+            return None
+        allowed = _grams(self.material, n)
+        for text in self.instructions:
+            words = _words(text)
+            for i in range(len(words) - n + 1):
+                run = tuple(words[i : i + n])
+                if run in got and run not in allowed:
+                    return " ".join(run)
+        return None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _grams(text: str, n: int) -> set[tuple[str, ...]]:
+    w = _words(text)
+    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+
 class Agent(Generic[InT, OutT]):
     """Base class of every genteach agent.
 
@@ -87,11 +131,16 @@ class Agent(Generic[InT, OutT]):
     """
 
     input_model: ClassVar[type[BaseModel]]
-    output_model: ClassVar[type[BaseModel]]
+    #: The answer's model: a class attribute, or set per instance (agents whose answer
+    #: shape depends on their configuration, e.g. the key kinds of a task type).
+    output_model: type[BaseModel]
     default_system_template: ClassVar[str | None] = None
     default_user_template: ClassVar[str | None] = None
     #: A short description of the format, used when asking the model to repair an answer.
     format_hint: ClassVar[str] = "a single JSON object in the format described above"
+    #: An answer repeating this many consecutive words of its system prompt (and not of
+    #: the material in the user turns) copied its instructions; 0 turns the check off.
+    echo_words: ClassVar[int] = 10
 
     def __init__(
         self,
@@ -126,14 +175,31 @@ class Agent(Generic[InT, OutT]):
                 f"got {repair_style!r}"
             )
         self.repair_style: RepairStyle = repair_style
+        self._shape: str | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, user_template={self.user_template!r})"
 
     # -- pure steps ---------------------------------------------------------------------
     def variables(self, inputs: InT) -> dict[str, Any]:
-        """Template variables: the agent's params, then the inputs (inputs win)."""
-        return {**self.params, **inputs.model_dump()}
+        """Template variables: the agent's params, then the inputs (inputs win), and, for
+        JSON agents, ``output_shape``: the shape of the answer, generated from the output
+        model (:func:`~genteach.agents.shapes.json_shape`), so the prompt's format section
+        and the parser never disagree."""
+        out = {**self.params, **inputs.model_dump()}
+        if self.wants_json:
+            out["output_shape"] = self.output_shape()
+        return out
+
+    def output_shape(self) -> str:
+        """The shape of this agent's JSON answer, as shown in its prompt."""
+        if self._shape is None:
+            self._shape = json_shape(self.output_model, overrides=self.shape_overrides())
+        return self._shape
+
+    def shape_overrides(self) -> dict[str, str]:
+        """Fields shown with another text than their own shape (see json_shape)."""
+        return {}
 
     def render(self, inputs: InT) -> list[Message]:
         """Build the chat messages for ``inputs``. Pure: no model, no I/O."""
@@ -164,7 +230,7 @@ class Agent(Generic[InT, OutT]):
         first = self.render(inputs)
         # Format examples live in the system prompt; user messages carry content (a seed
         # may hold its own "<insert date>").
-        placeholders = format_placeholders(m["content"] for m in first if m["role"] == "system")
+        guard = PromptEcho.of(first)
         usage = Usage()
         request = ModelRequest(
             messages=first,
@@ -194,7 +260,7 @@ class Agent(Generic[InT, OutT]):
                 if completion.finish_reason == "length":
                     raise ParseError("the answer was cut off at the token limit")
                 output = self.parse(raw, inputs)
-                self.check_answer(raw, placeholders, [reason for _, reason in rejected])
+                self.check_answer(raw, guard, [reason for _, reason in rejected])
             except SkipItem as exc:
                 raise AgentSkipped(self.name, f"skipped: {exc.reason}", raw, usage) from exc
             except ParseError as exc:
@@ -209,12 +275,18 @@ class Agent(Generic[InT, OutT]):
             usage,
         )
 
-    def check_answer(self, raw: str, placeholders: Iterable[str], reasons: Sequence[str]) -> None:
+    def check_answer(self, raw: str, guard: PromptEcho, reasons: Sequence[str]) -> None:
         """Checks of a parsed answer against the call itself, for every agent: it must not
-        contain a placeholder of the prompt's format example, nor, after a ``"fresh"``
-        repair, repeat the wording of the note about an earlier answer (small models copy
-        what they are shown). Raises :class:`ParseError`. Pure."""
-        check_no_placeholders(raw, placeholders)
+        contain a placeholder of the prompt's format example, nor copy a sentence of its
+        instructions (small models repeat what they are shown), nor, after a ``"fresh"``
+        repair, repeat the wording of the note about an earlier answer. Raises
+        :class:`ParseError`. Pure."""
+        check_no_placeholders(raw, guard.placeholders)
+        copied = guard.copied(raw, self.echo_words)
+        if copied is not None:
+            raise ParseError(
+                f'the answer copies the instructions ("{copied}"): write your own content'
+            )
         if self.repair_style == "fresh":
             for reason in reasons:
                 if shares_words(raw, reason, 8):

@@ -1,58 +1,204 @@
-"""Seed-instruction agents: write tasks of one type about a passage.
+"""Seed-instruction agents: write tasks of one type about a material, each with a typed
+answer key.
 
-One :class:`SeedInstructionAgent` per task type (a reading-comprehension question type,
-a text-modification task type); each is configured from the taxonomy with the guidance
-template that defines its type.
+One agent per task type (a reading-comprehension question type, a text-modification task
+type, a tool-use task family), configured from the taxonomy with the guidance template
+that defines the type and the key kinds it allows. The agent's output model is built
+from those kinds, so the prompt's format section, the JSON schema for constrained
+decoding and the parser all come from one place.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from genteach.agents.base import Agent
-from genteach.agents.views import CategoryView, PassageView, SkillView
+from genteach.agents.parsing import ParseError
+from genteach.agents.shapes import json_shape
+from genteach.agents.views import CategoryView, SkillView
+from genteach.keys import AnswerKey, ChoiceKey, KeyKinds, kind_of
+from genteach.material import Material, Passage
+
+#: What the instruction agents see of the key kinds: the shape of each kind's JSON.
+KEY_PLACEHOLDER = "<the answer key: an object of one of the key kinds listed above>"
 
 
 class InstructInput(BaseModel):
-    """What an instruction agent sees: skill, task type, the passage and how many tasks."""
+    """What an instruction agent sees.
+
+    ``material`` is the material object (parsers check answers against it) and
+    ``material_text`` its rendering for agents; ``slots`` holds, per task to write, the
+    values drawn in code that the task must use (a target language, an audience, a
+    question stem...), and ``slot_labels`` how the prompt names each of them.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     skill: SkillView
     category: CategoryView
-    passage: PassageView
+    material: Any
+    material_text: str
     count: int = Field(ge=1, le=10)
+    slots: list[dict[str, str]] = Field(default_factory=list)
+    slot_labels: dict[str, str] = Field(default_factory=dict)
 
 
 class TaskDraft(BaseModel):
-    """One task as written by an instruction agent.
+    """One task as an instruction agent writes it. Subclasses add fields that build the
+    task's own material (an excerpt, the APIs withheld from the assistant)."""
 
-    ``instruction`` is what the student is asked (with answer options, if any);
-    ``text`` is the part of the passage the task works on when the task type needs its
-    own excerpt (text modification), else null (the whole passage is shown);
-    ``answer`` is the answer key or a short description of a correct answer.
-    """
+    model_config = ConfigDict(extra="forbid")
 
-    instruction: str = Field(min_length=10)
-    answer: str = ""
-    text: str | None = None
+    instruction: str = Field(
+        min_length=10,
+        description="the complete instruction the student reads; options, items or "
+        "statements to judge go in the key, not here",
+    )
+    key: AnswerKey
 
-
-class InstructionBatch(BaseModel):
-    """An instruction agent's answer."""
-
-    tasks: list[TaskDraft] = Field(min_length=1, max_length=10)
+    def material(self, base: Material) -> Material:
+        """The material this task works on (default: the unit's material)."""
+        return base
 
 
-class SeedInstructionAgent(Agent[InstructInput, InstructionBatch]):
-    """Writes ``count`` tasks of its type about a passage."""
+class ExcerptDraft(TaskDraft):
+    """A task that works on its own excerpt of the passage (text modification)."""
 
-    input_model = InstructInput
-    output_model = InstructionBatch
-    default_system_template = "common/instruct_system.j2"
-    default_user_template = "common/instruct_user.j2"
-    format_hint = (
-        'a single JSON object {"tasks": [{"instruction": ..., "answer": ..., "text": ...}]} '
-        '(or {"skip": true, "reason": ...})'
+    text: str = Field(
+        min_length=20,
+        description="the exact excerpt of the passage the student works on, copied verbatim",
     )
 
+    def material(self, base: Material) -> Material:
+        return Passage(title="", text=self.text)
 
-__all__ = ["InstructInput", "InstructionBatch", "SeedInstructionAgent", "TaskDraft"]
+
+def draft_models(
+    draft: type[TaskDraft], kinds: Sequence[type[AnswerKey]]
+) -> tuple[type[TaskDraft], type[BaseModel]]:
+    """A draft model whose ``key`` is one of ``kinds`` (discriminated by ``kind``), and
+    the batch model ``{"tasks": [draft, ...]}`` of an instruction agent's answer."""
+    if not kinds:
+        raise ValueError("an instruction agent needs at least one key kind")
+    names = "_".join(kind_of(k) for k in kinds)
+    key_type: Any = (
+        kinds[0] if len(kinds) == 1 else Annotated[Union[tuple(kinds)], Field(discriminator="kind")]  # noqa: UP007
+    )
+    typed = create_model(f"{draft.__name__}_{names}", __base__=draft, key=(key_type, ...))
+    batch = create_model(
+        f"TaskBatch_{names}",
+        __config__=ConfigDict(extra="forbid"),
+        tasks=(list[typed], Field(min_length=1, max_length=10)),  # type: ignore[valid-type]
+    )
+    return typed, batch
+
+
+class SeedInstructionAgent(Agent[InstructInput, BaseModel]):
+    """Writes ``count`` tasks of its type about a material, each with an answer key of
+    one of the type's kinds (``key_kinds``).
+
+    Args (besides :class:`~genteach.agents.Agent`'s):
+        key_kinds: the key classes this task type allows (the taxonomy's ``key:``).
+    """
+
+    input_model = InstructInput
+    output_model: type[BaseModel] = BaseModel
+    default_system_template = "common/instruct_system.j2"
+    default_user_template = "common/instruct_user.j2"
+    draft_model: ClassVar[type[TaskDraft]] = TaskDraft
+    #: Built with the task type's key kinds (``key_kinds``).
+    keyed: ClassVar[bool] = True
+
+    def __init__(self, name: str, *, key_kinds: Sequence[type[AnswerKey]] = (), **kwargs: Any):
+        super().__init__(name, **kwargs)
+        self.key_kinds = list(key_kinds) or [KeyKinds().get("free_text")]
+        self.typed_draft, self.output_model = draft_models(self.draft_model, self.key_kinds)
+
+    def variables(self, inputs: InstructInput) -> dict[str, Any]:
+        return {**super().variables(inputs), "key_kinds": key_shapes(self.key_kinds)}
+
+    def shape_overrides(self) -> dict[str, str]:
+        return {"key": KEY_PLACEHOLDER}
+
+    def parse(self, text: str, inputs: InstructInput | None = None) -> BaseModel:
+        batch = super().parse(text, inputs)
+        tasks: list[TaskDraft] = batch.tasks  # type: ignore[attr-defined]
+        if inputs is not None:
+            del tasks[inputs.count :]
+        for i, task in enumerate(tasks, 1):
+            self.check_task(i, task, inputs)
+        return batch
+
+    def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
+        """Checks of one task beyond its schema; raise ParseError with the reason."""
+        if isinstance(task.key, ChoiceKey) or task.key.form in ("items", "matching", "labels"):
+            labelled = re.findall(r"(?:^|\s)\(?[A-Ha-h][).]\s+\S", task.instruction)
+            if len(labelled) >= 2:
+                raise ParseError(
+                    f"task {i}: the instruction lists labelled options or items; write them "
+                    "only in the key (they are shuffled and labelled when shown)"
+                )
+
+
+class ExcerptTaskAgent(SeedInstructionAgent):
+    """An instruction agent whose tasks each quote their own excerpt of the passage: a
+    verbatim run of ``min_excerpt_words`` to ``max_excerpt_words`` words (text
+    modification). The excerpt is re-cut from the passage itself, so whitespace the model
+    changed cannot alter it."""
+
+    draft_model = ExcerptDraft
+    min_excerpt_words: ClassVar[int] = 40
+    max_excerpt_words: ClassVar[int] = 250
+
+    def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
+        super().check_task(i, task, inputs)
+        assert isinstance(task, ExcerptDraft)
+        words = len(task.text.split())
+        if not self.min_excerpt_words <= words <= self.max_excerpt_words:
+            raise ParseError(
+                f"task {i}: the excerpt has {words} words; quote {self.min_excerpt_words} to "
+                f"{self.max_excerpt_words} words of the passage"
+            )
+        if inputs is None:
+            return
+        source = inputs.material_text
+        span = find_verbatim(source, task.text)
+        if span is None:
+            raise ParseError(
+                f"task {i}: the excerpt is not a verbatim part of the passage; copy it "
+                "exactly (same words and punctuation, no ellipses or added notes)"
+            )
+        task.text = source[span[0] : span[1]]
+
+
+def key_shapes(kinds: Sequence[type[AnswerKey]]) -> dict[str, str]:
+    """Each key kind's JSON shape (without what code sets), for prompts."""
+    return {kind_of(k): json_shape(k, skip=frozenset({"shown"})) for k in kinds}
+
+
+def find_verbatim(source: str, excerpt: str) -> tuple[int, int] | None:
+    """The span of ``source`` that ``excerpt`` copies, ignoring differences in whitespace
+    only; None when it is not a verbatim part."""
+    words = excerpt.split()
+    if not words:
+        return None
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    m = re.search(pattern, source)
+    return (m.start(), m.end()) if m else None
+
+
+__all__ = [
+    "KEY_PLACEHOLDER",
+    "ExcerptDraft",
+    "ExcerptTaskAgent",
+    "InstructInput",
+    "SeedInstructionAgent",
+    "TaskDraft",
+    "draft_models",
+    "find_verbatim",
+    "key_shapes",
+]

@@ -1,125 +1,281 @@
-"""Refinement agents: a suggester proposes ways to make a task harder (or unanswerable,
-or to flip its answer); an editor rewrites the task once per suggestion."""
+"""Refinement agents: a suggester proposes one change per goal drawn in code (make the
+task harder, unanswerable, or flip its answer); an editor carries each change out.
+
+The editor's answer is checked by code before it becomes a task: a goal that edits the
+material must come with find/replace spans that each occur exactly once and change the
+text (the material is edited here, never silently kept); a goal that edits the task must
+change the instruction or the key; the new key must be of an allowed kind, differ from
+the old one when the answer is to flip, and be "unanswerable" when the task is to become
+so.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from genteach.agents.base import Agent
-from genteach.agents.parsing import ParseError
-from genteach.agents.views import GoalView, SkillView
+from genteach.agents.instruct import key_shapes
+from genteach.agents.parsing import ParseError, shares_words
+from genteach.agents.views import CategoryView, GoalView, SkillView
+from genteach.keys import AnswerKey, KeyKinds, UnanswerableKey, kind_of
+from genteach.material import Editable, EditSpan, Material
 
 
 class TaskView(BaseModel):
-    """A task as the refinement agents see it."""
+    """A task as the refinement agents see it: its material (as text), the instruction,
+    the question as the student sees it (``question``: the key's view, options labelled),
+    and the key (its JSON)."""
 
-    text: str
+    material_text: str
     instruction: str
-    answer: str = ""
+    question: dict[str, Any] = Field(default_factory=dict)
+    key: dict[str, Any] = Field(default_factory=dict)
 
 
 class SuggestInput(BaseModel):
-    """What the suggester sees."""
+    """What the suggester sees: the task, its task type, and one goal per suggestion to
+    write (drawn in code)."""
 
     skill: SkillView
+    category: CategoryView
     task: TaskView
-    goals: list[GoalView]
-    count: int = Field(ge=1, le=6)
-
-
-class Suggestion(BaseModel):
-    """One proposed change, and which refinement goal it serves."""
-
-    goal: str = Field(min_length=1)
-    suggestion: str = Field(min_length=10)
+    goals: list[GoalView] = Field(min_length=1, max_length=6)
 
 
 class Suggestions(BaseModel):
-    """The suggester's answer."""
+    """The suggester's answer: one suggestion per goal, in the goals' order."""
 
-    suggestions: list[Suggestion] = Field(min_length=1, max_length=6)
+    model_config = ConfigDict(extra="forbid")
+    suggestions: list[str] = Field(
+        min_length=1,
+        max_length=6,
+        description="one suggestion per goal, in order: what to change in this task and how, "
+        "naming the exact sentence, figure, claim or option",
+    )
 
 
 class Suggester(Agent[SuggestInput, Suggestions]):
-    """Proposes ``count`` concrete ways to make a task more demanding."""
+    """Proposes one concrete change per assigned goal."""
 
     input_model = SuggestInput
     output_model = Suggestions
     default_system_template = "common/suggest_system.j2"
     default_user_template = "common/suggest_user.j2"
-    format_hint = 'a single JSON object {"suggestions": [{"goal": ..., "suggestion": ...}]}'
 
     def parse(self, text: str, inputs: SuggestInput | None = None) -> Suggestions:
         out = super().parse(text, inputs)
         if inputs is not None:
-            known = {g.id for g in inputs.goals}
-            bad = sorted({s.goal for s in out.suggestions} - known)
-            if bad:
+            n = len(inputs.goals)
+            if len(out.suggestions) != n:
                 raise ParseError(
-                    f"unknown goal {', '.join(bad)} (goals: {', '.join(sorted(known))})"
+                    f"{len(out.suggestions)} suggestions for {n} goals: write exactly one "
+                    "per goal, in order"
                 )
-            out.suggestions = out.suggestions[: inputs.count]
+            for i, (s, goal) in enumerate(zip(out.suggestions, inputs.goals, strict=True), 1):
+                if len(s.split()) < 6:
+                    raise ParseError(f"suggestion {i} is too short to act on: say what to change")
+                if shares_words(s, goal.description, 8):
+                    raise ParseError(
+                        f"suggestion {i} repeats the goal's description: say what to change in "
+                        "this task"
+                    )
         return out
 
 
 class EditInput(BaseModel):
-    """What the editor sees: the task and the suggestions to apply, one edit each."""
+    """What the editor sees: the task, and the suggestions to apply with their goals."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     skill: SkillView
+    category: CategoryView
     task: TaskView
     goals: list[GoalView]
-    suggestions: list[Suggestion]
+    suggestions: list[str]
+    kinds: list[str] = Field(description="the key kinds allowed for this task type")
+    material: Any = None
+    key: Any = None
 
 
 class Edit(BaseModel):
-    """One rewritten task. ``text`` is the edited passage, or null when unchanged."""
+    """One revised task. Which fields are required depends on the suggestion's goal."""
 
-    suggestion: int = Field(ge=1)
-    instruction: str = Field(min_length=10)
-    answer: str = ""
-    text: str | None = None
-
-
-class Edits(BaseModel):
-    """The editor's answer."""
-
-    edits: list[Edit] = Field(min_length=1, max_length=6)
-
-
-class Editor(Agent[EditInput, Edits]):
-    """Rewrites a task once per suggestion."""
-
-    input_model = EditInput
-    output_model = Edits
-    default_system_template = "common/edit_system.j2"
-    default_user_template = "common/edit_user.j2"
-    format_hint = (
-        'a single JSON object {"edits": [{"suggestion": 1, "text": ..., "instruction": ..., '
-        '"answer": ...}]}'
+    model_config = ConfigDict(extra="forbid")
+    suggestion: int = Field(ge=1, description="the number of the suggestion this edit applies")
+    edits: list[EditSpan] | None = Field(
+        default=None,
+        description="for goals that edit the passage: the find/replace edits, each find an "
+        "exact excerpt that occurs once; else null",
+    )
+    instruction: str | None = Field(
+        default=None,
+        description="for goals that change the task: the complete new instruction; else null",
+    )
+    key: AnswerKey | None = None
+    missing: str | None = Field(
+        default=None,
+        description="for the unanswerable goal: the information the passage no longer gives; "
+        "else null",
     )
 
-    def parse(self, text: str, inputs: EditInput | None = None) -> Edits:
-        edits = super().parse(text, inputs)
-        numbers = [e.suggestion for e in edits.edits]
+
+class Revision(BaseModel):
+    """A task after one edit, checked: its material, instruction and key."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    suggestion: int
+    material: Any
+    instruction: str
+    key: AnswerKey
+
+
+class Revisions(BaseModel):
+    """The editor's parsed answer: one revision per suggestion, in order."""
+
+    revisions: list[Revision]
+
+
+class Editor(Agent[EditInput, Revisions]):
+    """Rewrites a task once per suggestion and checks each revision (see the module).
+
+    Args (besides :class:`~genteach.agents.Agent`'s):
+        key_kinds: the key kinds of the skill (the union the editor may answer with);
+            each task allows only its own type's kinds (``EditInput.kinds``).
+    """
+
+    input_model = EditInput
+    output_model: type[BaseModel] = BaseModel
+    default_system_template = "common/edit_system.j2"
+    default_user_template = "common/edit_user.j2"
+    edit_model: ClassVar[type[Edit]] = Edit
+
+    def __init__(self, name: str, *, key_kinds: Sequence[type[AnswerKey]] = (), **kwargs: Any):
+        super().__init__(name, **kwargs)
+        self.kinds = KeyKinds(key_kinds)
+        classes = list(key_kinds) or [self.kinds.get("free_text")]
+        key_type: Any = (
+            classes[0]
+            if len(classes) == 1
+            else Annotated[Union[tuple(classes)], Field(discriminator="kind")]  # noqa: UP007
+        )
+        edit = create_model(
+            f"{self.edit_model.__name__}_{self.name.replace('/', '_')}",
+            __base__=self.edit_model,
+            key=(key_type | None, Field(default=None, description="the new answer key, or null")),
+        )
+        self.output_model = create_model(
+            "Edits",
+            __config__=ConfigDict(extra="forbid"),
+            edits=(list[edit], Field(min_length=1, max_length=6)),  # type: ignore[valid-type]
+        )
+
+    def variables(self, inputs: EditInput) -> dict[str, Any]:
+        kinds = [self.kinds.get(k) for k in inputs.kinds]
+        return {**super().variables(inputs), "key_kinds": key_shapes(kinds)}
+
+    def shape_overrides(self) -> dict[str, str]:
+        return {"key": "<the new answer key, of one of the kinds listed above, or null>"}
+
+    def parse(self, text: str, inputs: EditInput | None = None) -> Revisions:
+        edits: list[Edit] = super().parse(text, inputs).edits  # type: ignore[attr-defined]
+        numbers = [e.suggestion for e in edits]
         if len(set(numbers)) != len(numbers):
             raise ParseError(f"two edits answer the same suggestion ({sorted(numbers)})")
-        if inputs is not None:
-            n = len(inputs.suggestions)
-            if max(numbers) > n:
-                raise ParseError(f"an edit answers suggestion {max(numbers)}, but there are {n}")
-            if len(numbers) != n:
-                raise ParseError(f"{len(numbers)} edits for {n} suggestions: write one each")
-        return edits
+        if inputs is None:
+            return Revisions(revisions=[])
+        n = len(inputs.suggestions)
+        if max(numbers) > n:
+            raise ParseError(f"an edit answers suggestion {max(numbers)}, but there are {n}")
+        if len(numbers) != n:
+            raise ParseError(f"{len(numbers)} edits for {n} suggestions: write one each")
+        by_number = {e.suggestion: e for e in edits}
+        return Revisions(
+            revisions=[
+                self.revise(i, by_number[i], inputs.goals[i - 1], inputs) for i in range(1, n + 1)
+            ]
+        )
+
+    def revise(self, i: int, edit: Edit, goal: GoalView, inputs: EditInput) -> Revision:
+        """Check one edit against its goal and build the revised task. Raises ParseError."""
+        old_key: AnswerKey = inputs.key
+        material: Material = inputs.material
+        where = f"edit {i} ({goal.id})"
+        if goal.edits == "material":
+            if not edit.edits:
+                raise ParseError(
+                    f"{where}: this goal edits the passage: give the find/replace edits that make "
+                    "the change (the instruction stays as it is)"
+                )
+            if not isinstance(material, Editable):
+                raise ParseError(f"{where}: this material cannot be edited")
+            try:
+                material = material.apply_edits(edit.edits)
+            except ParseError as exc:
+                raise ParseError(f"{where}: {exc.reason}") from exc
+            instruction = inputs.task.instruction
+        else:
+            if edit.edits:
+                raise ParseError(
+                    f"{where}: this goal changes the task, not the passage: set edits to null"
+                )
+            instruction = (edit.instruction or "").strip() or inputs.task.instruction
+            if len(instruction) < 10:
+                raise ParseError(f"{where}: the instruction is too short")
+        key = self._new_key(where, edit, goal, inputs, old_key)
+        if goal.edits == "task" and instruction == inputs.task.instruction and key == old_key:
+            raise ParseError(
+                f"{where}: nothing changed: change the instruction, its options or constraints "
+                "as the suggestion says"
+            )
+        material = self.revise_material(where, edit, material, inputs)
+        return Revision(suggestion=i, material=material, instruction=instruction, key=key)
+
+    def _new_key(
+        self, where: str, edit: Edit, goal: GoalView, inputs: EditInput, old: AnswerKey
+    ) -> AnswerKey:
+        if goal.key == "unanswerable":
+            if not edit.missing or len(edit.missing.strip()) < 5:
+                raise ParseError(
+                    f'{where}: name the information the passage no longer gives in "missing"'
+                )
+            shown = old.shown if isinstance(old, UnanswerableKey) else old.model_dump()
+            return UnanswerableKey(missing=edit.missing.strip(), shown=shown)
+        key = edit.key if edit.key is not None else old
+        if kind_of(type(key)) not in inputs.kinds and not isinstance(key, UnanswerableKey):
+            raise ParseError(
+                f"{where}: key kind {key.kind!r} is not allowed for this task type "
+                f"(kinds: {', '.join(inputs.kinds)})"
+            )
+        if goal.key == "changed":
+            if edit.key is None:
+                raise ParseError(f"{where}: the answer must change: give the new key")
+            if type(key) is not type(old) and not isinstance(old, UnanswerableKey):
+                raise ParseError(f"{where}: keep the key's kind ({old.kind}) and change its answer")
+            if key.same_answer(old):
+                raise ParseError(
+                    f"{where}: the new key gives the same answer as before: the edit must change "
+                    "the correct answer"
+                )
+        return key
+
+    def revise_material(
+        self, where: str, edit: Edit, material: Material, inputs: EditInput
+    ) -> Material:
+        """Material changes an edit carries besides find/replace spans (none by default)."""
+        return material
 
 
 __all__ = [
     "Edit",
     "EditInput",
     "Editor",
-    "Edits",
+    "Revision",
+    "Revisions",
     "SuggestInput",
     "Suggester",
-    "Suggestion",
     "Suggestions",
     "TaskView",
 ]

@@ -1,21 +1,34 @@
-"""The responder: the teacher's answer to a student-facing conversation."""
+"""The responder: the teacher's answer to a student-facing conversation.
+
+Its system prompt (not part of the record: the student learns the answer without it, as
+in Orca's prompt erasure) holds the task type's description and the answer format of the
+question's form: for closed forms the answer ends with one ``Final answer:`` line that
+the verifier reads (:mod:`genteach.keys`); the parser sends an answer without it back.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from genteach.agents.base import Agent
 from genteach.agents.parsing import ParseError
 from genteach.agents.views import CategoryView, SkillView
+from genteach.keys import final_answer
 from genteach.models.base import Message, message
 
 
 class RespondInput(BaseModel):
-    """The conversation the student will see, up to the turn to answer."""
+    """The conversation the student will see, up to the turn to answer, and how the
+    question is put: ``form`` (``choice``, ``items``, ``matching``, ``labels``, ``short``
+    or ``open``) and ``question``, the key's view (labels of options, label set...)."""
 
     skill: SkillView
     category: CategoryView
     conversation: list[Message] = Field(min_length=1)
+    form: str = "open"
+    question: dict[str, Any] = Field(default_factory=dict)
 
 
 class Answer(BaseModel):
@@ -27,19 +40,15 @@ class Answer(BaseModel):
 class Responder(Agent[RespondInput, Answer]):
     """Answers the student's last turn as a careful teacher.
 
-    The system template holds the teacher's guidance (reason step by step, stay grounded
-    in the given text...). It is not part of the record: the student learns the answer
-    without the guidance (as in Orca's prompt erasure). A system message of the student
-    conversation (e.g. tool-use instructions) is appended to the teacher's system prompt.
+    A system message of the student conversation (e.g. a system prompt variant) is
+    appended to the teacher's system prompt, so the answer follows it too.
     """
 
     input_model = RespondInput
     output_model = Answer
     default_system_template = "common/respond_system.j2"
-    default_user_template = (
-        "common/respond_system.j2"  # unused: the user turns are the conversation
-    )
-    format_hint = "the answer itself, in plain text"
+    default_user_template = "common/respond_system.j2"  # unused: the turns are the conversation
+    format_hint = "the answer itself, in plain text, ending as the answer format says"
 
     @property
     def wants_json(self) -> bool:
@@ -61,6 +70,11 @@ class Responder(Agent[RespondInput, Answer]):
             raise ParseError("empty answer")
         if answer.startswith('{"skip"'):
             raise ParseError("the answer is a JSON skip object, not an answer")
+        if inputs is not None and inputs.form != "open" and final_answer(answer) is None:
+            raise ParseError(
+                'the answer does not end with the line "Final answer: ..." that the answer '
+                "format asks for"
+            )
         return Answer(text=answer)
 
 

@@ -18,14 +18,23 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from genteach.agents.base import Agent
+from genteach.agents.instruct import InstructInput, SeedInstructionAgent, TaskDraft
 from genteach.agents.parsing import ParseError, shares_words
-from genteach.agents.views import CategoryView, SeedView, SkillView
+from genteach.agents.refine import Edit, EditInput, Editor
+from genteach.agents.transform import TransformInput
+from genteach.agents.views import CategoryView, SkillView
+from genteach.keys import ToolOutcomeKey
+from genteach.material import Audience, Material
 from genteach.models.base import Message, message
+
+if TYPE_CHECKING:
+    from genteach.prompts import PromptLibrary
 
 _IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 _PARAM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -76,12 +85,24 @@ class ApiSpec(BaseModel):
 
 
 class ApiList(BaseModel):
-    """A transformer's answer for tool use: a library and its APIs."""
+    """A transformer's answer for tool use, and the tool-use material: a library and its
+    APIs. A task's copy names the APIs ``withheld`` from the assistant (task families
+    where the needed API is missing): agents see every API with the withheld ones marked,
+    the assistant sees the others."""
 
     # Patterns go into the JSON schema, so constrained decoding cannot write "," as a name.
-    library: str = Field(min_length=1, max_length=80, pattern=_LIBRARY_PATTERN)
-    description: str = Field(default="", pattern=_TEXT_PATTERN)
+    library: str = Field(
+        min_length=1,
+        max_length=80,
+        pattern=_LIBRARY_PATTERN,
+        description="a short library name",
+    )
+    description: str = Field(
+        default="", pattern=_TEXT_PATTERN, description="what the library is for, one sentence"
+    )
     apis: list[ApiSpec] = Field(min_length=2, max_length=25)
+    # Set by code per task (never asked of a model).
+    withheld: SkipJsonSchema[list[str]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> ApiList:
@@ -98,87 +119,168 @@ class ApiList(BaseModel):
         self.apis = unique
         return self
 
+    @property
+    def kind(self) -> str:
+        return "api_list"
 
-class ApiListInput(BaseModel):
-    """What an API-list builder sees: the seed (code, API docs or prose)."""
+    @property
+    def title(self) -> str:
+        return self.library
 
-    skill: SkillView
-    category: CategoryView
-    seed: SeedView
-    min_apis: int = 4
-    max_apis: int = 10
+    @property
+    def shown(self) -> list[ApiSpec]:
+        """The APIs the assistant is shown (all but the withheld ones)."""
+        return [a for a in self.apis if a.name not in self.withheld]
+
+    def names(self) -> list[str]:
+        return [a.name for a in self.apis]
+
+    def withholding(self, names: Sequence[str]) -> ApiList:
+        """A copy with ``names`` withheld from the assistant."""
+        return self.model_copy(update={"withheld": list(dict.fromkeys(names))})
+
+    def material(self) -> Material:
+        return self
+
+    def render(self, prompts: PromptLibrary, audience: Audience) -> str:
+        return prompts.render(
+            "tool_use/api_list_text.j2",
+            library=self.library,
+            description=self.description,
+            apis=[a.model_dump() for a in (self.apis if audience == "agent" else self.shown)],
+            withheld=self.withheld if audience == "agent" else [],
+        )
 
 
-class ApiListBuilder(Agent[ApiListInput, ApiList]):
+class ApiListBuilder(Agent[TransformInput, ApiList]):
     """Builds an API list from a seed: describes the APIs in code, extracts documented
-    ones, or (library reconstruction) also invents the library's other plausible APIs."""
+    ones, or (library reconstruction) also invents the library's other plausible APIs.
+    The parser enforces the prompt's bounds on the number of APIs (``min_items`` to
+    ``max_items``)."""
 
-    input_model = ApiListInput
+    input_model = TransformInput
     output_model = ApiList
     default_system_template = "tool_use/api_list_system.j2"
     default_user_template = "tool_use/api_list_user.j2"
-    format_hint = 'a single JSON object {"library": ..., "description": ..., "apis": [...]}'
+
+    def parse(self, text: str, inputs: TransformInput | None = None) -> ApiList:
+        out = super().parse(text, inputs)
+        if inputs is not None and not inputs.min_items <= len(out.apis) <= inputs.max_items:
+            raise ParseError(
+                f"the list has {len(out.apis)} distinct APIs; write between {inputs.min_items} "
+                f"and {inputs.max_items}"
+            )
+        return out
 
 
 # -- tasks --------------------------------------------------------------------------------
-class ToolTaskInput(BaseModel):
-    """What a tool-use task agent sees: its task family and the API list."""
+class ToolTaskDraft(TaskDraft):
+    """A user request, its key (how a correct conversation ends, which APIs it calls) and
+    the APIs to withhold from the assistant's list."""
 
-    skill: SkillView
-    category: CategoryView
-    library: str
-    apis: list[ApiSpec]
-    count: int = Field(ge=1, le=10)
+    instruction: str = Field(
+        min_length=15,
+        description="the user's request, exactly as the assistant will see it",
+    )
+    key: ToolOutcomeKey
+    withheld_apis: list[str] = Field(
+        default_factory=list,
+        description="the APIs removed from the list the assistant is shown; empty unless the "
+        "family says otherwise",
+    )
 
-
-class ToolTask(BaseModel):
-    """A user request plus what solving it takes.
-
-    ``withheld_apis`` are removed from the list the assistant is shown (task families
-    where the needed API is missing); ``expected_outcome`` says whether a correct
-    conversation ends in FINAL_ANSWER or FAILED.
-    """
-
-    request: str = Field(min_length=15)
-    required_apis: list[str] = Field(default_factory=list)
-    withheld_apis: list[str] = Field(default_factory=list)
-    expected_outcome: Literal["final_answer", "failed"]
-    answer: str = ""
-
-    @field_validator("required_apis", "withheld_apis")
+    @field_validator("withheld_apis")
     @classmethod
     def _drop_blank(cls, v: list[str]) -> list[str]:
         """An empty string names no API: drop it (small models write [""] for none)."""
         return [name.strip() for name in v if name.strip()]
 
-
-class ToolTaskBatch(BaseModel):
-    """A tool-use task agent's answer."""
-
-    tasks: list[ToolTask] = Field(min_length=1, max_length=10)
+    def material(self, base: Material) -> Material:
+        assert isinstance(base, ApiList)
+        return base.withholding(self.withheld_apis)
 
 
-class ToolTaskAgent(Agent[ToolTaskInput, ToolTaskBatch]):
+class ToolTaskAgent(SeedInstructionAgent):
     """Writes user requests of one task family (all parameters given, a missing required
-    parameter, an API not in the list, ...)."""
+    parameter, an API not in the list, ...). The parser checks the key against the list:
+    every required and withheld API exists; FINAL_ANSWER needs its required APIs, none of
+    them withheld."""
 
-    input_model = ToolTaskInput
-    output_model = ToolTaskBatch
+    draft_model: ClassVar[type[TaskDraft]] = ToolTaskDraft
     default_system_template = "tool_use/task_system.j2"
     default_user_template = "tool_use/task_user.j2"
-    format_hint = 'a single JSON object {"tasks": [{"request": ..., "required_apis": [...], ...}]}'
 
-    def parse(self, text: str, inputs: ToolTaskInput | None = None) -> ToolTaskBatch:
-        batch = super().parse(text, inputs)
-        for i, task in enumerate(batch.tasks, 1):
-            if task.expected_outcome == "final_answer" and not task.required_apis:
-                raise ParseError(f"task {i}: expected_outcome final_answer needs required_apis")
-            if inputs is not None:
-                listed = {a.name for a in inputs.apis}
-                unknown = sorted(set(task.withheld_apis) - listed)
-                if unknown:
-                    raise ParseError(f"task {i}: withheld_apis {unknown} are not in the API list")
-        return batch
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        kwargs["key_kinds"] = [ToolOutcomeKey]
+        super().__init__(name, **kwargs)
+
+    def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
+        assert isinstance(task, ToolTaskDraft) and isinstance(task.key, ToolOutcomeKey)
+        material = inputs.material if inputs is not None else None
+        check_tool_task(f"task {i}", task.key, task.withheld_apis, material)
+
+
+def check_tool_task(where: str, key: ToolOutcomeKey, withheld: Sequence[str], apis: Any) -> None:
+    """Check a tool task's key and withheld APIs against its API list. Raises ParseError."""
+    key.required_apis = [a.strip() for a in key.required_apis if a.strip()]
+    if key.outcome == "final_answer" and not key.required_apis:
+        raise ParseError(f"{where}: a task that ends with FINAL_ANSWER needs required_apis")
+    if not isinstance(apis, ApiList):
+        return
+    listed = set(apis.names())
+    for field, names in (("required_apis", key.required_apis), ("withheld_apis", withheld)):
+        unknown = sorted(set(names) - listed)
+        if unknown:
+            raise ParseError(
+                f"{where}: {field} {unknown} are not in the API list ({', '.join(apis.names())})"
+            )
+    if key.outcome == "final_answer":
+        blocked = sorted(set(key.required_apis) & set(withheld))
+        if blocked:
+            raise ParseError(
+                f"{where}: {blocked} are required but withheld, so the task cannot end with "
+                "FINAL_ANSWER: withhold nothing it needs, or make it end with FAILED"
+            )
+
+
+class ToolEdit(Edit):
+    """A revised tool-use task: its request and key, and the APIs withheld for it."""
+
+    withheld_apis: list[str] | None = Field(
+        default=None,
+        description="the APIs to withhold from the assistant for the new request (the same "
+        "as before unless the suggestion changes them)",
+    )
+
+
+class ToolEditor(Editor):
+    """The tool-use editor: each revised request recomputes which APIs it needs and which
+    are withheld, and keeps the original's expected outcome."""
+
+    edit_model = ToolEdit
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        kwargs["key_kinds"] = [ToolOutcomeKey]
+        super().__init__(name, **kwargs)
+
+    def revise_material(
+        self, where: str, edit: Edit, material: Material, inputs: EditInput
+    ) -> Material:
+        assert isinstance(edit, ToolEdit) and isinstance(material, ApiList)
+        if edit.key is None:
+            raise ParseError(
+                f"{where}: give the new key: the outcome and required_apis of the new request"
+            )
+        key = edit.key
+        assert isinstance(key, ToolOutcomeKey)
+        if isinstance(inputs.key, ToolOutcomeKey) and key.outcome != inputs.key.outcome:
+            raise ParseError(
+                f"{where}: keep the original's expected outcome ({inputs.key.outcome}): the "
+                "refinement must not change how a correct conversation ends"
+            )
+        withheld = material.withheld if edit.withheld_apis is None else edit.withheld_apis
+        check_tool_task(where, key, withheld, material)
+        return material.withholding(withheld)
 
 
 # -- actions ------------------------------------------------------------------------------
@@ -389,6 +491,7 @@ class ToolUseAssistant(Agent[ConversationInput, Action]):
     output_model = Action
     default_system_template = "tool_use/assistant_system.j2"
     default_user_template = "tool_use/assistant_system.j2"  # unused: turns are the conversation
+    echo_words = 0  # answers may quote the API list, which is part of the instructions
     format_hint = (
         "a short explanation followed by exactly one action: 'ACTION_TYPE : API_CALL' then "
         "'ACTION: name(param=value, ...)', or 'ACTION_TYPE : STOP' then "
@@ -546,9 +649,7 @@ class SimulatedApi(Agent[ApiCallInput, ApiResult]):
     output_model = ApiResult
     default_system_template = "tool_use/simulator_system.j2"
     default_user_template = "tool_use/simulator_user.j2"
-    format_hint = (
-        'a single JSON object {"status": "ok", "result": ...} or {"status": "error", "error": ...}'
-    )
+    echo_words = 0  # results and errors may quote the API's description
 
 
 __all__ = [
@@ -558,18 +659,18 @@ __all__ = [
     "ApiExchange",
     "ApiList",
     "ApiListBuilder",
-    "ApiListInput",
     "ApiParam",
     "ApiResult",
     "ApiSpec",
     "ConversationInput",
     "SimulatedApi",
-    "ToolTask",
+    "ToolEdit",
+    "ToolEditor",
     "ToolTaskAgent",
-    "ToolTaskBatch",
-    "ToolTaskInput",
+    "ToolTaskDraft",
     "ToolUseAssistant",
     "action_grammar",
+    "check_tool_task",
     "copies_format_example",
     "parse_action",
 ]

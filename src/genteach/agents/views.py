@@ -37,20 +37,15 @@ class SeedView(BaseModel):
     language: str = ""
 
 
-class PassageView(BaseModel):
-    """The transformed seed: the text that tasks are written about."""
-
-    title: str = ""
-    text: str
-    transformer: str = "identity"
-
-
 class GoalView(BaseModel):
-    """A refinement goal (e.g. make the question unanswerable from the passage)."""
+    """A refinement goal (e.g. make the question unanswerable from the passage): what it
+    ``edits`` (the material or the task) and what the new ``key`` must be."""
 
     id: str
     name: str
     description: str = ""
+    edits: str = "task"
+    key: str = "any"
 
 
-__all__ = ["CategoryView", "GoalView", "PassageView", "SeedView", "SkillView"]
+__all__ = ["CategoryView", "GoalView", "SeedView", "SkillView"]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from genteach import __version__
-from genteach.flows import FlowFactory
+from genteach.flows import FlowType
 from genteach.models.base import ModelClient, Usage
 from genteach.models.config import ModelConfig, build_client
 from genteach.models.scripted import ScriptedModel
@@ -73,7 +73,7 @@ class RunSpec:
     skills: list[str]
     prompt_dirs: list[str]
     settings: RunSettings
-    flows: Mapping[str, FlowFactory] | None
+    flows: Mapping[str, FlowType] | None
     out_dir: str
 
 
@@ -138,7 +138,7 @@ def run_on_ray(
     skills: Sequence[str] | None = None,
     prompt_dirs: Sequence[str | Path] = (),
     settings: RunSettings | None = None,
-    flows: Mapping[str, FlowFactory] | None = None,
+    flows: Mapping[str, FlowType] | None = None,
     shards: int = 8,
     actors: int = 2,
     cpus_per_actor: float = 1.0,

@@ -2,64 +2,112 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from genteach.flows.base import Flow, FlowFactory, RunContext, Task, WorkItem
+from genteach.flows.base import (
+    Flow,
+    FlowBuild,
+    FlowSettings,
+    FlowType,
+    RunContext,
+    Task,
+    WorkItem,
+    validate_settings,
+)
 from genteach.flows.instruct import SeedInstructionFlow
 from genteach.flows.refine import RefinementFlow
 from genteach.flows.respond import ResponseFlow
 from genteach.flows.tool import ToolConversationFlow
 from genteach.flows.transform import ContentTransformationFlow
-from genteach.prompts import PromptLibrary
 from genteach.taxonomy import Skill, TaxonomyError
 
 #: Flow names usable in a skill's ``pipeline:``. Pass ``flows=`` to the Pipeline to add more.
-FLOWS: dict[str, FlowFactory] = {
-    "content_transformation": ContentTransformationFlow.from_config,
-    "seed_instruction": SeedInstructionFlow.from_config,
-    "refinement": RefinementFlow.from_config,
-    "response": ResponseFlow.from_config,
-    "tool_conversation": ToolConversationFlow.from_config,
+FLOWS: dict[str, type[Any]] = {
+    "content_transformation": ContentTransformationFlow,
+    "seed_instruction": SeedInstructionFlow,
+    "refinement": RefinementFlow,
+    "response": ResponseFlow,
+    "tool_conversation": ToolConversationFlow,
 }
+
+
+def flow_table(extra: Mapping[str, FlowType] | None = None) -> dict[str, Any]:
+    """genteach's flows and ``extra`` ones by name."""
+    return {**FLOWS, **(extra or {})}
+
+
+def stage_settings(
+    skill: Skill,
+    source: str = "",
+    *,
+    extra: Mapping[str, FlowType] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> list[tuple[Any, FlowSettings]]:
+    """Each stage's flow class and its validated settings: the taxonomy's stage keys,
+    with ``overrides`` (``--set``) applied to every stage whose flow has the setting.
+
+    Raises:
+        TaxonomyError: an unknown flow, or a setting that is unknown, of the wrong type or
+            out of range; the message names the file and key path (and ``--set`` for an
+            override).
+    """
+    table = flow_table(extra)
+    out = []
+    for i, stage in enumerate(skill.pipeline):
+        where = f"{source + ': ' if source else ''}skills.{skill.id}.pipeline[{i}]"
+        cls = table.get(stage.flow)
+        if cls is None:
+            raise TaxonomyError(
+                f"{where}.flow: unknown flow {stage.flow!r} (flows: {', '.join(table)})"
+            )
+        settings = validate_settings(cls.Settings, stage.settings, where)
+        applied = {k: v for k, v in (overrides or {}).items() if k in cls.Settings.model_fields}
+        if applied:
+            merged = {**settings.model_dump(exclude_unset=True), **applied}
+            names = ", ".join(f"{k}={v}" for k, v in applied.items())
+            settings = validate_settings(cls.Settings, merged, f"--set {names}: {where}")
+        out.append((cls, settings))
+    return out
+
+
+def known_settings(
+    skills: Iterable[Skill], extra: Mapping[str, FlowType] | None = None
+) -> set[str]:
+    """Every setting name some stage of ``skills`` takes (what ``--set`` may name)."""
+    table = flow_table(extra)
+    return {
+        name
+        for skill in skills
+        for stage in skill.pipeline
+        if stage.flow in table
+        for name in table[stage.flow].Settings.model_fields
+    }
 
 
 def build_flows(
     skill: Skill,
-    prompts: PromptLibrary,
+    build: FlowBuild,
     *,
-    options: Mapping[str, Any] | None = None,
-    extra: Mapping[str, FlowFactory] | None = None,
+    source: str = "",
+    extra: Mapping[str, FlowType] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> list[Flow]:
-    """Build a skill's pipeline from its ``pipeline:`` stages.
-
-    ``overrides`` replaces stage settings by name in every stage that has them (e.g.
-    ``{"suggestions": 1}``); a name no stage of any selected skill knows is an error
-    raised by the caller (see :class:`genteach.Pipeline`).
-    """
-    table = {**FLOWS, **(extra or {})}
-    flows = []
-    for i, stage in enumerate(skill.pipeline):
-        settings = stage.settings
-        for key, value in (overrides or {}).items():
-            if key in settings:
-                settings[key] = value
-        factory = table.get(stage.flow)
-        if factory is None:
-            raise TaxonomyError(
-                f"skills.{skill.id}.pipeline[{i}].flow: unknown flow {stage.flow!r} "
-                f"(flows: {', '.join(table)})"
-            )
-        flows.append(factory(skill, settings, prompts, dict(options or {})))
-    return flows
+    """Build a skill's pipeline from its ``pipeline:`` stages (see :func:`stage_settings`
+    for how settings are validated)."""
+    return [
+        cls.from_config(skill, settings, build)
+        for cls, settings in stage_settings(skill, source, extra=extra, overrides=overrides)
+    ]
 
 
 __all__ = [
     "FLOWS",
     "ContentTransformationFlow",
     "Flow",
-    "FlowFactory",
+    "FlowBuild",
+    "FlowSettings",
+    "FlowType",
     "RefinementFlow",
     "ResponseFlow",
     "RunContext",
@@ -68,4 +116,7 @@ __all__ = [
     "ToolConversationFlow",
     "WorkItem",
     "build_flows",
+    "flow_table",
+    "known_settings",
+    "stage_settings",
 ]

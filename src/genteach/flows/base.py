@@ -1,64 +1,146 @@
-"""What flows share: the work item that travels through a skill's pipeline, the run
-context, and how agents are built from taxonomy entries."""
+"""What flows share: the task and the work item that travel through a skill's pipeline,
+the run context, typed flow settings, and how agents are built from taxonomy entries."""
 
 from __future__ import annotations
 
 import importlib
 import random
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genteach.agents.base import AgentResult
-from genteach.agents.instruct import SeedInstructionAgent
-from genteach.agents.tool_use import ApiList, ApiListBuilder, ToolTaskAgent
+from genteach.agents.instruct import ExcerptTaskAgent, SeedInstructionAgent
+from genteach.agents.refine import Editor
+from genteach.agents.tool_use import ApiListBuilder, ToolEditor, ToolTaskAgent
 from genteach.agents.transform import ContentTransformer, IdentityTransformer
-from genteach.agents.views import CategoryView, PassageView, SkillView
+from genteach.agents.views import CategoryView, SkillView
+from genteach.keys import AnswerKey, KeyKinds, Layout, UnanswerableKey, Verification
+from genteach.material import Material
 from genteach.models.base import ModelClient, Usage
 from genteach.prompts import PromptLibrary
 from genteach.records import Record, Reject, Seed, content_id
-from genteach.taxonomy import Skill, SubCategory, TaxonomyError
+from genteach.taxonomy import Delimiter, Skill, StudentSettings, SubCategory, TaxonomyError
+
+#: The student-message template used when a skill lists no framings.
+DEFAULT_FRAMING = "common/framings/instruction_first.j2"
+
+
+@dataclass(frozen=True)
+class StudentView:
+    """How one task is shown to the student, drawn in code from the task's own stream:
+    the system message (None: none; "": an empty one), the framing template of the user
+    message, the delimiters around the material and the layout of the key (option order,
+    label style)."""
+
+    system: str | None
+    framing: str
+    delimiter: Delimiter | None
+    layout: Layout
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "framing": self.framing,
+            "delimiter": self.delimiter.model_dump() if self.delimiter else None,
+            "layout": self.layout.model_dump(),
+        }
+
+
+def presented_key(key: AnswerKey, kinds: KeyKinds) -> AnswerKey:
+    """The key whose form the student sees: an unanswerable task keeps the question (and
+    options) of the key it was made from."""
+    if isinstance(key, UnanswerableKey):
+        shown = key.presented(kinds)
+        if shown is not None:
+            return shown
+    return key
+
+
+def draw_view(
+    student: StudentSettings, key: AnswerKey, kinds: KeyKinds, rng: random.Random
+) -> StudentView:
+    """Draw a task's :class:`StudentView` from ``rng`` (the task's own stream)."""
+    system = student.system_prompts.draw(rng) if student.system_prompts else None
+    framing = student.framings.draw(rng) if student.framings else DEFAULT_FRAMING
+    delimiter = rng.choice(student.delimiters) if student.delimiters else None
+    layout = presented_key(key, kinds).layout(rng, student.label_styles)
+    return StudentView(system=system, framing=framing, delimiter=delimiter, layout=layout)
 
 
 @dataclass
 class Task:
-    """A task on its way to becoming a record. Refined tasks link to their parent."""
+    """A task on its way to becoming a record: its material, the instruction the student
+    reads, its typed answer key and how it is shown. Refined tasks link to their parent.
+
+    ``slot`` holds the values drawn in code for the agent that wrote it (a target
+    language, a question stem...), kept in the record's metadata.
+    """
 
     sub_category: str
-    text: str
+    material: Material
     instruction: str
-    answer: str = ""
+    key: AnswerKey
+    view: StudentView
     parent_id: str | None = None
     round: int = 0
     goal: str | None = None
     suggestion: str | None = None
     agents: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    slot: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
-        return content_id(self.sub_category, self.text, self.instruction)
+        """Content-derived: the same task written again gets the same id."""
+        return task_id(self.sub_category, self.material, self.instruction, self.key)
+
+    def stream(self, base: str, purpose: str) -> random.Random:
+        """The task's own random stream for ``purpose``: derived from its identity, so a
+        sibling's fate (a reject) never shifts it."""
+        return random.Random(f"{base}:{self.id}:{purpose}")
+
+
+def material_data(material: Material) -> Any:
+    """A material's data, for ids and metadata (pydantic models dump themselves)."""
+    dump = getattr(material, "model_dump", None)
+    return dump(mode="json") if callable(dump) else repr(material)
+
+
+def task_id(sub_category: str, material: Material, instruction: str, key: AnswerKey) -> str:
+    return content_id(sub_category, material_data(material), instruction, key.model_dump())
 
 
 @dataclass
 class WorkItem:
-    """One seed going through one skill's pipeline (a *unit* of work)."""
+    """One seed going through one skill's pipeline (a *unit* of work).
+
+    ``stream_key`` names the unit's random streams (run seed, skill, seed id); every
+    draw that must not depend on other draws uses :meth:`stream` with its own purpose.
+    """
 
     seed: Seed
     skill: Skill
     rng: random.Random
-    passage: PassageView | None = None
-    apis: ApiList | None = None
+    stream_key: str = ""
+    material: Material | None = None
     transformer: str | None = None
     tasks: list[Task] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     agents: list[str] = field(default_factory=list)
+    verified: Counter[str] = field(default_factory=Counter)
 
     @property
     def unit(self) -> str:
         return unit_key(self.skill.id, self.seed.id)
+
+    def stream(self, *purpose: str) -> random.Random:
+        """An independent random stream of this unit for ``purpose``."""
+        return random.Random(":".join([self.stream_key, *purpose]))
 
     def call_seed(self) -> int:
         """A model-call seed drawn from the item's RNG (reproducible runs)."""
@@ -69,6 +151,10 @@ class WorkItem:
 
     def add_usage(self, usage: Usage) -> None:
         self.usage = self.usage + usage
+
+    def count(self, verification: Verification) -> None:
+        """Count a response's verification (passed, failed, unchecked) for the summary."""
+        self.verified[verification.status] += 1
 
     def reject(self, stage: str, agent: str, reason: str, raw: str = "") -> None:
         self.rejects.append(
@@ -88,14 +174,40 @@ def unit_key(skill_id: str, seed_id: str) -> str:
     return f"{skill_id}/{seed_id}"
 
 
+class Judge(Protocol):
+    """Decides what code cannot (free-text answers): returns a verification with status
+    passed or failed. Off by default; pass one to the Pipeline (``judge=``)."""
+
+    async def __call__(self, task: Task, response: str, ctx: RunContext) -> Verification: ...
+
+
 @dataclass
 class RunContext:
-    """What flows need besides the item: the model, the prompts, the teacher's name."""
+    """What flows need besides the item: the model, the prompts, the teacher's name, the
+    key kinds and the optional judge."""
 
     client: ModelClient
     prompts: PromptLibrary
     teacher: str
     version: str = ""
+    keys: KeyKinds = field(default_factory=KeyKinds)
+    judge: Judge | None = None
+
+
+@dataclass(frozen=True)
+class FlowBuild:
+    """What building a flow needs: the prompts, the agents' options (temperature,
+    repairs...) and the key kinds of the run."""
+
+    prompts: PromptLibrary
+    options: Mapping[str, Any] = field(default_factory=dict)
+    keys: KeyKinds = field(default_factory=KeyKinds)
+
+
+class FlowSettings(BaseModel):
+    """Base of a flow's typed settings (a stage's keys in the taxonomy, and ``--set``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Flow(Protocol):
@@ -106,8 +218,29 @@ class Flow(Protocol):
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None: ...
 
 
-#: Builds a flow from (skill, stage settings, prompts, agent options).
-FlowFactory = Callable[[Skill, Mapping[str, Any], PromptLibrary, Mapping[str, Any]], Flow]
+class FlowType(Protocol):
+    """A flow class as the taxonomy's ``flow:`` names it: typed settings and a builder."""
+
+    Settings: ClassVar[type[FlowSettings]]
+
+    @classmethod
+    def from_config(cls, skill: Skill, settings: Any, build: FlowBuild) -> Flow: ...
+
+
+def validate_settings(
+    flow: type[FlowSettings], values: Mapping[str, Any], where: str
+) -> FlowSettings:
+    """Validate a stage's settings; errors name ``where`` (file and key path) and the key."""
+    try:
+        return flow.model_validate(dict(values))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        given = f" (got {first['input']!r})" if first["type"] != "extra_forbidden" else ""
+        msg = "not a setting of this flow" if first["type"] == "extra_forbidden" else first["msg"]
+        known = ", ".join(flow.model_fields)
+        raise TaxonomyError(f"{where}.{key}: {msg}{given} (settings: {known})") from exc
+
 
 #: The agent kinds a taxonomy entry may name in ``agent:`` (or give ``module:Class``).
 AGENT_KINDS: dict[str, type[Any]] = {
@@ -115,7 +248,10 @@ AGENT_KINDS: dict[str, type[Any]] = {
     "identity": IdentityTransformer,
     "api_list": ApiListBuilder,
     "instruct": SeedInstructionAgent,
+    "excerpt": ExcerptTaskAgent,
     "tool_task": ToolTaskAgent,
+    "editor": Editor,
+    "tool_editor": ToolEditor,
 }
 
 #: Which ``prompts:`` override keys of a skill apply to which agent kinds.
@@ -123,6 +259,7 @@ _TEMPLATE_KEYS = {
     "transform": ("transform_system", "transform_user"),
     "api_list": ("transform_system", "transform_user"),
     "instruct": ("instruct_system", "instruct_user"),
+    "excerpt": ("instruct_system", "instruct_user"),
     "tool_task": ("instruct_system", "instruct_user"),
 }
 
@@ -142,16 +279,28 @@ def agent_class(spec: str, where: str) -> type[Any]:
     )
 
 
+def key_classes(skill: Skill, item: SubCategory, keys: KeyKinds) -> list[type[AnswerKey]]:
+    """The key classes a task type allows (its ``key:`` list)."""
+    out = []
+    for kind in item.key:
+        if kind not in keys:
+            raise TaxonomyError(
+                f"skills.{skill.id}.task_types.{item.id}.key: unknown key kind {kind!r} "
+                f"(kinds: {', '.join(keys.names())})"
+            )
+        out.append(keys.get(kind))
+    return out
+
+
 def build_agent(
     skill: Skill,
     kind_of_list: str,
     item: SubCategory,
     default_kind: str,
     *,
-    prompts: PromptLibrary,
+    build: FlowBuild,
     prefix: str,
     params: Mapping[str, Any],
-    options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Build the agent for one sub-category entry of a skill."""
     spec = item.agent or default_kind
@@ -161,8 +310,11 @@ def build_agent(
     if cls is IdentityTransformer:
         return IdentityTransformer(name=name)
     keys = _TEMPLATE_KEYS.get(spec, (f"{prefix}_system", f"{prefix}_user"))
+    options = dict(build.options)
+    if getattr(cls, "keyed", False):
+        options["key_kinds"] = key_classes(skill, item, build.keys)
     return make_agent(
-        cls, name, skill, prompts, params, options or {}, system_key=keys[0], user_key=keys[1]
+        cls, name, skill, build.prompts, params, options, system_key=keys[0], user_key=keys[1]
     )
 
 
@@ -204,17 +356,63 @@ def category_view(skill: Skill, kind: str, item: SubCategory) -> CategoryView:
     )
 
 
+def task_type(skill: Skill, sub_category: str) -> SubCategory:
+    return next(t for t in skill.task_types if t.id == sub_category)
+
+
+#: How the prompt names a drawn question stem.
+STEM_LABEL = "question stem (complete it for this passage)"
+
+
+def slot_labels(skill: Skill, item: SubCategory) -> dict[str, str]:
+    """How prompts name the values of a task type's slots."""
+    labels = {name: skill.vary[name].label or name.replace("_", " ") for name in item.vary}
+    if item.stems:
+        labels["stem"] = STEM_LABEL
+    return labels
+
+
+def draw_slots(
+    skill: Skill, item: SubCategory, rng: random.Random, count: int
+) -> list[dict[str, str]]:
+    """Per task to write, the values drawn for the task type: one value of each of its
+    ``vary`` lists and, if it has stems, a question stem (distinct while stems last)."""
+    stems = list(item.stems)
+    rng.shuffle(stems)
+    slots = []
+    for i in range(count):
+        slot = {name: skill.vary[name].draw(rng) for name in item.vary}
+        if stems:
+            slot["stem"] = stems[i % len(stems)]
+        slots.append(slot)
+    return slots
+
+
 __all__ = [
     "AGENT_KINDS",
+    "DEFAULT_FRAMING",
     "Flow",
-    "FlowFactory",
+    "FlowBuild",
+    "FlowSettings",
+    "FlowType",
+    "Judge",
     "RunContext",
+    "StudentView",
     "Task",
     "WorkItem",
     "agent_class",
     "build_agent",
     "category_view",
+    "draw_slots",
+    "draw_view",
+    "key_classes",
     "make_agent",
+    "material_data",
+    "presented_key",
     "skill_view",
+    "slot_labels",
+    "task_id",
+    "task_type",
     "unit_key",
+    "validate_settings",
 ]

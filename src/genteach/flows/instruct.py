@@ -1,24 +1,30 @@
-"""SeedInstructionFlow: task-type agents, drawn by weight, write tasks about the passage."""
+"""SeedInstructionFlow: task-type agents, drawn by weight, write tasks about the material,
+each with a typed answer key."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from genteach.agents.base import AgentError
-from genteach.agents.instruct import InstructInput, SeedInstructionAgent
-from genteach.agents.tool_use import ToolTaskAgent, ToolTaskInput
+from genteach.agents.instruct import InstructInput, TaskDraft
 from genteach.flows.base import (
+    FlowBuild,
+    FlowSettings,
     RunContext,
     Task,
     WorkItem,
     build_agent,
     category_view,
+    draw_slots,
+    draw_view,
     skill_view,
+    slot_labels,
+    task_id,
 )
 from genteach.models.base import ModelError
-from genteach.prompts import PromptLibrary
 from genteach.taxonomy import Skill, SubCategory, weighted_sample
 
 
@@ -26,35 +32,40 @@ class SeedInstructionFlow:
     """Draws ``task_types_per_seed`` task types (by weight, among those the transformer
     allows) and has each type's agent write ``tasks_per_type`` tasks.
 
-    One agent's failure becomes a reject; the other agents' tasks go on.
+    Each type draws from its own stream (its slots: the values the prompt asks it to use)
+    and each task from its own (how it is shown), so one agent's failure, which becomes
+    a reject, changes nothing about the other tasks.
     """
 
     name = "seed_instruction"
 
-    def __init__(self, skill: Skill, agents: Mapping[str, Any], settings: Mapping[str, Any]):
+    class Settings(FlowSettings):
+        """Attributes:
+        task_types_per_seed: task types drawn per unit.
+        tasks_per_type: tasks each drawn type's agent writes (1 to 10).
+        agent: the agent kind of task types that name none (``instruct``).
+        """
+
+        task_types_per_seed: int = Field(default=2, ge=1)
+        tasks_per_type: int = Field(default=2, ge=1, le=10)
+        agent: str = "instruct"
+
+    def __init__(self, skill: Skill, agents: dict[str, Any], settings: Settings) -> None:
         self.skill = skill
-        self.agents = dict(agents)
-        self.types_per_seed = int(settings.get("task_types_per_seed", 2))
-        self.tasks_per_type = int(settings.get("tasks_per_type", 2))
+        self.agents = agents
+        self.settings = settings
 
     @classmethod
-    def from_config(
-        cls,
-        skill: Skill,
-        settings: Mapping[str, Any],
-        prompts: PromptLibrary,
-        options: Mapping[str, Any],
-    ) -> SeedInstructionFlow:
+    def from_config(cls, skill: Skill, settings: Settings, build: FlowBuild) -> SeedInstructionFlow:
         agents = {
             t.id: build_agent(
                 skill,
                 "task_types",
                 t,
-                "instruct",
-                prompts=prompts,
+                settings.agent,
+                build=build,
                 prefix="instruct",
-                params=settings,
-                options=options,
+                params={},
             )
             for t in skill.task_types
         }
@@ -62,14 +73,19 @@ class SeedInstructionFlow:
 
     def expected_calls(self, tasks: float) -> tuple[float, float]:
         """For ``--dry-run``: one call per task type drawn, ``tasks_per_type`` tasks each."""
-        types = min(self.types_per_seed, len(self.skill.task_types)) if self.skill.task_types else 0
-        return float(types), tasks + types * self.tasks_per_type
+        s = self.settings
+        types = (
+            min(s.task_types_per_seed, len(self.skill.task_types)) if self.skill.task_types else 0
+        )
+        return float(types), tasks + types * s.tasks_per_type
 
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
-        if item.passage is None:
-            raise RuntimeError(f"{self.name} needs a passage: put content_transformation first")
+        if item.material is None:
+            raise RuntimeError(f"{self.name} needs a material: put content_transformation first")
         types = weighted_sample(
-            self.skill.task_types_after(item.transformer), self.types_per_seed, item.rng
+            self.skill.task_types_after(item.transformer),
+            self.settings.task_types_per_seed,
+            item.rng,
         )
         seeds = [item.call_seed() for _ in types]
         results = await asyncio.gather(
@@ -82,47 +98,21 @@ class SeedInstructionFlow:
         self, item: WorkItem, ctx: RunContext, task_type: SubCategory, seed: int
     ) -> list[Task]:
         agent = self.agents[task_type.id]
-        category = category_view(self.skill, "task_types", task_type)
-        assert item.passage is not None
-        chain = [*item.agents, agent.name]
+        material = item.material
+        assert material is not None
+        count = self.settings.tasks_per_type
+        slots = draw_slots(self.skill, task_type, item.stream("slots", task_type.id), count)
         try:
-            if isinstance(agent, ToolTaskAgent):
-                assert item.apis is not None, "tool tasks need an API list transformer"
-                result = await agent.run(
-                    ctx.client,
-                    ToolTaskInput(
-                        skill=skill_view(self.skill),
-                        category=category,
-                        library=item.apis.library,
-                        apis=item.apis.apis,
-                        count=self.tasks_per_type,
-                    ),
-                    seed=seed,
-                )
-                item.add(result)
-                return [
-                    Task(
-                        sub_category=task_type.id,
-                        text=item.passage.text,
-                        instruction=t.request,
-                        answer=t.answer,
-                        agents=chain,
-                        extra={
-                            "required_apis": t.required_apis,
-                            "withheld_apis": t.withheld_apis,
-                            "expected_outcome": t.expected_outcome,
-                        },
-                    )
-                    for t in result.output.tasks[: self.tasks_per_type]
-                ]
-            assert isinstance(agent, SeedInstructionAgent)
-            res = await agent.run(
+            result = await agent.run(
                 ctx.client,
                 InstructInput(
                     skill=skill_view(self.skill),
-                    category=category,
-                    passage=item.passage,
-                    count=self.tasks_per_type,
+                    category=category_view(self.skill, "task_types", task_type),
+                    material=material,
+                    material_text=material.render(ctx.prompts, "agent"),
+                    count=count,
+                    slots=slots,
+                    slot_labels=slot_labels(self.skill, task_type),
                 ),
                 seed=seed,
             )
@@ -133,14 +123,36 @@ class SeedInstructionFlow:
         except ModelError as exc:
             item.reject(self.name, agent.name, f"model error: {exc}")
             return []
-        item.add(res)
+        item.add(result)
+        chain = [*item.agents, agent.name]
+        drafts: list[TaskDraft] = result.output.tasks
         return [
-            Task(
-                sub_category=task_type.id,
-                text=(d.text or item.passage.text).strip(),
-                instruction=d.instruction.strip(),
-                answer=d.answer.strip(),
-                agents=chain,
-            )
-            for d in res.output.tasks[: self.tasks_per_type]
+            self.make_task(item, ctx, task_type.id, d, chain, slot)
+            for d, slot in zip(drafts, slots, strict=False)
         ]
+
+    def make_task(
+        self,
+        item: WorkItem,
+        ctx: RunContext,
+        sub_category: str,
+        draft: TaskDraft,
+        chain: list[str],
+        slot: dict[str, str],
+    ) -> Task:
+        """A task from a draft: its own material, and how it is shown, drawn from its own
+        stream."""
+        assert item.material is not None
+        material = draft.material(item.material)
+        instruction = draft.instruction.strip()
+        tid = task_id(sub_category, material, instruction, draft.key)
+        rng = item.stream(tid, "view")
+        return Task(
+            sub_category=sub_category,
+            material=material,
+            instruction=instruction,
+            key=draft.key,
+            view=draw_view(self.skill.student, draft.key, ctx.keys, rng),
+            agents=chain,
+            slot=slot,
+        )

@@ -9,29 +9,33 @@ every turn.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+
+from pydantic import Field
 
 from genteach.agents.base import AgentError
 from genteach.agents.tool_use import (
     FORMAT_EXAMPLES,
     ApiCallInput,
     ApiExchange,
+    ApiList,
     ConversationInput,
     SimulatedApi,
     ToolUseAssistant,
 )
 from genteach.flows.base import (
+    FlowBuild,
+    FlowSettings,
     RunContext,
     Task,
     WorkItem,
     category_view,
     make_agent,
     skill_view,
+    task_type,
 )
 from genteach.flows.respond import make_record
+from genteach.keys import ToolOutcomeKey, Verification
 from genteach.models.base import Message, ModelError, Usage, message
-from genteach.prompts import PromptLibrary
 from genteach.records import Record
 from genteach.taxonomy import Skill
 
@@ -39,12 +43,20 @@ from genteach.taxonomy import Skill
 class ToolConversationFlow:
     """Runs each tool-use task as a conversation of at most ``max_steps`` assistant turns.
 
-    With ``require_expected_outcome`` (default), a conversation that ends differently
-    from the task's expected outcome (e.g. FINAL_ANSWER where a required parameter was
-    missing) is rejected with that reason instead of becoming a record.
+    The conversation is checked against the task's key (:class:`~genteach.keys.ToolOutcomeKey`):
+    it must end as the key expects (FINAL_ANSWER or FAILED) and, for a final answer, call
+    every required API the assistant was shown. A conversation that fails the check is a
+    reject with that reason, never a record.
     """
 
     name = "tool_conversation"
+
+    class Settings(FlowSettings):
+        """Attributes:
+        max_steps: most assistant turns of a conversation.
+        """
+
+        max_steps: int = Field(default=8, ge=1, le=30)
 
     def __init__(
         self,
@@ -55,7 +67,6 @@ class ToolConversationFlow:
         system_template: str,
         observation_template: str,
         max_steps: int = 8,
-        require_expected_outcome: bool = True,
     ) -> None:
         self.skill = skill
         self.assistant = assistant
@@ -63,22 +74,17 @@ class ToolConversationFlow:
         self.system_template = system_template
         self.observation_template = observation_template
         self.max_steps = max_steps
-        self.require_expected_outcome = require_expected_outcome
 
     @classmethod
     def from_config(
-        cls,
-        skill: Skill,
-        settings: Mapping[str, Any],
-        prompts: PromptLibrary,
-        options: Mapping[str, Any],
+        cls, skill: Skill, settings: Settings, build: FlowBuild
     ) -> ToolConversationFlow:
         assistant = make_agent(
-            ToolUseAssistant, "tool_assistant", skill, prompts, settings, options,
+            ToolUseAssistant, "tool_assistant", skill, build.prompts, {}, build.options,
             system_key="assistant_system",
         )  # fmt: skip
         simulator = make_agent(
-            SimulatedApi, "api_simulator", skill, prompts, settings, options,
+            SimulatedApi, "api_simulator", skill, build.prompts, {}, build.options,
             system_key="simulator_system", user_key="simulator_user",
         )  # fmt: skip
         return cls(
@@ -89,8 +95,7 @@ class ToolConversationFlow:
                 "conversation_system", "tool_use/conversation_system.j2"
             ),
             observation_template=skill.template("observation", "tool_use/observation.j2"),
-            max_steps=int(settings.get("max_steps", 8)),
-            require_expected_outcome=bool(settings.get("require_expected_outcome", True)),
+            max_steps=settings.max_steps,
         )
 
     #: Assistant turns a conversation is assumed to take, for ``--dry-run`` estimates.
@@ -103,29 +108,28 @@ class ToolConversationFlow:
         return tasks * (2 * turns - 1), tasks
 
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
-        seeds = [item.call_seed() for _ in item.tasks]
-        records = await asyncio.gather(
-            *(self._converse(item, ctx, t, s) for t, s in zip(item.tasks, seeds, strict=True))
-        )
+        records = await asyncio.gather(*(self._converse(item, ctx, t) for t in item.tasks))
         item.records.extend(r for r in records if r is not None)
 
-    async def _converse(
-        self, item: WorkItem, ctx: RunContext, task: Task, seed: int
-    ) -> Record | None:
-        if item.apis is None:
-            raise RuntimeError(f"{self.name} needs an API list: use an api_list transformer first")
-        withheld = set(task.extra.get("withheld_apis", []))
-        shown = [a for a in item.apis.apis if a.name not in withheld]
+    async def _converse(self, item: WorkItem, ctx: RunContext, task: Task) -> Record | None:
+        apis = task.material
+        key = task.key
+        if not isinstance(apis, ApiList) or not isinstance(key, ToolOutcomeKey):
+            raise RuntimeError(
+                f"{self.name} needs tasks on an API list with tool_outcome keys: use an "
+                "api_list transformer and tool_task agents"
+            )
+        seed = task.stream(item.stream_key, "converse").randrange(2**31)
+        shown = apis.shown
         system = ctx.prompts.render(
             self.system_template,
-            library=item.apis.library,
-            description=item.apis.description,
+            library=apis.library,
+            description=apis.description,
             apis=[a.model_dump() for a in shown],
             examples=FORMAT_EXAMPLES,
         )
         conversation: list[Message] = [message("system", system), message("user", task.instruction)]
-        sub = next(t for t in self.skill.task_types if t.id == task.sub_category)
-        category = category_view(self.skill, "task_types", sub)
+        category = category_view(self.skill, "task_types", task_type(self.skill, task.sub_category))
         usage = Usage()
         agents = [*task.agents]
         outcome: str | None = None
@@ -154,7 +158,7 @@ class ToolConversationFlow:
                 sim = await self.simulator.run(
                     ctx.client,
                     ApiCallInput(
-                        library=item.apis.library,
+                        library=apis.library,
                         api=spec,
                         arguments=action.arguments,
                         request=task.instruction,
@@ -200,13 +204,16 @@ class ToolConversationFlow:
                 self.name, self.assistant.name, f"no STOP action within {self.max_steps} steps"
             )
             return None
-        expected = task.extra.get("expected_outcome")
-        if self.require_expected_outcome and expected and outcome != expected:
+        called = [h.api for h in history]
+        verification: Verification = key.check_conversation(
+            outcome, called, [a.name for a in shown]
+        )
+        item.count(verification)
+        if verification.status == "failed":
             item.reject(
-                self.name,
-                self.assistant.name,
-                f"conversation ended with {outcome}, the task expects {expected}",
-                conversation[-1]["content"],
+                self.name, self.assistant.name, verification.detail, conversation[-1]["content"]
             )
             return None
-        return make_record(item, ctx, task, conversation, agents, usage, outcome=outcome)
+        return make_record(
+            item, ctx, task, conversation, agents, usage, verification, outcome=outcome
+        )

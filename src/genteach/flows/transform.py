@@ -1,54 +1,81 @@
-"""ContentTransformationFlow: one transformer, drawn by weight, rewrites the seed."""
+"""ContentTransformationFlow: one transformer, drawn by weight, turns the seed into the
+unit's material."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from genteach.agents.tool_use import ApiList, ApiListBuilder, ApiListInput
-from genteach.agents.transform import TransformedText, TransformInput
-from genteach.agents.views import PassageView, SeedView
-from genteach.flows.base import RunContext, WorkItem, build_agent, category_view, skill_view
-from genteach.prompts import PromptLibrary
+from pydantic import Field, model_validator
+
+from genteach.agents.transform import TransformInput
+from genteach.agents.views import SeedView
+from genteach.flows.base import (
+    FlowBuild,
+    FlowSettings,
+    RunContext,
+    WorkItem,
+    build_agent,
+    category_view,
+    skill_view,
+)
 from genteach.taxonomy import Skill, TaxonomyError, Transformer
 
 
 class ContentTransformationFlow:
     """Picks one transformer per seed (identity included) by weight and runs it.
 
-    Sets ``item.passage`` (and ``item.apis`` for API-list transformers) and
-    ``item.transformer``, which limits the task types that may follow.
+    Sets ``item.material`` (the output's ``material()``) and ``item.transformer``, which
+    limits the task types that may follow.
     """
 
     name = "content_transformation"
 
-    def __init__(self, skill: Skill, agents: Mapping[str, Any], settings: Mapping[str, Any]):
+    class Settings(FlowSettings):
+        """Bounds of what transformers write, and the default agent kind.
+
+        Attributes:
+            min_words / max_words: length of a transformed text (a transformer's own
+                ``min_words``/``max_words`` in the taxonomy win).
+            min_items / max_items: items of a list material (APIs of an API list).
+            agent: the agent kind of transformers that name none (``transform``).
+        """
+
+        min_words: int = Field(default=150, ge=1)
+        max_words: int = Field(default=600, ge=1)
+        min_items: int = Field(default=4, ge=1)
+        max_items: int = Field(default=10, ge=1)
+        agent: str = "transform"
+
+        @model_validator(mode="after")
+        def _bounds(self) -> ContentTransformationFlow.Settings:
+            if self.min_words > self.max_words:
+                raise ValueError(f"min_words {self.min_words} > max_words {self.max_words}")
+            if self.min_items > self.max_items:
+                raise ValueError(f"min_items {self.min_items} > max_items {self.max_items}")
+            return self
+
+    def __init__(self, skill: Skill, agents: dict[str, Any], settings: Settings) -> None:
         if not skill.transformers:
             raise TaxonomyError(
                 f"skills.{skill.id}.transformers: the flow {self.name} needs at least one"
             )
         self.skill = skill
-        self.agents = dict(agents)
-        self.settings = dict(settings)
+        self.agents = agents
+        self.settings = settings
 
     @classmethod
     def from_config(
-        cls,
-        skill: Skill,
-        settings: Mapping[str, Any],
-        prompts: PromptLibrary,
-        options: Mapping[str, Any],
+        cls, skill: Skill, settings: Settings, build: FlowBuild
     ) -> ContentTransformationFlow:
         agents = {
             t.id: build_agent(
                 skill,
                 "transformers",
                 t,
-                "transform",
-                prompts=prompts,
+                settings.agent,
+                build=build,
                 prefix="transform",
-                params=settings,
-                options=options,
+                params=settings.model_dump(exclude={"agent"}),
             )
             for t in skill.transformers
         }
@@ -69,41 +96,21 @@ class ContentTransformationFlow:
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
         transformer = self.choose(item)
         agent = self.agents[transformer.id]
-        seed_view = SeedView(**item.seed.model_dump())
-        category = category_view(self.skill, "transformers", transformer)
-        call_seed = item.call_seed()
-        if isinstance(agent, ApiListBuilder):
-            result = await agent.run(
-                ctx.client,
-                ApiListInput(
-                    skill=skill_view(self.skill),
-                    category=category,
-                    seed=seed_view,
-                    min_apis=int(self.settings.get("min_apis", 4)),
-                    max_apis=int(self.settings.get("max_apis", 10)),
-                ),
-                seed=call_seed,
-            )
-            apis: ApiList = result.output
-            item.apis = apis
-            item.passage = PassageView(
-                title=apis.library,
-                text=ctx.prompts.render(
-                    "tool_use/api_list_text.j2",
-                    library=apis.library,
-                    description=apis.description,
-                    apis=[a.model_dump() for a in apis.apis],
-                ),
-                transformer=transformer.id,
-            )
-        else:
-            result = await agent.run(
-                ctx.client,
-                TransformInput(skill=skill_view(self.skill), category=category, seed=seed_view),
-                seed=call_seed,
-            )
-            out: TransformedText = result.output
-            item.passage = out.passage(transformer.id)
+        s = self.settings
+        result = await agent.run(
+            ctx.client,
+            TransformInput(
+                skill=skill_view(self.skill),
+                category=category_view(self.skill, "transformers", transformer),
+                seed=SeedView(**item.seed.model_dump()),
+                min_words=transformer.min_words or s.min_words,
+                max_words=transformer.max_words or s.max_words,
+                min_items=s.min_items,
+                max_items=s.max_items,
+            ),
+            seed=item.call_seed(),
+        )
         item.add(result)
+        item.material = result.output.material()
         item.transformer = transformer.id
         item.agents.append(agent.name)

@@ -1,0 +1,951 @@
+"""Typed answer keys: what a task's correct answer is, and how a response is checked.
+
+An instruction agent writes each task's key as structured JSON of one *kind* (the task
+type names the kinds it allows in the taxonomy). A key holds what is correct and nothing
+about how it is shown: the order of multiple-choice options and the labels the student
+sees are drawn in code (:class:`Layout`), so options can be shuffled, the position of
+the correct one balanced over a run, and a response scored later.
+
+``key.check(response, layout)`` reads the response's ``Final answer:`` line and compares
+it with the key (pure, no model). Kinds that code cannot settle (free text, program tests
+before the sandbox exists) return ``status="unchecked"``; a judge can be plugged in for
+them (:mod:`genteach.verify`).
+
+Add a kind by subclassing :class:`AnswerKey` with a ``kind: Literal["..."]`` field and
+passing it to the pipeline (``Pipeline(keys=[MyKey])``): see docs/adding-a-skill.md.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import string
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+Status = Literal["passed", "failed", "unchecked"]
+
+#: Label styles of options and items, drawn per task (the taxonomy lists which ones).
+LABEL_STYLES: dict[str, tuple[str, str]] = {
+    # name: (alphabet, pattern with {} for the symbol)
+    "upper_paren": (string.ascii_uppercase, "({})"),
+    "lower_paren": (string.ascii_lowercase, "({})"),
+    "upper_dot": (string.ascii_uppercase, "{}."),
+    "upper_bracket": (string.ascii_uppercase, "{})"),
+    "number_dot": ("123456789", "{}."),
+    "number_paren": ("123456789", "({})"),
+}
+
+#: A final answer that says the material does not settle the question.
+_UNSETTLED = re.compile(
+    r"(can ?not|can't|unable to) be (determined|answered|known|settled|inferred)"
+    r"|not (stated|given|mentioned|specified|provided|answerable|determinable)"
+    r"|(not enough|insufficient|no) information|does(n't| not) (say|state|specify|mention|settle"
+    r"|provide|give|indicate)|unanswerable|impossible to (tell|determine|say|know)",
+    re.IGNORECASE,
+)
+_FINAL = re.compile(r"^[ \t>*_#-]*final answer[ \t*_]*[:：][ \t*_]*(?P<rest>.*)$", re.I | re.M)
+_NUMBER = re.compile(r"[-−]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|[-−]?\.\d+")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+class Verification(BaseModel):
+    """The outcome of checking one response against its key (stored in record metadata).
+
+    ``status``: passed, failed (the response contradicts its key) or unchecked (no check
+    by code is possible for this kind, and no judge ran); ``answer``: what the response's
+    final answer said, as read; ``detail``: what was compared, in words.
+    """
+
+    kind: str
+    status: Status
+    detail: str = ""
+    answer: str | None = None
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.status == "unchecked" else self.status == "passed"
+
+
+class Layout(BaseModel):
+    """How a task's key is shown to the student, drawn in code per task.
+
+    ``order``: the display order of a key's options or items (indices into the key's own
+    order); ``labels``: the label style (:data:`LABEL_STYLES`).
+    """
+
+    order: list[int] = Field(default_factory=list)
+    labels: str = "upper_paren"
+
+    def label(self, i: int) -> str:
+        """The label of the i-th displayed option (0-based), e.g. ``(B)``."""
+        alphabet, pattern = LABEL_STYLES[self.labels]
+        return pattern.format(alphabet[i])
+
+    def symbol(self, i: int) -> str:
+        """The bare symbol of the i-th label (``B`` for ``(B)``)."""
+        return LABEL_STYLES[self.labels][0][i]
+
+
+# -- helpers ------------------------------------------------------------------------------
+def final_answer(response: str) -> str | None:
+    """The text after the last ``Final answer:`` line of ``response`` (with the lines that
+    follow it, for lists), stripped; None when there is none."""
+    matches = list(_FINAL.finditer(response))
+    if not matches:
+        return None
+    m = matches[-1]
+    rest = m.group("rest").strip()
+    tail = response[m.end() :].strip()
+    text = f"{rest}\n{tail}".strip() if tail else rest
+    return text.strip("*_` \n") or None
+
+
+def says_unsettled(text: str) -> bool:
+    """Whether ``text`` says the material does not settle the question."""
+    return bool(_UNSETTLED.search(text))
+
+
+def normalize(text: str) -> str:
+    """Normalised text for exact comparison: NFKC, case-folded, punctuation and the
+    articles a/an/the removed, whitespace collapsed."""
+    t = unicodedata.normalize("NFKC", text).casefold()
+    t = "".join(" " if unicodedata.category(c).startswith(("P", "S")) else c for c in t)
+    t = _ARTICLES.sub(" ", t)
+    return " ".join(t.split())
+
+
+def _matches(answer: str, target: str, slack: int = 4) -> bool:
+    """Normalised equality, or the target's words appearing as one run in an answer at
+    most ``slack`` words longer ("in 1998" matches "1998")."""
+    a, t = normalize(answer), normalize(target)
+    if not t:
+        return False
+    if a == t:
+        return True
+    aw, tw = a.split(), t.split()
+    if len(aw) > len(tw) + slack:
+        return False
+    return any(aw[i : i + len(tw)] == tw for i in range(len(aw) - len(tw) + 1))
+
+
+def parse_number(text: str) -> float | None:
+    """The first number in ``text`` (thousands separators and a trailing % allowed)."""
+    m = _NUMBER.search(text.replace("−", "-"))
+    if not m:
+        return None
+    try:
+        return float(m.group(0).replace(",", "").replace("−", "-"))
+    except ValueError:
+        return None
+
+
+def _short(text: str, n: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _label_tokens(text: str, layout: Layout, count: int) -> list[int] | None:
+    """Read a sequence of labels of ``layout``'s style (e.g. ``C, A, (D) -> B``) as display
+    positions; None if a token is not a label of this task."""
+    alphabet = LABEL_STYLES[layout.labels][0][:count]
+    cleaned = re.sub(r"->|→|=>|>|,|;|\band\b|\bthen\b", " ", text)
+    positions: list[int] = []
+    for token in cleaned.split():
+        sym = token.strip("().[]:*`'\"")
+        if not sym:
+            continue
+        hit = next((i for i, a in enumerate(alphabet) if a.casefold() == sym.casefold()), None)
+        if hit is None:
+            return None
+        positions.append(hit)
+    return positions or None
+
+
+#: Parts of a key's view that give the answer away.
+_SECRETS = frozenset({"answer", "explanation", "correct"})
+
+
+def public_view(view: dict[str, Any]) -> dict[str, Any]:
+    """A key's view (:meth:`AnswerKey.view`) without what gives the answer away: what an
+    answerer may be told about the question's form and labels."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if k not in _SECRETS}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    return clean(view)  # type: ignore[no-any-return]
+
+
+# -- the base ------------------------------------------------------------------------------
+class AnswerKey(BaseModel):
+    """Base of every key kind. Subclasses add their fields and a ``kind`` literal.
+
+    Class attributes:
+        form: how the question is shown and answered (the responder's answer format and
+            the student's question template): ``choice``, ``items`` (ordering),
+            ``matching``, ``labels``, ``short`` (one final answer) or ``open`` (no final
+            line).
+        checkable: whether code can settle a response (False: needs a judge).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    form: ClassVar[str] = "short"
+    checkable: ClassVar[bool] = True
+
+    def layout(self, rng: random.Random, label_styles: Sequence[str]) -> Layout:
+        """Draw how this key is shown (option order, label style). Default: no options."""
+        return Layout(labels=rng.choice(list(label_styles)) if label_styles else "upper_paren")
+
+    def view(self, layout: Layout) -> dict[str, Any]:
+        """What templates need to show the question and the key: ``form``, the labelled
+        options or items in display order, and the correct answer as shown."""
+        return {"form": self.form, "kind": self.kind}
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        """Compare ``response`` with this key. Pure."""
+        raise NotImplementedError
+
+    def summary(self, layout: Layout) -> str:
+        """The key in a few words, for reject reasons and logs."""
+        return self.kind
+
+    #: Fields that explain an answer without being part of it (ignored by :meth:`same_answer`).
+    _notes: ClassVar[frozenset[str]] = frozenset({"explanation", "note", "reference"})
+
+    def same_answer(self, other: AnswerKey) -> bool:
+        """Whether ``other`` keys the same answer (a flipped answer must not): same kind
+        and the same answer fields, compared after normalisation."""
+
+        def norm(v: Any) -> Any:
+            if isinstance(v, str):
+                return normalize(v)
+            if isinstance(v, list):
+                return [norm(x) for x in v]
+            if isinstance(v, dict):
+                return {k: norm(x) for k, x in v.items() if k not in self._notes}
+            return v
+
+        return type(self) is type(other) and norm(self.model_dump()) == norm(other.model_dump())
+
+    # A final line is required (and read) unless the form is open.
+    def _final(self, response: str) -> str | None:
+        return final_answer(response)
+
+    def _unsettled(self, answer: str, layout: Layout) -> Verification:
+        return Verification(
+            kind=self.kind,
+            status="failed",
+            answer=answer,
+            detail=f"the response says the material does not settle it; the key is "
+            f"{self.summary(layout)}",
+        )
+
+
+class ChoiceKey(AnswerKey):
+    """Multiple choice: the correct option(s) and the distractors, as written. Code
+    shuffles them (:meth:`layout`) and labels them."""
+
+    kind: Literal["choice"] = "choice"
+    correct: list[str] = Field(
+        min_length=1,
+        max_length=3,
+        description="the correct option, written out in full (more than one only if the "
+        "question asks to select all that apply)",
+    )
+    distractors: list[str] = Field(
+        min_length=2,
+        max_length=6,
+        description="the wrong options, each plausible to a careless reader and wrong for a "
+        "stated reason",
+    )
+    explanation: str = Field(
+        default="", description="one or two sentences: why the correct option is right"
+    )
+    form: ClassVar[str] = "choice"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ChoiceKey:
+        options = [normalize(o) for o in self.options]
+        if any(not o for o in options):
+            raise ValueError("an option is empty")
+        if len(set(options)) != len(options):
+            raise ValueError("two options are the same")
+        for o in self.options:
+            if re.match(r"^\(?[A-Ha-h1-8][).]\s", o.strip()):
+                raise ValueError(
+                    f"option {_short(o, 40)!r} starts with a label: write the option text "
+                    "only; labels are added when it is shown"
+                )
+        return self
+
+    @property
+    def options(self) -> list[str]:
+        """All options in key order: the correct ones first."""
+        return [*self.correct, *self.distractors]
+
+    def layout(self, rng: random.Random, label_styles: Sequence[str]) -> Layout:
+        order = list(range(len(self.options)))
+        rng.shuffle(order)
+        return Layout(order=order, labels=rng.choice(list(label_styles) or ["upper_paren"]))
+
+    def same_answer(self, other: AnswerKey) -> bool:
+        return isinstance(other, ChoiceKey) and {normalize(c) for c in self.correct} == {
+            normalize(c) for c in other.correct
+        }
+
+    def correct_positions(self, layout: Layout) -> list[int]:
+        """Display positions (0-based) of the correct options."""
+        return sorted(layout.order.index(i) for i in range(len(self.correct)))
+
+    def view(self, layout: Layout) -> dict[str, Any]:
+        opts = self.options
+        return {
+            "form": self.form,
+            "kind": self.kind,
+            "options": [
+                {"label": layout.label(p), "text": opts[i], "correct": i < len(self.correct)}
+                for p, i in enumerate(layout.order)
+            ],
+            "answer": ", ".join(layout.label(p) for p in self.correct_positions(layout)),
+            "multiple": len(self.correct) > 1,
+            "explanation": self.explanation,
+        }
+
+    def summary(self, layout: Layout) -> str:
+        shown = self.correct_positions(layout)
+        opts = [self.options[layout.order[p]] for p in shown]
+        return "; ".join(
+            f'{layout.label(p)} "{_short(o, 60)}"' for p, o in zip(shown, opts, strict=True)
+        )
+
+    def read(self, answer: str, layout: Layout) -> list[int] | None:
+        """Display positions named by a final answer: labels (``(B)``, ``B``, ``b)``) or
+        an option's exact text; None when it names none."""
+        n = len(self.options)
+        parts = [p for p in re.split(r",|;|\band\b|&", answer) if p.strip()]
+        found: list[int] = []
+        symbols = [a.casefold() for a in LABEL_STYLES[layout.labels][0][:n]]
+        texts = [normalize(self.options[i]) for i in layout.order]
+        for part in parts:
+            m = re.match(r"^\s*[(\[]?\s*([A-Za-z]|\d{1,2})\s*[)\].:]?(?=\s|$)", part)
+            if m and m.group(1).casefold() in symbols:
+                found.append(symbols.index(m.group(1).casefold()))
+            elif normalize(part) in texts:
+                found.append(texts.index(normalize(part)))
+            else:
+                return None
+        return sorted(set(found)) or None
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = self._final(response)
+        if answer is None:
+            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+        picked = self.read(answer, layout)
+        if picked is None:
+            if says_unsettled(answer):
+                return self._unsettled(answer, layout)
+            return Verification(
+                kind=self.kind,
+                status="failed",
+                answer=answer,
+                detail=f"the final answer names no option; the key is {self.summary(layout)}",
+            )
+        want = self.correct_positions(layout)
+        named = ", ".join(layout.label(p) for p in picked)
+        if picked == want:
+            return Verification(kind=self.kind, status="passed", answer=answer, detail=named)
+        return Verification(
+            kind=self.kind,
+            status="failed",
+            answer=answer,
+            detail=f"the response chose {named}; the key is {self.summary(layout)}",
+        )
+
+
+class ExactKey(AnswerKey):
+    """One short answer compared after normalisation (case, punctuation, articles)."""
+
+    kind: Literal["exact"] = "exact"
+    value: str = Field(min_length=1, description="the exact answer, as short as possible")
+    aliases: list[str] = Field(
+        default_factory=list, description="other ways to write the same answer, if any"
+    )
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = self._final(response)
+        if answer is None:
+            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+        first = answer.splitlines()[0]
+        if any(_matches(first, v) for v in (self.value, *self.aliases)):
+            return Verification(kind=self.kind, status="passed", answer=first, detail=self.value)
+        if says_unsettled(first):
+            return self._unsettled(first, layout)
+        return Verification(
+            kind=self.kind,
+            status="failed",
+            answer=first,
+            detail=f'the response answered "{_short(first)}"; the key is "{_short(self.value)}"',
+        )
+
+    def summary(self, layout: Layout) -> str:
+        return f'"{_short(self.value)}"'
+
+
+class NumericKey(AnswerKey):
+    """A number, with its unit and a tolerance."""
+
+    kind: Literal["numeric"] = "numeric"
+    value: float = Field(description="the number")
+    unit: str = Field(default="", description="its unit, or an empty string")
+    tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        description="the largest difference still counted right (0: exact; use it for "
+        "rounded results)",
+    )
+
+    @model_validator(mode="after")
+    def _finite(self) -> NumericKey:
+        if not math.isfinite(self.value):
+            raise ValueError("the value must be a finite number")
+        return self
+
+    def summary(self, layout: Layout) -> str:
+        tol = f" ± {self.tolerance:g}" if self.tolerance else ""
+        return f"{self.value:g}{tol}{' ' + self.unit if self.unit else ''}"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = self._final(response)
+        if answer is None:
+            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+        first = answer.splitlines()[0]
+        got = parse_number(first)
+        if got is None:
+            if says_unsettled(first):
+                return self._unsettled(first, layout)
+            return Verification(
+                kind=self.kind,
+                status="failed",
+                answer=first,
+                detail=f"no number in the final answer; the key is {self.summary(layout)}",
+            )
+        # Half a unit in the last place the key shows, at least: 2.5 keyed, 2.50 answered.
+        slack = max(self.tolerance, 1e-9 * max(1.0, abs(self.value)))
+        if abs(got - self.value) <= slack:
+            return Verification(kind=self.kind, status="passed", answer=first, detail=f"{got:g}")
+        return Verification(
+            kind=self.kind,
+            status="failed",
+            answer=first,
+            detail=f"the response gave {got:g}; the key is {self.summary(layout)}",
+        )
+
+
+class ListKey(AnswerKey):
+    """A list of items, compared as a set (or in order when ``ordered``)."""
+
+    kind: Literal["list"] = "list"
+    items: list[str] = Field(min_length=2, max_length=20, description="every item, short")
+    ordered: bool = Field(default=False, description="true only if the order matters")
+
+    def summary(self, layout: Layout) -> str:
+        return "[" + "; ".join(_short(i, 30) for i in self.items) + "]"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = self._final(response)
+        if answer is None:
+            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+        given = [
+            re.sub(r"^\s*(?:[-*•]|\d+[.)]|\(?[a-z]\))\s*", "", part).strip()
+            for part in re.split(r"[;\n]|,(?![^()]*\))", answer)
+        ]
+        given = [g for g in given if normalize(g)]
+        if len(given) == 1 and says_unsettled(given[0]):
+            return self._unsettled(given[0], layout)
+        missing = [i for i in self.items if not any(_matches(g, i) for g in given)]
+        extra = [g for g in given if not any(_matches(g, i) for i in self.items)]
+        ok = not missing and not extra
+        if ok and self.ordered:
+            firsts = [next(j for j, g in enumerate(given) if _matches(g, i)) for i in self.items]
+            ok = firsts == sorted(firsts)
+        if ok:
+            return Verification(kind=self.kind, status="passed", answer=answer, detail="all items")
+        parts = []
+        if missing:
+            parts.append("missing " + "; ".join(_short(m, 30) for m in missing))
+        if extra:
+            parts.append("extra " + "; ".join(_short(e, 30) for e in extra))
+        if not parts:
+            parts.append("items out of order")
+        return Verification(
+            kind=self.kind,
+            status="failed",
+            answer=answer,
+            detail=f"{', '.join(parts)}; the key is {self.summary(layout)}",
+        )
+
+
+class OrderingKey(AnswerKey):
+    """Items to put in order, written in their correct order; code scrambles and labels
+    them for the student."""
+
+    kind: Literal["ordering"] = "ordering"
+    items: list[str] = Field(
+        min_length=3, max_length=8, description="the events or steps, in their correct order"
+    )
+    form: ClassVar[str] = "items"
+
+    def layout(self, rng: random.Random, label_styles: Sequence[str]) -> Layout:
+        n = len(self.items)
+        order = list(range(n))
+        # Neither the true order nor its reverse: the student must work it out.
+        while order in (list(range(n)), list(range(n))[::-1]):
+            rng.shuffle(order)
+        return Layout(order=order, labels=rng.choice(list(label_styles) or ["upper_paren"]))
+
+    def answer_positions(self, layout: Layout) -> list[int]:
+        """The correct sequence as display positions."""
+        return [layout.order.index(i) for i in range(len(self.items))]
+
+    def view(self, layout: Layout) -> dict[str, Any]:
+        return {
+            "form": self.form,
+            "kind": self.kind,
+            "items": [
+                {"label": layout.label(p), "text": self.items[i]}
+                for p, i in enumerate(layout.order)
+            ],
+            "answer": ", ".join(layout.symbol(p) for p in self.answer_positions(layout)),
+        }
+
+    def summary(self, layout: Layout) -> str:
+        return ", ".join(layout.symbol(p) for p in self.answer_positions(layout))
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = self._final(response)
+        if answer is None:
+            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+        first = answer.splitlines()[0]
+        got = _label_tokens(first, layout, len(self.items))
+        if got is None:
+            if says_unsettled(first):
+                return self._unsettled(first, layout)
+            return Verification(
+                kind=self.kind,
+                status="failed",
+                answer=first,
+                detail=f"could not read a sequence of labels; the key is {self.summary(layout)}",
+            )
+        if got == self.answer_positions(layout):
+            return Verification(
+                kind=self.kind, status="passed", answer=first, detail=self.summary(layout)
+            )
+        return Verification(
+            kind=self.kind,
+            status="failed",
+            answer=first,
+            detail=f"the response ordered {', '.join(layout.symbol(p) for p in got)}; the key "
+            f"is {self.summary(layout)}",
+        )
+
+
+class Pair(BaseModel):
+    """One matched pair."""
+
+    model_config = ConfigDict(extra="forbid")
+    left: str = Field(min_length=1, description="an item of the first column")
+    right: str = Field(min_length=1, description="the item of the second column it goes with")
+
+
+class MatchingKey(AnswerKey):
+    """Pairs to match: the first column numbered, the second shuffled and lettered."""
+
+    kind: Literal["matching"] = "matching"
+    pairs: list[Pair] = Field(min_length=3, max_length=8, description="the correct pairs")
+    form: ClassVar[str] = "matching"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> MatchingKey:
+        for side in ("left", "right"):
+            vals = [normalize(getattr(p, side)) for p in self.pairs]
+            if len(set(vals)) != len(vals):
+                raise ValueError(f"two pairs have the same {side} item")
+        return self
+
+    def layout(self, rng: random.Random, label_styles: Sequence[str]) -> Layout:
+        n = len(self.pairs)
+        order = list(range(n))
+        while order == list(range(n)):
+            rng.shuffle(order)
+        return Layout(order=order, labels="upper_paren")
+
+    def view(self, layout: Layout) -> dict[str, Any]:
+        return {
+            "form": self.form,
+            "kind": self.kind,
+            "left": [{"label": f"{i + 1}.", "text": p.left} for i, p in enumerate(self.pairs)],
+            "right": [
+                {"label": layout.label(p), "text": self.pairs[i].right}
+                for p, i in enumerate(layout.order)
+            ],
+            "answer": self.summary(layout),
+        }
+
+    def summary(self, layout: Layout) -> str:
+        return ", ".join(
+            f"{i + 1}-{layout.symbol(layout.order.index(i))}" for i in range(len(self.pairs))
+        )
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = self._final(response)
+        if answer is None:
+            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+        n = len(self.pairs)
+        alphabet = LABEL_STYLES[layout.labels][0][:n]
+        got: dict[int, int] = {}
+        for m in re.finditer(r"(\d+)\s*[-–—:→>=.)]+\s*\(?([A-Za-z])\)?", answer):
+            left, sym = int(m.group(1)) - 1, m.group(2).upper()
+            if 0 <= left < n and sym in alphabet:
+                got[left] = alphabet.index(sym)
+        want = {i: layout.order.index(i) for i in range(n)}
+        if got == want:
+            return Verification(
+                kind=self.kind, status="passed", answer=answer, detail=self.summary(layout)
+            )
+        shown = ", ".join(f"{k + 1}-{alphabet[v]}" for k, v in sorted(got.items())) or "no pairs"
+        return Verification(
+            kind=self.kind,
+            status="failed",
+            answer=answer,
+            detail=f"the response matched {shown}; the key is {self.summary(layout)}",
+        )
+
+
+class Judgement(BaseModel):
+    """One statement and its label."""
+
+    model_config = ConfigDict(extra="forbid")
+    statement: str = Field(min_length=5, description="the statement, as the student reads it")
+    label: str = Field(min_length=1, description="its correct label, one of the label set")
+    note: str = Field(default="", description="why (for a false statement: the correction)")
+
+
+class LabelsKey(AnswerKey):
+    """Statements, each with a label from a fixed set (True/False; fact/opinion/...)."""
+
+    kind: Literal["labels"] = "labels"
+    label_set: list[str] = Field(
+        min_length=2, max_length=6, description="the labels to choose from, such as True and False"
+    )
+    items: list[Judgement] = Field(min_length=2, max_length=10, description="the statements")
+    form: ClassVar[str] = "labels"
+
+    @model_validator(mode="after")
+    def _known(self) -> LabelsKey:
+        known = {normalize(x) for x in self.label_set}
+        for i, item in enumerate(self.items, 1):
+            if normalize(item.label) not in known:
+                raise ValueError(
+                    f"statement {i}: label {item.label!r} is not in the label set {self.label_set}"
+                )
+        if len({normalize(x.label) for x in self.items}) < 2:
+            raise ValueError("use at least two different labels across the statements")
+        return self
+
+    def view(self, layout: Layout) -> dict[str, Any]:
+        return {
+            "form": self.form,
+            "kind": self.kind,
+            "label_set": self.label_set,
+            "items": [
+                {"label": f"{i + 1}.", "text": it.statement} for i, it in enumerate(self.items)
+            ],
+            "answer": self.summary(layout),
+        }
+
+    def summary(self, layout: Layout) -> str:
+        return "; ".join(f"{i + 1} {it.label}" for i, it in enumerate(self.items))
+
+    def _label_of(self, token: str) -> str | None:
+        t = normalize(token)
+        for label in self.label_set:
+            if normalize(label) == t:
+                return normalize(label)
+        starts = [x for x in self.label_set if normalize(x).startswith(t)] if t else []
+        return normalize(starts[0]) if len(starts) == 1 else None
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = self._final(response)
+        if answer is None:
+            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+        words = "|".join(re.escape(x) for x in sorted(self.label_set, key=len, reverse=True))
+        got: dict[int, str] = {}
+        for m in re.finditer(rf"(\d+)\s*[.:)\-–—=]?\s*\(?({words}|[A-Za-z])\b", answer, re.I):
+            label = self._label_of(m.group(2))
+            if label is not None:
+                got.setdefault(int(m.group(1)) - 1, label)
+        want = {i: normalize(it.label) for i, it in enumerate(self.items)}
+        wrong = [i + 1 for i in want if got.get(i) != want[i]]
+        if not wrong:
+            return Verification(
+                kind=self.kind, status="passed", answer=answer, detail=self.summary(layout)
+            )
+        return Verification(
+            kind=self.kind,
+            status="failed",
+            answer=answer,
+            detail=f"statement{'s' if len(wrong) > 1 else ''} {', '.join(map(str, wrong))} "
+            f"labelled otherwise or not at all; the key is {self.summary(layout)}",
+        )
+
+
+class FreeTextKey(AnswerKey):
+    """An open answer (an essay, a rewrite, an explanation): a reference and the points a
+    good answer covers. Code checks only that an answer exists; a judge can do more."""
+
+    kind: Literal["free_text"] = "free_text"
+    rubric: list[str] = Field(
+        min_length=1,
+        max_length=8,
+        description="the points a correct answer must cover or the constraints it must meet, "
+        "each checkable",
+    )
+    reference: str = Field(default="", description="a short reference answer, if one helps")
+    form: ClassVar[str] = "open"
+    checkable: ClassVar[bool] = False
+
+    def summary(self, layout: Layout) -> str:
+        return "rubric: " + "; ".join(_short(r, 40) for r in self.rubric)
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        return Verification(
+            kind=self.kind, status="unchecked", detail="free text: no check by code (no judge)"
+        )
+
+
+class UnanswerableKey(AnswerKey):
+    """The material does not settle the question; ``missing`` names what it lacks.
+    ``shown`` keeps the key the question is presented with (its options, for example),
+    so the student still sees the options of a multiple-choice question."""
+
+    kind: Literal["unanswerable"] = "unanswerable"
+    missing: str = Field(min_length=5, description="the information the material lacks")
+    # Set by code (never asked of a model): the key the question is presented with.
+    shown: SkipJsonSchema[dict[str, Any] | None] = None
+
+    def presented(self, kinds: KeyKinds) -> AnswerKey | None:
+        return kinds.parse(self.shown) if self.shown else None
+
+    def summary(self, layout: Layout) -> str:
+        return f"not settled by the material (missing: {_short(self.missing, 60)})"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = self._final(response)
+        text = answer if answer is not None else response[-400:]
+        if says_unsettled(text):
+            return Verification(kind=self.kind, status="passed", answer=answer, detail="unsettled")
+        return Verification(
+            kind=self.kind,
+            status="failed",
+            answer=answer,
+            detail=f"the response answers as if the material settled it; the key: "
+            f"{self.summary(layout)}",
+        )
+
+    def same_answer(self, other: AnswerKey) -> bool:
+        return isinstance(other, UnanswerableKey)
+
+
+class ProgramTestsKey(AnswerKey):
+    """Code answers checked by running tests (in the sandbox of the coding skill)."""
+
+    kind: Literal["program_tests"] = "program_tests"
+    language: str = Field(default="python", description="the programming language")
+    tests: str = Field(min_length=10, description="test code that passes only on correct code")
+    form: ClassVar[str] = "open"
+    checkable: ClassVar[bool] = False
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        return Verification(
+            kind=self.kind, status="unchecked", detail="program tests need the code sandbox"
+        )
+
+
+class EnvironmentKey(AnswerKey):
+    """An answer an environment checks (its reward): e.g. a database state or an OS
+    check script. ``expected`` is what the environment's check compares with."""
+
+    kind: Literal["environment"] = "environment"
+    check_name: str = Field(min_length=1, description="the environment check that decides")
+    expected: Any = Field(default=None, description="what the check compares with")
+    form: ClassVar[str] = "open"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        return Verification(
+            kind=self.kind, status="unchecked", detail="decided by the environment's reward"
+        )
+
+
+class ToolOutcomeKey(AnswerKey):
+    """How a correct tool-use conversation ends, and which APIs it calls: checked against
+    the conversation (its actions), not against a final line."""
+
+    kind: Literal["tool_outcome"] = "tool_outcome"
+    outcome: Literal["final_answer", "failed"] = Field(
+        description="how a correct conversation ends: with FINAL_ANSWER or with FAILED"
+    )
+    required_apis: list[str] = Field(
+        default_factory=list, description="the APIs a complete solution calls, in call order"
+    )
+    reference: str = Field(default="", description="the reference solution on one line")
+    form: ClassVar[str] = "open"
+
+    def summary(self, layout: Layout) -> str:
+        apis = f" after {', '.join(self.required_apis)}" if self.required_apis else ""
+        return f"{self.outcome.upper()}{apis if self.outcome == 'final_answer' else ''}"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        return Verification(
+            kind=self.kind, status="unchecked", detail="checked against the conversation"
+        )
+
+    def check_conversation(
+        self, outcome: str, called: Sequence[str], shown: Iterable[str]
+    ) -> Verification:
+        """Check a finished conversation: its ``outcome`` (final_answer/failed) and the APIs
+        it ``called``; for a final answer, every required API that the assistant was
+        ``shown`` must have been called."""
+        if outcome != self.outcome:
+            return Verification(
+                kind=self.kind,
+                status="failed",
+                answer=outcome,
+                detail=f"the conversation ended with {outcome.upper()}, the task expects "
+                f"{self.outcome.upper()}",
+            )
+        available = set(shown)
+        if outcome == "final_answer":
+            missing = [
+                a for a in dict.fromkeys(self.required_apis) if a in available and a not in called
+            ]
+            if missing:
+                return Verification(
+                    kind=self.kind,
+                    status="failed",
+                    answer=outcome,
+                    detail=f"FINAL_ANSWER without calling {', '.join(missing)}, which the "
+                    "solution needs",
+                )
+        return Verification(
+            kind=self.kind, status="passed", answer=outcome, detail=self.summary(Layout())
+        )
+
+
+#: genteach's key kinds.
+BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
+    ChoiceKey,
+    ExactKey,
+    NumericKey,
+    ListKey,
+    OrderingKey,
+    MatchingKey,
+    LabelsKey,
+    FreeTextKey,
+    UnanswerableKey,
+    ProgramTestsKey,
+    EnvironmentKey,
+    ToolOutcomeKey,
+)
+
+
+def kind_of(cls: type[AnswerKey]) -> str:
+    """The ``kind`` literal of a key class."""
+    default = cls.model_fields["kind"].default
+    if not isinstance(default, str):
+        raise TypeError(
+            f"{cls.__name__}.kind needs a Literal default, e.g. kind: Literal['x'] = 'x'"
+        )
+    return default
+
+
+class KeyKinds:
+    """The key kinds a run knows: genteach's and any the user adds. Passed explicitly
+    (no global registry).
+
+    Example:
+        >>> kinds = KeyKinds(extra=[MyKey])            # doctest: +SKIP
+        >>> kinds.parse({"kind": "exact", "value": "1998"})
+    """
+
+    def __init__(self, extra: Iterable[type[AnswerKey]] = ()) -> None:
+        self.by_kind: dict[str, type[AnswerKey]] = {}
+        for cls in (*BUILTIN_KEYS, *extra):
+            self.by_kind[kind_of(cls)] = cls
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self.by_kind
+
+    def names(self) -> list[str]:
+        return list(self.by_kind)
+
+    def get(self, kind: str) -> type[AnswerKey]:
+        try:
+            return self.by_kind[kind]
+        except KeyError:
+            raise KeyError(
+                f"unknown key kind {kind!r} (kinds: {', '.join(self.by_kind)})"
+            ) from None
+
+    def parse(self, data: dict[str, Any]) -> AnswerKey:
+        """A key from its JSON form (``kind`` selects the class). Raises ValueError."""
+        kind = data.get("kind")
+        if not isinstance(kind, str) or kind not in self.by_kind:
+            raise ValueError(f"key kind {kind!r} is not one of {', '.join(self.by_kind)}")
+        try:
+            return self.by_kind[kind].model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "key"
+            raise ValueError(f"{kind} key: {loc}: {first['msg']}") from exc
+
+
+__all__ = [
+    "BUILTIN_KEYS",
+    "LABEL_STYLES",
+    "AnswerKey",
+    "ChoiceKey",
+    "EnvironmentKey",
+    "ExactKey",
+    "FreeTextKey",
+    "Judgement",
+    "KeyKinds",
+    "LabelsKey",
+    "Layout",
+    "ListKey",
+    "MatchingKey",
+    "NumericKey",
+    "OrderingKey",
+    "Pair",
+    "ProgramTestsKey",
+    "Status",
+    "ToolOutcomeKey",
+    "UnanswerableKey",
+    "Verification",
+    "final_answer",
+    "kind_of",
+    "normalize",
+    "parse_number",
+    "public_view",
+    "says_unsettled",
+]

@@ -1,0 +1,119 @@
+"""Typed material: what content transformation makes of a seed, and what tasks are about.
+
+A material is a small typed object (a passage, an API list; later a document set, code
+with tests, a table, a web page, a database). Generic flows know it only through the
+:class:`Material` protocol: its ``kind``, its ``title`` and how it is rendered for the
+agents that write and refine tasks and for the student. Materials whose text can be
+edited in place (passage-editing refinement goals) also implement :class:`Editable`.
+
+Add a material by writing a class with these members (a pydantic model is easiest) and a
+transformer agent whose output's ``material()`` returns it: see docs/adding-a-skill.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from genteach.agents.parsing import ParseError
+
+if TYPE_CHECKING:
+    from genteach.prompts import PromptLibrary
+
+#: Who a material is rendered for: the agents that write and refine tasks, or the student.
+Audience = Literal["agent", "student"]
+
+
+@runtime_checkable
+class Material(Protocol):
+    """What tasks are written about."""
+
+    @property
+    def kind(self) -> str:
+        """A short name of the material type (``passage``, ``api_list``)."""
+        ...
+
+    @property
+    def title(self) -> str:
+        """A title, or ``""``."""
+        ...
+
+    def render(self, prompts: PromptLibrary, audience: Audience) -> str:
+        """The material as text for ``audience`` (templates may do the rendering)."""
+        ...
+
+
+class EditSpan(BaseModel):
+    """One edit of a text: replace the one occurrence of ``find`` by ``replace``."""
+
+    model_config = ConfigDict(extra="forbid")
+    find: str = Field(
+        min_length=3, description="an exact, verbatim excerpt of the passage that occurs once"
+    )
+    replace: str = Field(description="the text that takes its place (may be empty)")
+
+
+@runtime_checkable
+class Editable(Protocol):
+    """A material whose text can be edited by find/replace spans."""
+
+    def apply_edits(self, spans: list[EditSpan]) -> Material:
+        """A new material with every span applied; raises ParseError when a span's
+        ``find`` does not occur exactly once or nothing changes."""
+        ...
+
+
+class Passage(BaseModel):
+    """A text: the transformed seed, or a task's own excerpt of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["passage"] = "passage"
+    title: str = ""
+    text: str
+
+    def render(self, prompts: PromptLibrary, audience: Audience) -> str:
+        return self.text
+
+    def apply_edits(self, spans: list[EditSpan]) -> Passage:
+        return Passage(title=self.title, text=apply_spans(self.text, spans))
+
+
+def apply_spans(text: str, spans: list[EditSpan]) -> str:
+    """Apply find/replace ``spans`` to ``text``, checking that each ``find`` occurs exactly
+    once in the original text, that spans do not overlap, and that the text changes.
+
+    Raises:
+        ParseError: with the reason, for the model to repair.
+    """
+    if not spans:
+        raise ParseError("no edit: give at least one find/replace span")
+    located: list[tuple[int, int, str]] = []
+    for i, span in enumerate(spans, 1):
+        count = text.count(span.find)
+        if count != 1:
+            where = "does not occur" if count == 0 else f"occurs {count} times"
+            raise ParseError(
+                f"edit {i}: the find text {span.find[:60]!r} {where} in the passage; quote one "
+                "exact excerpt that occurs once"
+            )
+        start = text.index(span.find)
+        located.append((start, start + len(span.find), span.replace))
+    located.sort()
+    for (_, end1, _), (start2, _, _) in itertools.pairwise(located):
+        if start2 < end1:
+            raise ParseError("two edits overlap: give separate, non-overlapping excerpts")
+    out, last = [], 0
+    for start, end, replacement in located:
+        out.append(text[last:start])
+        out.append(replacement)
+        last = end
+    out.append(text[last:])
+    new = "".join(out)
+    if new == text:
+        raise ParseError("the edits change nothing: each replace must differ from its find")
+    return new
+
+
+__all__ = ["Audience", "EditSpan", "Editable", "Material", "Passage", "apply_spans"]
