@@ -182,7 +182,7 @@ def public_view(view: dict[str, Any]) -> dict[str, Any]:
             return [clean(x) for x in v]
         return v
 
-    return clean(view)  # type: ignore[no-any-return]
+    return clean(view)
 
 
 # -- the base ------------------------------------------------------------------------------
