@@ -1,12 +1,19 @@
-"""Scripted teacher answers for end-to-end tests: a router that answers each agent by
-the role named in its system message, so concurrent calls cannot get the wrong answer."""
+"""Scripted teacher answers for end-to-end tests: a router that answers each agent by the
+role named in its system message, so concurrent calls cannot get the wrong answer.
+
+It plays a perfect teacher: every answer has the shape its prompt asks for (read from the
+prompt: the length bounds, the key kinds allowed, the goals of each suggestion), and the
+responder answers from the keys the same teacher wrote, so verification passes unless a
+test asks for wrong answers (``wrong``).
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from genteach.models.base import Message
 
@@ -16,18 +23,104 @@ PASSAGE = (
     "that a bus strike in the earlier year inflated the before figures, and that the tunnel "
     "toll pushed lorries onto the coast road, which the counts did not cover."
 )
-ANSWER = "The answer is (B): the critics' point about the bus strike undermines the comparison."
+#: Further sentences a transformed passage is padded with to reach its length bounds.
+FILLER = [
+    "The tunnel opened in March after four years of construction under the estuary.",
+    "Its two bores carry one lane each, with a service gallery between them.",
+    "Season tickets for residents were introduced in the second month of operation.",
+    "Local businesses on the old quay report fewer deliveries since the opening.",
+    "A review by the regional transport board is due at the end of next year.",
+    "Cyclists are not allowed in the tunnel and use a ferry that runs every half hour.",
+]
+ANSWER = "The critics' point about the bus strike undermines the comparison."
+CHOICE = {
+    "kind": "choice",
+    "correct": ["A bus strike inflated the earlier traffic counts."],
+    "distractors": [
+        "The tunnel toll is lower than the ferry fare.",
+        "Commuting times rose on the coast road.",
+        "The council counted lorries on every road.",
+    ],
+    "explanation": "The strike makes the before figures unrepresentative.",
+}
+KEYS: dict[str, dict[str, Any]] = {
+    "choice": CHOICE,
+    "exact": {"kind": "exact", "value": "a third", "aliases": ["one third"]},
+    "numeric": {"kind": "numeric", "value": 3, "unit": "", "tolerance": 0},
+    "list": {"kind": "list", "items": ["a bus strike", "the coast road"], "ordered": False},
+    "ordering": {
+        "kind": "ordering",
+        "items": [
+            "The bus strike cuts the earlier counts.",
+            "The tunnel opens.",
+            "The council publishes the counts.",
+            "Critics question the figures.",
+        ],
+    },
+    "matching": {
+        "kind": "matching",
+        "pairs": [
+            {"left": "council", "right": "points to the counts"},
+            {"left": "critics", "right": "cite the bus strike"},
+            {"left": "lorries", "right": "use the coast road"},
+        ],
+    },
+    "labels": {
+        "kind": "labels",
+        "label_set": ["True", "False"],
+        "items": [
+            {"statement": "The council relies on traffic counts.", "label": "True", "note": ""},
+            {
+                "statement": "The counts covered the coast road.",
+                "label": "False",
+                "note": "they did not",
+            },
+            {"statement": "Critics mention a bus strike.", "label": "True", "note": ""},
+        ],
+    },
+    "free_text": {
+        "kind": "free_text",
+        "rubric": ["Mentions the bus strike.", "Mentions the coast road."],
+        "reference": "",
+    },
+    "unanswerable": {"kind": "unanswerable", "missing": "the size of the time saving"},
+}
+TOOL_KEY = {
+    "kind": "tool_outcome",
+    "outcome": "final_answer",
+    "required_apis": ["get_traffic_counts"],
+    "reference": "get_traffic_counts(road='coast road', year=2023) -> FINAL_ANSWER: the count",
+}
+
+
+def _block(text: str, name: str) -> str:
+    m = re.search(rf"<<<{name}\n(.*?)\n{name}>>>", text, re.S)
+    return m.group(1) if m else ""
 
 
 class Teacher:
-    """Answers like a perfect teacher model, by agent role; counts calls per role."""
+    """Answers like a perfect teacher model, by agent role; counts calls per role.
+
+    Args:
+        bad_first: roles whose first answer is unusable (not JSON), to test repairs.
+        tool_outcome: how the tool-use assistant ends its conversations.
+        wrong: instructions (substrings) the responder answers wrongly, to test
+            verification; ``"*"`` answers every closed task wrongly.
+    """
 
     def __init__(
-        self, *, bad_first: Sequence[str] = (), tool_outcome: str = "final_answer"
+        self,
+        *,
+        bad_first: Sequence[str] = (),
+        tool_outcome: str = "final_answer",
+        wrong: Sequence[str] = (),
     ) -> None:
         self.calls: Counter[str] = Counter()
         self.bad_first = set(bad_first)
         self.tool_outcome = tool_outcome
+        self.wrong = list(wrong)
+        #: instruction -> [(marker or "", key)]: what the responder answers from.
+        self.keys: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     def __call__(self, messages: Sequence[Message]) -> str:
         system = messages[0]["content"]
@@ -35,7 +128,8 @@ class Teacher:
         self.calls[role] += 1
         if role in self.bad_first and self.calls[role] == 1:
             return "I am sorry, I cannot produce JSON today."
-        return getattr(self, role)(messages)
+        answer: Callable[[Sequence[Message]], str] = getattr(self, role)
+        return answer(messages)
 
     @staticmethod
     def role(system: str) -> str:
@@ -54,64 +148,150 @@ class Teacher:
                 return role
         raise AssertionError(f"unknown agent: {system[:200]}")
 
+    # -- content ---------------------------------------------------------------------
     def transform(self, messages: Sequence[Message]) -> str:
-        return json.dumps({"title": "The Harbour Tunnel", "text": PASSAGE})
+        m = re.search(r"between (\d+) and (\d+) words", messages[0]["content"])
+        low, high = (int(m.group(1)), int(m.group(2))) if m else (0, 10_000)
+        target = (low + high) // 2
+        sentences = [PASSAGE]
+        i = 0
+        while len(" ".join(sentences).split()) < target:
+            sentences.append(f"{FILLER[i % len(FILLER)]} (Note {i + 1}.)")
+            i += 1
+        return json.dumps({"title": "The Harbour Tunnel", "text": " ".join(sentences)})
+
+    def remember(self, instruction: str, key: dict[str, Any], marker: str = "") -> None:
+        self.keys.setdefault(instruction, []).append((marker, key))
 
     def instruct(self, messages: Sequence[Message]) -> str:
-        name = re.search(
-            r'of the type "([^"]+)"',
-            messages[-1]["content"] if messages[-1]["role"] == "user" else messages[1]["content"],
-        )
-        kind = name.group(1) if name else "task"
-        user = messages[1]["content"]
+        system, user = messages[0]["content"], messages[1]["content"]
+        kinds = re.findall(r"^- ([a-z_]+): ", system.split("Answer keys allowed")[1], re.M)
+        kind = kinds[0]
+        name = re.search(r'of the type "([^"]+)"', user)
+        label = name.group(1) if name else "task"
         n = int(re.search(r"Write (\d+) task", user).group(1))  # type: ignore[union-attr]
-        excerpt = PASSAGE.split(". ")[0] + "."
-        return json.dumps(
-            {
-                "tasks": [
-                    {
-                        "instruction": f"[{kind} #{i}] What do the critics say about the traffic counts?",
-                        "answer": "(B)",
-                        "text": excerpt if "text_modification" in user or "Text" in kind else None,
-                    }
-                    for i in range(1, n + 1)
-                ]
-            }
-        )
+        passage = _block(user, "PASSAGE")
+        excerpt = '"text": "<' in system
+        tasks = []
+        for i in range(1, n + 1):
+            instruction = f"[{label} #{self.calls['instruct']}.{i}] What do the critics say about the traffic counts?"
+            key = dict(KEYS[kind])
+            task: dict[str, Any] = {"instruction": instruction, "key": key}
+            if excerpt:
+                task["text"] = " ".join(passage.split()[:60])
+            self.remember(instruction, key)
+            tasks.append(task)
+        return json.dumps({"tasks": tasks})
 
     def suggest(self, messages: Sequence[Message]) -> str:
         system = messages[0]["content"]
-        goals = re.findall(r"^- ([a-z_]+) \(", system, re.M)
-        n = int(re.search(r"Propose (\d+) suggestion", messages[1]["content"]).group(1))  # type: ignore[union-attr]
+        goals = re.findall(r"^\d+\. ", system.split("The goals, one suggestion each")[1], re.M)
         return json.dumps(
             {
                 "suggestions": [
-                    {
-                        "goal": goals[i % len(goals)],
-                        "suggestion": f"Change number {i + 1}: add a distractor about lorries.",
-                    }
-                    for i in range(n)
+                    f"Change number {i + 1}: add a distractor about the lorries on the coast road."
+                    for i in range(len(goals))
                 ]
             }
         )
 
     def edit(self, messages: Sequence[Message]) -> str:
-        n = len(re.findall(r"^\d+\. \[", messages[1]["content"], re.M))
-        return json.dumps(
-            {
-                "edits": [
-                    {
-                        "suggestion": i,
-                        "text": None if i % 2 else PASSAGE.replace("a third", "a half"),
-                        "instruction": f"Refined version {i} of edit call {self.calls['edit']}: which option most weakens the claim?",
-                        "answer": "(C)",
-                    }
-                    for i in range(1, n + 1)
-                ]
+        user = messages[1]["content"]
+        n_edit = self.calls["edit"]
+        key_text = _block(user, "ANSWER_KEY") or _block(user, "KEY")
+        old = json.loads(key_text) if key_text else {}
+        instruction = _block(user, "TASK").split("\n")[0] or _block(user, "REQUEST")
+        lines = re.findall(r"^(\d+)\. \[([^\]]*)\]", user, re.M)
+        edits = []
+        for number, tags in lines:
+            i = int(number)
+            marker = f"(revised {n_edit}.{i})"
+            edit: dict[str, Any] = {
+                "suggestion": i,
+                "edits": None,
+                "instruction": None,
+                "key": None,
+                "missing": None,
             }
-        )
+            if "tool_outcome" in old.get("kind", ""):
+                edit["instruction"] = (
+                    f"Refined request {n_edit}.{i}: how many lorries used the coast road in 2023?"
+                )
+                edit["key"] = dict(TOOL_KEY)
+                edit["withheld_apis"] = []
+            elif "edits the passage" in tags:
+                find = unique_phrase(_block(user, "PASSAGE"))
+                if "unanswerable" in tags:
+                    edit["edits"] = [{"find": find, "replace": f"something {marker}"}]
+                    edit["missing"] = "the size of the time saving"
+                    self.remember(instruction, {"kind": "unanswerable", "missing": "x"}, marker)
+                else:
+                    edit["edits"] = [{"find": find, "replace": f"another thing {marker}"}]
+                    edit["key"] = flipped(old)
+                    self.remember(instruction, edit["key"], marker)
+            else:
+                new_instruction = f"Refined version {i} of edit call {n_edit}: which option most weakens the claim?"
+                edit["instruction"] = new_instruction
+                edit["key"] = harder(old)
+                self.remember(new_instruction, edit["key"])
+            edits.append(edit)
+        return json.dumps({"edits": edits})
 
     def respond(self, messages: Sequence[Message]) -> str:
+        user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+        key = self.key_for(user)
+        if key is None:
+            return ANSWER
+        wrong = any(w == "*" or w in user for w in self.wrong)
+        return f"Let me work through it.\n\n{self.final(key, user, wrong)}"
+
+    def key_for(self, user: str) -> dict[str, Any] | None:
+        found = [(ins, entries) for ins, entries in self.keys.items() if ins in user]
+        if not found:
+            return None
+        _, entries = max(found, key=lambda f: len(f[0]))
+        marked = [k for marker, k in entries if marker and marker in user]
+        if marked:
+            return marked[-1]
+        plain = [k for marker, k in entries if not marker]
+        return plain[-1] if plain else None
+
+    @staticmethod
+    def final(key: dict[str, Any], user: str, wrong: bool) -> str:
+        kind = key["kind"]
+        labelled = dict(
+            (text.strip(), label)
+            for label, text in re.findall(r"^(\(?[A-Za-z0-9]{1,2}[).]\)?) (.+)$", user, re.M)
+        )
+        if kind == "choice":
+            pick = key["distractors"][0] if wrong else key["correct"][0]
+            return f"Final answer: {labelled[pick]}"
+        if kind == "exact":
+            return f"Final answer: {'two thirds' if wrong else key['value']}"
+        if kind == "numeric":
+            return f"Final answer: {key['value'] + (1 if wrong else 0)}"
+        if kind == "list":
+            items = key["items"][:-1] if wrong else key["items"]
+            return "Final answer: " + "; ".join(items)
+        if kind == "ordering":
+            seq = [labelled[t].strip("().") for t in key["items"]]
+            return "Final answer: " + ", ".join(reversed(seq) if wrong else seq)
+        if kind == "matching":
+            rights = [labelled[p["right"]].strip("().") for p in key["pairs"]]
+            if wrong:
+                rights = rights[1:] + rights[:1]
+            return "Final answer: " + ", ".join(f"{i + 1}-{r}" for i, r in enumerate(rights))
+        if kind == "labels":
+            labels = [it["label"] for it in key["items"]]
+            if wrong:
+                labels = ["False" if x == "True" else "True" for x in labels]
+            return "Final answer: " + "; ".join(f"{i + 1} {x}" for i, x in enumerate(labels))
+        if kind == "unanswerable":
+            return (
+                "Final answer: (A)"
+                if wrong
+                else "Final answer: cannot be determined from the passage"
+            )
         return ANSWER
 
     # -- tool use --------------------------------------------------------------------
@@ -159,6 +339,25 @@ class Teacher:
                         "parameters": [],
                         "returns": "names",
                     },
+                    {
+                        "name": "get_journey_time",
+                        "description": "Average journey time on a road for a month.",
+                        "parameters": [
+                            {
+                                "name": "road",
+                                "type": "string",
+                                "description": "road name",
+                                "required": True,
+                            },
+                            {
+                                "name": "month",
+                                "type": "string",
+                                "description": "YYYY-MM",
+                                "required": True,
+                            },
+                        ],
+                        "returns": "minutes",
+                    },
                 ],
             }
         )
@@ -169,11 +368,9 @@ class Teacher:
             {
                 "tasks": [
                     {
-                        "request": f"How many lorries used the coast road in 2023? (request {self.calls['tool_task']}.{i})",
-                        "required_apis": ["get_traffic_counts"],
+                        "instruction": f"How many lorries used the coast road in 2023? (request {self.calls['tool_task']}.{i})",
+                        "key": dict(TOOL_KEY),
                         "withheld_apis": [],
-                        "expected_outcome": "final_answer",
-                        "answer": "Call get_traffic_counts(road='coast road', year=2023).",
                     }
                     for i in range(1, n + 1)
                 ]
@@ -181,10 +378,7 @@ class Teacher:
         )
 
     def assistant(self, messages: Sequence[Message]) -> str:
-        if (
-            messages[-1]["content"].startswith("API_RESULT")
-            or "API_RESULT" in messages[-1]["content"]
-        ):
+        if "API_RESULT" in messages[-1]["content"]:
             if self.tool_outcome == "failed":
                 return 'The data is not there.\nACTION_TYPE : STOP\nACTION: FAILED("no data")'
             return 'The counts are in.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("412 lorries")'
@@ -195,3 +389,61 @@ class Teacher:
 
     def simulate(self, messages: Sequence[Message]) -> str:
         return json.dumps({"status": "ok", "result": {"lorries": 412, "cars": 10230}, "error": ""})
+
+
+def unique_phrase(passage: str, n: int = 6) -> str:
+    """The first run of ``n`` words that occurs exactly once in ``passage``."""
+    words = passage.split()
+    for i in range(len(words) - n + 1):
+        phrase = " ".join(words[i : i + n])
+        if passage.count(phrase) == 1:
+            return phrase
+    raise AssertionError("no unique phrase in the passage")
+
+
+def flipped(key: dict[str, Any]) -> dict[str, Any]:
+    """The same key kind with another answer (for answer_flip)."""
+    kind = key.get("kind")
+    if kind == "choice":
+        return {
+            **key,
+            "correct": key["distractors"][:1],
+            "distractors": [*key["correct"], *key["distractors"][1:]],
+        }
+    if kind == "exact":
+        return {**key, "value": "a quarter", "aliases": []}
+    if kind == "numeric":
+        return {**key, "value": key["value"] + 2}
+    if kind == "list":
+        return {**key, "items": [*key["items"], "the ferry"]}
+    if kind == "ordering":
+        items = list(key["items"])
+        items[0], items[1] = items[1], items[0]
+        return {**key, "items": items}
+    if kind == "matching":
+        pairs = key["pairs"]
+        rights = [p["right"] for p in pairs]
+        rights = rights[1:] + rights[:1]
+        return {
+            **key,
+            "pairs": [{"left": p["left"], "right": r} for p, r in zip(pairs, rights, strict=True)],
+        }
+    if kind == "free_text":
+        return {**key, "rubric": ["States the opposite conclusion."]}
+    if kind == "labels":
+        items = [dict(it) for it in key["items"]]
+        items[0]["label"] = "False" if items[0]["label"] == "True" else "True"
+        return {**key, "items": items}
+    return dict(key)
+
+
+def harder(key: dict[str, Any]) -> dict[str, Any]:
+    """The same key with a changed option set or constraint (for complexify)."""
+    if key.get("kind") == "choice":
+        return {
+            **key,
+            "distractors": [*key["distractors"][:2], "The tunnel shortened the coast road."],
+        }
+    if key.get("kind") == "free_text":
+        return {**key, "rubric": [*key["rubric"], "Stays under 120 words."]}
+    return dict(key)
