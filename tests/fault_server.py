@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import sys
 import threading
 import time
@@ -132,31 +131,23 @@ class StableTeacher(Teacher):
 
     def transform(self, messages: Sequence[Message]) -> str:
         tag = self._head(messages) if self.distinct_seeds else _tag(self.salt)
+        data = json.loads(super().transform(messages))
         return json.dumps(
-            {"title": f"The Harbour Tunnel, report {tag}", "text": f"{PASSAGE} (Report {tag}.)"}
+            {"title": f"{data['title']}, report {tag}", "text": f"{data['text']} (Report {tag}.)"}
         )
 
-    def instruct(self, messages: Sequence[Message]) -> str:
-        tag = self._head(messages)
+    def task_instruction(self, label: str, i: int, messages: Sequence[Message]) -> str:
         # the parent reads the task type from the last turn, which a repair request replaces
-        data = json.loads(super().instruct(messages[:2]))
-        for task in data["tasks"]:
-            task["instruction"] = f"{task['instruction']} (report {tag})"
-        return json.dumps(data)
+        return f"[{label} {self._head(messages)}.{i}] What do the critics say about the traffic counts?"
 
-    def edit(self, messages: Sequence[Message]) -> str:
-        tag = self._head(messages)
-        data = json.loads(super().edit(messages))
-        for e in data["edits"]:
-            e["instruction"] = re.sub(r"of edit call \d+", f"of edit {tag}", e["instruction"])
-        return json.dumps(data)
+    def edit_instruction(self, i: int, messages: Sequence[Message]) -> str:
+        return f"Refined version {i} of edit {self._head(messages)}: which option most weakens the claim?"
 
-    def tool_task(self, messages: Sequence[Message]) -> str:
-        tag = self._head(messages)
-        data = json.loads(super().tool_task(messages))
-        for i, t in enumerate(data["tasks"], 1):
-            t["request"] = re.sub(r"\(request [\d.]+\)", f"(request {tag}.{i})", t["request"])
-        return json.dumps(data)
+    def edit_marker(self, i: int, messages: Sequence[Message]) -> str:
+        return f"(revised {self._head(messages)}.{i})"
+
+    def tool_request(self, i: int, messages: Sequence[Message]) -> str:
+        return f"How many lorries used the coast road in 2023? (request {self._head(messages)}.{i})"
 
 
 class _QuietServer(ThreadingHTTPServer):

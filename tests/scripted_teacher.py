@@ -119,8 +119,6 @@ class Teacher:
         self.bad_first = set(bad_first)
         self.tool_outcome = tool_outcome
         self.wrong = list(wrong)
-        #: instruction -> [(marker or "", key)]: what the responder answers from.
-        self.keys: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     def __call__(self, messages: Sequence[Message]) -> str:
         system = messages[0]["content"]
@@ -160,8 +158,27 @@ class Teacher:
             i += 1
         return json.dumps({"title": "The Harbour Tunnel", "text": " ".join(sentences)})
 
-    def remember(self, instruction: str, key: dict[str, Any], marker: str = "") -> None:
-        self.keys.setdefault(instruction, []).append((marker, key))
+    # Texts that make each task distinct (a subclass may make them depend on the request
+    # instead of call counts).
+    def task_instruction(self, label: str, i: int, messages: Sequence[Message]) -> str:
+        n = self.calls["instruct"]
+        return f"[{label} #{n}.{i}] What do the critics say about the traffic counts?"
+
+    @staticmethod
+    def kind_tag(kind: str) -> str:
+        """How an instruction names its key kind, so the responder needs no memory."""
+        return f" <{kind}>"
+
+    def edit_instruction(self, i: int, messages: Sequence[Message]) -> str:
+        return f"Refined version {i} of edit call {self.calls['edit']}: which option most weakens the claim?"
+
+    def edit_marker(self, i: int, messages: Sequence[Message]) -> str:
+        return f"(revised {self.calls['edit']}.{i})"
+
+    def tool_request(self, i: int, messages: Sequence[Message]) -> str:
+        return (
+            f"How many lorries used the coast road in 2023? (request {self.calls['tool_task']}.{i})"
+        )
 
     def instruct(self, messages: Sequence[Message]) -> str:
         system, user = messages[0]["content"], messages[1]["content"]
@@ -174,12 +191,10 @@ class Teacher:
         excerpt = '"text": "<' in system
         tasks = []
         for i in range(1, n + 1):
-            instruction = f"[{label} #{self.calls['instruct']}.{i}] What do the critics say about the traffic counts?"
-            key = dict(KEYS[kind])
-            task: dict[str, Any] = {"instruction": instruction, "key": key}
+            instruction = self.task_instruction(label, i, messages) + self.kind_tag(kind)
+            task: dict[str, Any] = {"instruction": instruction, "key": dict(KEYS[kind])}
             if excerpt:
                 task["text"] = " ".join(passage.split()[:60])
-            self.remember(instruction, key)
             tasks.append(task)
         return json.dumps({"tasks": tasks})
 
@@ -197,15 +212,13 @@ class Teacher:
 
     def edit(self, messages: Sequence[Message]) -> str:
         user = messages[1]["content"]
-        n_edit = self.calls["edit"]
         key_text = _block(user, "ANSWER_KEY") or _block(user, "KEY")
         old = json.loads(key_text) if key_text else {}
-        instruction = _block(user, "TASK").split("\n")[0] or _block(user, "REQUEST")
         lines = re.findall(r"^(\d+)\. \[([^\]]*)\]", user, re.M)
         edits = []
         for number, tags in lines:
             i = int(number)
-            marker = f"(revised {n_edit}.{i})"
+            marker = self.edit_marker(i, messages)
             edit: dict[str, Any] = {
                 "suggestion": i,
                 "edits": None,
@@ -215,46 +228,45 @@ class Teacher:
             }
             if "tool_outcome" in old.get("kind", ""):
                 edit["instruction"] = (
-                    f"Refined request {n_edit}.{i}: how many lorries used the coast road in 2023?"
+                    f"{self.edit_instruction(i, messages)} How many lorries used the coast road?"
                 )
                 edit["key"] = dict(TOOL_KEY)
                 edit["withheld_apis"] = []
             elif "edits the passage" in tags:
                 find = unique_phrase(_block(user, "PASSAGE"))
                 if "unanswerable" in tags:
-                    edit["edits"] = [{"find": find, "replace": f"something {marker}"}]
+                    edit["edits"] = [{"find": find, "replace": f"something {marker} [gone]"}]
                     edit["missing"] = "the size of the time saving"
-                    self.remember(instruction, {"kind": "unanswerable", "missing": "x"}, marker)
                 else:
-                    edit["edits"] = [{"find": find, "replace": f"another thing {marker}"}]
+                    edit["edits"] = [{"find": find, "replace": f"another thing {marker} [flip]"}]
                     edit["key"] = flipped(old)
-                    self.remember(instruction, edit["key"], marker)
             else:
-                new_instruction = f"Refined version {i} of edit call {n_edit}: which option most weakens the claim?"
-                edit["instruction"] = new_instruction
+                kind = old.get("kind", "free_text")
+                edit["instruction"] = self.edit_instruction(i, messages) + self.kind_tag(kind)
                 edit["key"] = harder(old)
-                self.remember(new_instruction, edit["key"])
             edits.append(edit)
         return json.dumps({"edits": edits})
 
     def respond(self, messages: Sequence[Message]) -> str:
-        user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+        # the student's message (a repair request may follow it)
+        user = next(m["content"] for m in messages if m["role"] == "user")
         key = self.key_for(user)
         if key is None:
             return ANSWER
         wrong = any(w == "*" or w in user for w in self.wrong)
         return f"Let me work through it.\n\n{self.final(key, user, wrong)}"
 
-    def key_for(self, user: str) -> dict[str, Any] | None:
-        found = [(ins, entries) for ins, entries in self.keys.items() if ins in user]
-        if not found:
+    @staticmethod
+    def key_for(user: str) -> dict[str, Any] | None:
+        """The key of the task in a student message, worked out from the message alone:
+        the kind its instruction names, and the marks its passage edits left."""
+        m = re.search(r" <([a-z_]+)>", user)
+        if m is None or m.group(1) not in KEYS:
             return None
-        _, entries = max(found, key=lambda f: len(f[0]))
-        marked = [k for marker, k in entries if marker and marker in user]
-        if marked:
-            return marked[-1]
-        plain = [k for marker, k in entries if not marker]
-        return plain[-1] if plain else None
+        if "[gone]" in user:
+            return KEYS["unanswerable"]
+        key = dict(KEYS[m.group(1)])
+        return flipped(key) if "[flip]" in user else key
 
     @staticmethod
     def final(key: dict[str, Any], user: str, wrong: bool) -> str:
@@ -368,7 +380,7 @@ class Teacher:
             {
                 "tasks": [
                     {
-                        "instruction": f"How many lorries used the coast road in 2023? (request {self.calls['tool_task']}.{i})",
+                        "instruction": self.tool_request(i, messages),
                         "key": dict(TOOL_KEY),
                         "withheld_apis": [],
                     }

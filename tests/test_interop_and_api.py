@@ -14,20 +14,20 @@ import genteach
 from genteach import as_autogen_agent
 from genteach.agents import ContentTransformer, Suggester
 from genteach.agents.refine import SuggestInput, TaskView
-from genteach.agents.views import GoalView, SkillView
+from genteach.agents.views import CategoryView, GoalView, SkillView
 from genteach.prompts import PromptLibrary
 
 SUGGESTIONS = json.dumps(
-    {"suggestions": [{"goal": "complexify", "suggestion": "Add a distractor about lorries."}]}
+    {"suggestions": ["Add an option about lorries on the coast road that looks relevant."]}
 )
 
 
 def suggest_input() -> str:
     return SuggestInput(
         skill=SkillView(id="rc", name="Reading Comprehension"),
-        task=TaskView(text="A passage.", instruction="What is claimed?", answer="X"),
+        category=CategoryView(id="weaken", name="Weaken", description="weaken an argument"),
+        task=TaskView(material_text="A passage.", instruction="What is claimed?"),
         goals=[GoalView(id="complexify", name="Complexify", description="harder options")],
-        count=1,
     ).model_dump_json()
 
 
@@ -38,7 +38,9 @@ async def test_agent_wrapped_for_autogen_runs_on_an_autogen_client() -> None:
         [TextMessage(content=suggest_input(), source="user")], CancellationToken()
     )
     out = json.loads(response.chat_message.to_model_text())
-    assert out["suggestions"][0]["goal"] == "complexify"
+    assert out["suggestions"] == [
+        "Add an option about lorries on the coast road that looks relevant."
+    ]
     assert response.chat_message.models_usage is not None
 
 

@@ -275,5 +275,5 @@ def test_planned_and_unknown_skills_are_refused() -> None:
 def test_stage_overrides(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> None:
     light = make(mini, ScriptedModel(Teacher()), overrides={"tasks_per_type": 1})
     assert light.run(seeds(2), tmp_path / "out").records == 2
-    with pytest.raises(ValueError, match=r"override suggestionz: no stage of skills mini has it"):
+    with pytest.raises(ValueError, match=r"--set suggestionz: no stage of skills mini has it"):
         make(mini, ScriptedModel(Teacher()), overrides={"suggestionz": 1})

@@ -313,7 +313,7 @@ def test_dry_run_counts_calls_from_the_pipeline_settings_and_calls_nothing() -> 
     skill = pipe.skills[0]
     weights = [t.weight for t in skill.transformers]
     calling = sum(t.weight for t in skill.transformers if t.agent != "identity") / sum(weights)
-    types = pipe.flows["rc"][1].types_per_seed  # type: ignore[attr-defined]
+    types = pipe.flows["rc"][1].settings.task_types_per_seed  # type: ignore[attr-defined]
     per_unit = calling + types + 2 * types + 3 * types
     assert rc.calls == pytest.approx(3 * per_unit)
     assert rc.cost is not None and rc.cost > 0 and est.cost is not None

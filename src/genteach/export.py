@@ -197,7 +197,11 @@ def dataset_features(
             "refinement_goal": s,
             "refinement_suggestion": s,
             "transformer": s,
-            "reference_answer": s,
+            "instruction": s,
+            "key": s,
+            "view": s,
+            "slot": s,
+            "verification": {"kind": s, "status": s, "detail": s, "answer": s},
             "outcome": s,
             "genteach_version": s,
             "created_at": s,
@@ -339,6 +343,10 @@ def _prepare_out_dir(out: Path, *, overwrite: bool) -> None:
     (out / DATA_DIR).mkdir(parents=True, exist_ok=True)
 
 
+#: Metadata whose shape depends on the task's kind, exported as JSON strings.
+_JSON_META = ("key", "view", "slot")
+
+
 def _row(record: Record, messages_format: str, include_meta: bool) -> dict[str, Any]:
     msgs = [{"role": m["role"], "content": m["content"]} for m in record.messages]
     row: dict[str, Any] = {
@@ -348,6 +356,9 @@ def _row(record: Record, messages_format: str, include_meta: bool) -> dict[str, 
     if include_meta:
         meta = record.meta.model_dump()
         meta["usage"] = {k: int(meta["usage"].get(k, 0)) for k in _USAGE_KEYS}
+        # Kind-specific structures as JSON strings: one schema for every split.
+        for name in _JSON_META:
+            meta[name] = json.dumps(meta[name], ensure_ascii=False, sort_keys=True)
         row["meta"] = meta
     return row
 
@@ -473,7 +484,9 @@ def _render_card(
         lines.append(
             "- `meta` (struct): skill, sub_category, seed_id, unit, agents, teacher, usage, "
             "task_id, parent_task_id, refinement_round/goal/suggestion, transformer, "
-            "reference_answer, outcome, genteach_version, created_at"
+            "instruction, key / view / slot (JSON strings: the typed answer key, how the task "
+            "was shown, the values drawn for its agent), verification (kind, status, detail, "
+            "answer), outcome, genteach_version, created_at"
         )
     lines += [
         "",

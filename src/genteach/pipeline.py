@@ -470,7 +470,11 @@ class Pipeline:
     async def _process(self, skill: Skill, seed: Seed, ctx: RunContext) -> WorkItem:
         stream_key = f"{self.settings.seed}:{skill.id}:{seed.id}"
         item = WorkItem(
-            seed=seed, skill=skill, rng=random.Random(stream_key), stream_key=stream_key
+            seed=seed,
+            skill=skill,
+            rng=random.Random(stream_key),
+            stream_key=stream_key,
+            run_seed=self.settings.seed,
         )
         for flow in self.flows[skill.id]:
             try:

@@ -97,10 +97,15 @@ class Task:
         """Content-derived: the same task written again gets the same id."""
         return task_id(self.sub_category, self.material, self.instruction, self.key)
 
-    def stream(self, base: str, purpose: str) -> random.Random:
-        """The task's own random stream for ``purpose``: derived from its identity, so a
-        sibling's fate (a reject) never shifts it."""
-        return random.Random(f"{base}:{self.id}:{purpose}")
+    def stream(self, run_seed: int, purpose: str) -> random.Random:
+        """The task's own random stream for ``purpose``: derived from the run's seed and
+        the task's identity, so a sibling's fate (a reject) never shifts it."""
+        return task_stream(run_seed, self.id, purpose)
+
+
+def task_stream(run_seed: int, tid: str, purpose: str) -> random.Random:
+    """The random stream of the task with id ``tid`` for ``purpose``."""
+    return random.Random(f"{run_seed}:{tid}:{purpose}")
 
 
 def material_data(material: Material) -> Any:
@@ -119,12 +124,15 @@ class WorkItem:
 
     ``stream_key`` names the unit's random streams (run seed, skill, seed id); every
     draw that must not depend on other draws uses :meth:`stream` with its own purpose.
+    ``run_seed`` seeds the streams of tasks (:meth:`Task.stream`), which depend on the
+    task's content only: the same task drawn in two units is shown and answered alike.
     """
 
     seed: Seed
     skill: Skill
     rng: random.Random
     stream_key: str = ""
+    run_seed: int = 0
     material: Material | None = None
     transformer: str | None = None
     tasks: list[Task] = field(default_factory=list)
@@ -412,6 +420,7 @@ __all__ = [
     "skill_view",
     "slot_labels",
     "task_id",
+    "task_stream",
     "task_type",
     "unit_key",
     "validate_settings",

@@ -23,6 +23,7 @@ from genteach.flows.base import (
     skill_view,
     slot_labels,
     task_id,
+    task_stream,
 )
 from genteach.models.base import ModelError
 from genteach.taxonomy import Skill, SubCategory, weighted_sample
@@ -146,7 +147,7 @@ class SeedInstructionFlow:
         material = draft.material(item.material)
         instruction = draft.instruction.strip()
         tid = task_id(sub_category, material, instruction, draft.key)
-        rng = item.stream(tid, "view")
+        rng = task_stream(item.run_seed, tid, "view")
         return Task(
             sub_category=sub_category,
             material=material,

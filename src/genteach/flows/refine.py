@@ -25,6 +25,7 @@ from genteach.flows.base import (
     presented_key,
     skill_view,
     task_id,
+    task_stream,
     task_type,
 )
 from genteach.material import Editable
@@ -128,7 +129,7 @@ class RefinementFlow:
     async def _refine(
         self, item: WorkItem, ctx: RunContext, task: Task, round_no: int
     ) -> list[Task]:
-        rng = task.stream(item.stream_key, f"refine{round_no}")
+        rng = task.stream(item.run_seed, f"refine{round_no}")
         goals = self.draw_goals(task, rng)
         if not goals:
             return []
@@ -173,13 +174,19 @@ class RefinementFlow:
         out = []
         for rev, goal, suggestion in zip(ed.output.revisions, goals, suggestions, strict=True):
             tid = task_id(task.sub_category, rev.material, rev.instruction, rev.key)
+            view_rng = task_stream(item.run_seed, tid, "view")
             out.append(
                 Task(
                     sub_category=task.sub_category,
                     material=rev.material,
                     instruction=rev.instruction,
                     key=rev.key,
-                    view=draw_view(self.skill.student, rev.key, ctx.keys, item.stream(tid, "view")),
+                    view=draw_view(
+                        self.skill.student,
+                        rev.key,
+                        ctx.keys,
+                        task_stream(item.run_seed, tid, "view"),
+                    ),
                     parent_id=task.id,
                     round=round_no,
                     goal=goal.id,

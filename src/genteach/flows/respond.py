@@ -79,7 +79,7 @@ class ResponseFlow:
             form=shown.form,
             question=public_view(shown.view(task.view.layout)),
         )
-        rng = task.stream(item.stream_key, "respond")
+        rng = task.stream(item.run_seed, "respond")
         usage = Usage()
         verification: Verification | None = None
         for _ in range(self.settings.verify_retries + 1):

@@ -119,7 +119,7 @@ class ToolConversationFlow:
                 f"{self.name} needs tasks on an API list with tool_outcome keys: use an "
                 "api_list transformer and tool_task agents"
             )
-        seed = task.stream(item.stream_key, "converse").randrange(2**31)
+        seed = task.stream(item.run_seed, "converse").randrange(2**31)
         shown = apis.shown
         system = ctx.prompts.render(
             self.system_template,
