@@ -174,19 +174,16 @@ class RefinementFlow:
         out = []
         for rev, goal, suggestion in zip(ed.output.revisions, goals, suggestions, strict=True):
             tid = task_id(task.sub_category, rev.material, rev.instruction, rev.key)
-            view_rng = task_stream(item.run_seed, tid, "view")
+            view = draw_view(
+                self.skill.student, rev.key, ctx.keys, task_stream(item.run_seed, tid, "view")
+            )
             out.append(
                 Task(
                     sub_category=task.sub_category,
                     material=rev.material,
                     instruction=rev.instruction,
                     key=rev.key,
-                    view=draw_view(
-                        self.skill.student,
-                        rev.key,
-                        ctx.keys,
-                        task_stream(item.run_seed, tid, "view"),
-                    ),
+                    view=view,
                     parent_id=task.id,
                     round=round_no,
                     goal=goal.id,
