@@ -171,7 +171,7 @@ def test_clear_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
         )
         == 2
     )
-    assert "--set 'nope': expected KEY=VALUE" in capsys.readouterr().err
+    assert "argument --set: 'nope': expected KEY=VALUE" in capsys.readouterr().err
 
 
 def test_taxonomy_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -209,7 +209,7 @@ def test_dry_run_estimates_without_calling_or_writing(
     )
     assert code == 0
     captured = capsys.readouterr()
-    assert "dry run: 1 seeds, 1 units, teacher gpt-4o-mini" in captured.out
+    assert "dry run: 1 units from 1 seeds, teacher gpt-4o-mini" in captured.out
     assert "rc " in captured.out and "assumed" in captured.out and "$" in captured.out
     assert not out.exists()
 
@@ -265,7 +265,7 @@ def test_seed_source_options_reach_the_loader(
     args = ["generate", "--seeds", "hf:json", "--data-files", str(rows), "--text-field", "body"]
     args += ["--out", str(tmp_path / "out"), "--skills", "rc", "--model", "gpt-4o", "--dry-run"]
     assert main([*args, "--api-key", "k"]) == 0
-    assert "dry run: 2 seeds, 2 units" in capsys.readouterr().out
+    assert "dry run: 2 units from 2 seeds" in capsys.readouterr().out
 
 
 def test_the_embedded_model_repairs_afresh_and_hotter_endpoints_as_shown() -> None:
