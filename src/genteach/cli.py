@@ -451,9 +451,9 @@ def _generate(args: argparse.Namespace) -> int:
         print(str(estimate))
         return 0
 
-    if cfg.uses_local:
-        print(LOCAL_MODEL_WARNING, file=sys.stderr)
     if args.executor == "ray":
+        if cfg.uses_local:
+            print(LOCAL_MODEL_WARNING, file=sys.stderr)
         return _generate_on_ray(args, cfg, skills, settings, seeds)
     client = build_client(cfg)
     # Start-up objects (taxonomy, templates, SDKs) live for the whole run: keep the
@@ -469,14 +469,17 @@ def _generate(args: argparse.Namespace) -> int:
         prices=prices,
         endpoint=cfg.endpoint,
     )
-    print(
-        f"teacher: {client.model_name}; skills: {', '.join(s.id for s in pipeline.skills)}",
-        file=sys.stderr,
-    )
     bar: Any = None
+    started = False
 
     def on_progress(p: Progress) -> None:
-        nonlocal bar
+        nonlocal bar, started
+        if not started:  # the run passed its checks (a refused resume prints one line)
+            started = True
+            if cfg.uses_local:
+                print(LOCAL_MODEL_WARNING, file=sys.stderr)
+            skill_ids = ", ".join(s.id for s in pipeline.skills)
+            print(f"teacher: {client.model_name}; skills: {skill_ids}", file=sys.stderr)
         if args.no_progress:
             return
         if bar is None:

@@ -611,8 +611,9 @@ def identity_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
     """What differs between two run identities (``run.json`` contents), one phrase each.
 
     Endpoints are compared without their port (a server restarted on another port serves
-    the same teacher); keys the older file lacks (an older genteach wrote it) are not
-    compared; ``settings`` other than the seed may change between resumes.
+    the same teacher), and only when both are known; keys the older file lacks (an older
+    genteach wrote it) are not compared; ``settings`` other than the seed may change
+    between resumes.
     """
     out: list[str] = []
     for key, what in (
@@ -621,8 +622,12 @@ def identity_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str
         ("taxonomy_sha256", "taxonomy"),
         ("skills", "skills"),
     ):
-        if key == "endpoint" and _without_port(old.get(key)) == _without_port(new[key]):
-            continue  # a server restarted on another port still serves the same teacher
+        if key == "endpoint" and (
+            old.get(key) is None
+            or new[key] is None
+            or _without_port(old[key]) == _without_port(new[key])
+        ):
+            continue  # unknown, or a server restarted on another port: the same teacher
         if key in old and old[key] != new[key]:
             if key == "taxonomy_sha256":
                 out.append(f"taxonomy {old.get('taxonomy')} changed")

@@ -206,7 +206,8 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TaxonomyError(f"{p}: not a YAML text file (not UTF-8 at byte {exc.start})") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TaxonomyError(f"{p}:{line}: not a YAML text file (not UTF-8)") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
