@@ -434,3 +434,17 @@ def test_a_module_agent_resolves_next_to_its_taxonomy(
         "'genteach_test_agents_missing:MyAgent': no module 'genteach_test_agents_missing' on "
         f"the Python path or in {folder.resolve()}; set PYTHONPATH to the folder that holds it"
     )
+
+
+def test_the_python_api_refuses_a_named_source_without_seeds(tmp_path: Path) -> None:
+    from genteach import Pipeline, ScriptedModel
+    from genteach.seeds import SeedSourceError
+
+    empty, out = tmp_path / "empty", tmp_path / "out"
+    empty.mkdir()
+    pipe = Pipeline(ScriptedModel([]), skills=["rc"])
+    with pytest.raises(SeedSourceError, match=r"^seeds: no usable seed in .*empty \(nothing to"):
+        pipe.run(empty, out)
+    assert not out.exists()
+    # seeds given as a list are run as they are: an empty shard of a sharded run does nothing
+    assert pipe.run([], out).units_total == 0

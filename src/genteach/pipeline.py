@@ -365,20 +365,16 @@ class Pipeline:
                 ``history``. Without it such a resume is refused (ValueError).
 
         Raises:
-            ValueError: the output folder cannot be written, the seeds hold no usable seed,
-                or a resume would mix runs; nothing is written then.
+            ValueError: the output folder cannot be written, a seed source given by name
+                holds no usable seed, or a resume would mix runs; nothing is written then.
         """
         report = seed_report if seed_report is not None else SeedReport()
         if isinstance(seeds, str | Path):
             seed_iter: Iterable[Seed] = require_seeds(
                 iter_seeds(seeds, report=report, dedupe=True), report, str(seeds)
             )
-        elif isinstance(seeds, Sized):
-            if not len(seeds):
-                raise ValueError("seeds: no seeds given")
-            seed_iter = seeds
         else:
-            seed_iter = require_seeds(iter(seeds), report, "the seeds given")
+            seed_iter = seeds  # given as they are: a shard of a sharded run may be empty
         sized = isinstance(seed_iter, Sized)
         out = Path(out_dir)
         check_output_folder(out)
