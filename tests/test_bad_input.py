@@ -430,7 +430,8 @@ def test_a_module_agent_resolves_next_to_its_taxonomy(
     code = main(["taxonomy", "validate", str(folder / "tax.yaml"), "--prompts", str(prompts)])
     line = error_line(capsys, code)
     assert line == (
-        "genteach: error: skills.mini.task_types.alpha.agent: cannot import agent "
+        f"genteach: error: {folder / 'tax.yaml'}: skills.mini.task_types.alpha.agent: cannot "
+        "import agent "
         "'genteach_test_agents_missing:MyAgent': no module 'genteach_test_agents_missing' on "
         f"the Python path or in {folder.resolve()}; set PYTHONPATH to the folder that holds it"
     )

@@ -640,16 +640,17 @@ def _taxonomy_list(args: argparse.Namespace) -> int:
 
 def _taxonomy_validate(args: argparse.Namespace) -> int:
     from genteach.flows import build_flows
-    from genteach.preflight import check_templates
+    from genteach.preflight import check_templates, naming_file
     from genteach.prompts import PromptLibrary
     from genteach.taxonomy import load_taxonomy
 
     tax = load_taxonomy(args.path)
     prompts = PromptLibrary(args.prompts)
     ready = [s for s in tax.skills.values() if s.status == "ready"]
-    problems = check_templates(
-        ((s, build_flows(s, prompts)) for s in ready), prompts, tax.source or tax.name
-    )
+    source = tax.source or tax.name
+    with naming_file(source):
+        built = [(s, build_flows(s, prompts)) for s in ready]
+    problems = check_templates(built, prompts, source)
     for line in problems:
         print(line, file=sys.stderr)
     if problems:

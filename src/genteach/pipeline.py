@@ -36,7 +36,7 @@ from genteach.flows.base import Flow, RunContext, WorkItem, unit_key
 from genteach.models.base import ModelClient, ModelError, Usage
 from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
 from genteach.models.resilient import ResilientModel
-from genteach.preflight import check_templates, run_templates
+from genteach.preflight import check_templates, naming_file, run_templates
 from genteach.prompts import PromptLibrary
 from genteach.records import JsonlWriter, Seed, read_jsonl
 from genteach.seeds import SeedReport, Skip, iter_seeds, require_seeds
@@ -244,14 +244,16 @@ class Pipeline:
                 f"{', '.join(s.id for s in self.skills)} has it "
                 f"(settings: {', '.join(sorted(known))})"
             )
-        self.flows: dict[str, list[Flow]] = {
-            s.id: build_flows(
-                s, self.prompts, options=options, extra=flows, overrides=self.settings.overrides
-            )
-            for s in self.skills
-        }
+        source = self.taxonomy.source or self.taxonomy.name
+        with naming_file(source):
+            self.flows: dict[str, list[Flow]] = {
+                s.id: build_flows(
+                    s, self.prompts, options=options, extra=flows, overrides=self.settings.overrides
+                )
+                for s in self.skills
+            }
         built = [(s, self.flows[s.id]) for s in self.skills]
-        problems = check_templates(built, self.prompts, self.taxonomy.source or self.taxonomy.name)
+        problems = check_templates(built, self.prompts, source)
         if problems:
             more = len(problems) - 1
             raise TaxonomyError(

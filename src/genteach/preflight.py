@@ -17,12 +17,13 @@ Where templates are named:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE, Agent
 from genteach.prompts import PromptError, PromptLibrary
-from genteach.taxonomy import Skill
+from genteach.taxonomy import Skill, TaxonomyError
 
 
 def skill_templates(skill: Skill, flows: Sequence[Any]) -> dict[str, str]:
@@ -76,6 +77,18 @@ def run_templates(
     return prompts.closure(names)
 
 
+@contextmanager
+def naming_file(source: str) -> Iterator[None]:
+    """Start a :class:`TaxonomyError` raised inside with the taxonomy's file, unless it
+    does already (building flows names the key path, e.g. ``skills.rc.pipeline[1]``)."""
+    try:
+        yield
+    except TaxonomyError as exc:
+        if not source or str(exc).startswith(source):
+            raise
+        raise TaxonomyError(f"{source}: {exc}") from exc
+
+
 def _named_by(obj: Any, where: str, seen: set[int], *, top: bool = False) -> list[tuple[str, str]]:
     """(template, where) pairs named by a flow or agent and by the agents it holds; an
     agent's class defaults (``default_*_template``) count only through its own fields."""
@@ -115,4 +128,4 @@ def _is_agent_like(value: Any) -> bool:
     )
 
 
-__all__ = ["check_templates", "run_templates", "skill_templates"]
+__all__ = ["check_templates", "naming_file", "run_templates", "skill_templates"]
