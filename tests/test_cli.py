@@ -172,7 +172,7 @@ def test_clear_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
         )
         == 2
     )
-    assert "--set 'nope': expected KEY=VALUE" in capsys.readouterr().err
+    assert "argument --set: 'nope': expected KEY=VALUE" in capsys.readouterr().err
 
 
 def test_taxonomy_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -210,7 +210,7 @@ def test_dry_run_estimates_without_calling_or_writing(
     )
     assert code == 0
     captured = capsys.readouterr()
-    assert "dry run: 1 seeds, 1 units, teacher gpt-4o-mini" in captured.out
+    assert "dry run: 1 units from 1 seeds, teacher gpt-4o-mini" in captured.out
     assert "rc " in captured.out and "assumed" in captured.out and "$" in captured.out
     assert not out.exists()
 
@@ -266,7 +266,7 @@ def test_seed_source_options_reach_the_loader(
     args = ["generate", "--seeds", "hf:json", "--data-files", str(rows), "--text-field", "body"]
     args += ["--out", str(tmp_path / "out"), "--skills", "rc", "--model", "gpt-4o", "--dry-run"]
     assert main([*args, "--api-key", "k"]) == 0
-    assert "dry run: 2 seeds, 2 units" in capsys.readouterr().out
+    assert "dry run: 2 units from 2 seeds" in capsys.readouterr().out
 
 
 def test_the_embedded_model_repairs_afresh_and_hotter_endpoints_as_shown() -> None:
@@ -283,3 +283,69 @@ def test_the_embedded_model_repairs_afresh_and_hotter_endpoints_as_shown() -> No
     )  # fmt: skip
     settings = _run_settings(told, uses_local=True)
     assert (settings.repair_style, settings.repair_temperature) == ("show", 0.3)
+
+
+def test_the_api_key_never_leaves_the_process(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A distinctive key, given through the environment and through --api-key, reaches the
+    server and appears in no file of the output and export folders, nor on the console or
+    in the logs (progress bars included)."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    env_key, flag_key = "sk-genteach-ENVKEY-5f0c7d1e9a", "sk-genteach-FLAGKEY-2b8e4a6c3d"
+    seeds = seeds_dir(tmp_path)
+    base = ["generate", "--seeds", str(seeds), "--skills", "rc", "--model", "stub-model"]
+    base += ["--set", "suggestions=1", "--set", "tasks_per_type=1"]
+    with openai_stub(Teacher(), faults=[429]) as (url, state):
+        monkeypatch.setenv("OPENAI_API_KEY", env_key)
+        assert main([*base, "--out", str(tmp_path / "a"), "--base-url", url]) == 0
+        monkeypatch.delenv("OPENAI_API_KEY")
+        args = [*base, "--out", str(tmp_path / "b"), "--base-url", url, "--api-key", flag_key]
+        assert main(args) == 0
+        assert main([*args, "--accept-changes", "--fresh"]) == 0
+    sent = {h.get("Authorization") for h in state.headers}
+    assert sent == {f"Bearer {env_key}", f"Bearer {flag_key}"}  # the keys were used
+    assert (
+        main(["export", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "hf")])
+        == 0
+    )
+    assert main(["inspect", str(tmp_path / "b"), "-n", "1"]) == 0
+    captured = capsys.readouterr()
+    files = [p for d in ("a", "b", "hf") for p in (tmp_path / d).rglob("*") if p.is_file()]
+    assert any(p.name == "run.json" for p in files) and any(p.suffix == ".parquet" for p in files)
+    assert any(p.name == "cache.sqlite" for p in files)
+    for key in (env_key, flag_key):
+        for p in files:
+            assert key.encode() not in p.read_bytes(), p
+        assert key not in captured.out and key not in captured.err and key not in caplog.text
+        assert key[-10:] not in captured.err + captured.out  # no partly masked copy either
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["endpoint"] == url.removesuffix("/v1") and "api_key" not in json.dumps(run)
+
+
+def test_dry_run_counts_agree_and_say_what_they_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = tmp_path / "docs"
+    d.mkdir()
+    for i in range(4):
+        (d / f"doc{i}.txt").write_text(
+            f"Document {i}. " + "The harbour tunnel opened in May. " * 20
+        )
+    (d / "tool.py").write_text("def area(width, height):\n    return width * height\n" * 12)
+    args = ["generate", "--seeds", str(d), "--out", str(tmp_path / "o"), "--dry-run"]
+    args += ["--model", "gpt-4o", "--api-key", "k", "--skills", "rc,text_modification"]
+    assert main([*args, "--limit", "3"]) == 0
+    captured = capsys.readouterr()
+    # two seeds give the three units; no third seed is read
+    assert "dry run: 3 units from 2 seeds, teacher gpt-4o" in captured.out
+    assert captured.err.splitlines()[0] == "seeds: 2 seeds (reading stopped at --limit 3 units)"
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "dry run: 8 units from 4 seeds (1 more read suit no selected skill)" in captured.out
+    assert captured.err.splitlines()[0] == "seeds: 5 seeds"

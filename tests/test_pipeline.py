@@ -230,7 +230,7 @@ def test_resume_with_other_settings_is_refused(
 ) -> None:
     make(mini, ScriptedModel(Teacher()), seed=1).run(seeds(1), tmp_path / "out")
     with pytest.raises(
-        ValueError, match=r"run\.json: this folder holds a run with other settings\.seed"
+        ValueError, match=r"run\.json: resuming would mix two runs in one folder: seed 1 -> 2;"
     ):
         make(mini, ScriptedModel(Teacher()), seed=2).run(seeds(1), tmp_path / "out")
     fresh = make(mini, ScriptedModel(Teacher()), seed=2).run(seeds(1), tmp_path / "out", fresh=True)

@@ -15,9 +15,11 @@ import pytest
 from genteach.seeds import (
     SeedReport,
     SeedSourceError,
+    Skip,
     chunk_text,
     iter_seeds,
     load_seeds,
+    require_seeds,
 )
 from genteach.tokens import tokenizer_for
 
@@ -390,3 +392,79 @@ def test_chunk_sources_are_numbered(tmp_path: Path) -> None:
     seeds = load_seeds(tmp_path, chunk_tokens=300)
     assert [s.source for s in seeds] == [f"long.md#{i}" for i in range(1, len(seeds) + 1)]
     assert len(seeds) > 1 and all(tokenizer_for(None).count(s.text) <= 300 for s in seeds)
+
+
+def test_each_skip_is_named_by_file_line_and_chunk(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = tmp_path / "in"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.txt").write_text(PROSE * 3)
+    (d / "sub" / "copy.md").write_text(PROSE * 3)
+    (d / "blob.txt").write_bytes(b"\x00\x01binary" * 20)
+    (d / "rows.jsonl").write_bytes(
+        json.dumps({"text": "Row one. " + PROSE * 3}).encode() + b"\n{broken\n\n"
+        + json.dumps({"body": "x"}).encode() + b"\n\"\xff\"\n"
+    )  # fmt: skip
+    pq.write_table(pa.Table.from_pylist([{"body": PROSE}] * 3), d / "t.parquet")
+    (d / "long.txt").write_text("Long. " + PROSE * 3 + "\n\nTail of it all.")
+    got: list[Skip] = []
+    report = SeedReport()
+    seeds = iter_seeds(d, report=report, dedupe=True, chunk_tokens=50)
+    # skips are held until a sink is attached
+    assert [next(seeds).source, next(seeds).source] == ["a.txt", "long.txt#1"]
+    assert report.pending == [Skip("blob.txt", "binary")]
+    report.attach(got.append)
+    assert [s.source for s in seeds] == ["rows.jsonl:1"]
+    assert got == [
+        Skip("blob.txt", "binary"),
+        Skip("long.txt", "too short", chunk=2),
+        Skip("rows.jsonl", "malformed JSON line", 2),
+        Skip("rows.jsonl", "row without text field", 4),
+        Skip("rows.jsonl", "not UTF-8", 5),
+        Skip("sub/copy.md", "duplicate"),
+        Skip("t.parquet", "row without text field", count=3),
+    ]
+    assert report.pending == []
+    assert [s.as_dict() for s in got[1:3]] == [
+        {"file": "long.txt", "reason": "too short", "chunk": 2},
+        {"file": "rows.jsonl", "reason": "malformed JSON line", "line": 2},
+    ]
+    assert got[-1].as_dict() == {
+        "file": "t.parquet",
+        "reason": "row without text field",
+        "count": 3,
+    }
+    assert report.files() == [
+        "blob.txt: binary",
+        "long.txt: too short",
+        "rows.jsonl: malformed JSON line, not UTF-8, row without text field",
+        "sub/copy.md: duplicate",
+        "t.parquet: row without text field (3)",
+    ]
+    assert report.files(limit=2)[-1] == "... and 3 more files"
+
+
+def test_pending_skips_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("genteach.seeds.MAX_PENDING_SKIPS", 2)
+    report = SeedReport()
+    for i in range(5):
+        report.skip("empty", f"f{i}.txt")
+    assert len(report.pending) == 2 and report.unlisted == 3
+    assert report.skipped == {"empty": 5}
+
+
+def test_require_seeds_refuses_a_source_without_a_usable_seed(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text(" ")
+    (tmp_path / "short.txt").write_text("Too short.")
+    report = SeedReport()
+    with pytest.raises(SeedSourceError) as exc:
+        require_seeds(iter_seeds(tmp_path, report=report), report, "docs/")
+    assert str(exc.value) == (
+        "seeds: no usable seed in docs/ (empty.txt: empty; short.txt: too short)"
+    )
+    (tmp_path / "good.txt").write_text(PROSE * 5)
+    report = SeedReport()
+    seeds = require_seeds(iter_seeds(tmp_path, report=report), report, "docs/")
+    assert [s.source for s in seeds] == ["good.txt"]

@@ -8,17 +8,20 @@ import gc
 import json
 import logging
 import sys
+import types
+import typing
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genteach import __version__
-from genteach.agents.base import REPAIR_STYLES
-from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
+from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE, ModelConfig
+from genteach.pipeline import RunSettings
+from genteach.prompts import PromptError
 
 if TYPE_CHECKING:
-    from genteach.pipeline import RunSettings
+    from pydantic import ValidationError
 
 EPILOG = """examples:
   genteach generate --seeds examples/seeds --out out/        # embedded local model
@@ -39,7 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return train_main(args_list[1:])
     parser = _parser()
-    args = parser.parse_args(args_list)
+    try:
+        args = parser.parse_args(args_list)
+    except _UsageError as exc:
+        print(f"{exc} (see {exc.prog} --help)", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         parser.print_help()
@@ -52,14 +61,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except (ValueError, FileNotFoundError, ImportError) as exc:
-        # TaxonomyError, PromptError (ValueError/Exception subclasses) and bad paths: one line.
-        print(f"genteach: error: {exc}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, ImportError, PromptError) as exc:
+        # Bad input (TaxonomyError, SeedSourceError, OutputFolderError, PromptError, refused
+        # resumes, bad paths): one line, exit 2. See docs/cli.md for the exit codes.
+        print(f"genteach: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 
+class _UsageError(Exception):
+    """A command line argparse refuses; its message is one line."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(f"{prog}: error: {message}")
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit 2) instead of the usage block."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise _UsageError(self.prog, message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="genteach",
         description="Generative teaching: turn documents and code into chat pairs with "
         "AgentInstruct's agentic flows.",
@@ -89,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--chunk-tokens",
-        type=int,
+        type=_positive(int),
         default=2048,
         help="split longer documents into chunks of at most N tokens (default 2048)",
     )
@@ -102,69 +127,9 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="extra prompt folder, searched first (repeatable)",
     )
-    g.add_argument("--model", help="teacher model name (env GENTEACH_MODEL / OPENAI_MODEL)")
-    g.add_argument("--base-url", help="OpenAI-compatible endpoint (env OPENAI_BASE_URL)")
-    g.add_argument("--api-key", help="API key (env OPENAI_API_KEY; prefer the env variable)")
-    g.add_argument(
-        "--structured-output", action="store_true", help="the endpoint supports JSON-schema output"
-    )
-    g.add_argument(
-        "--transport",
-        choices=("aiohttp", "openai-sdk"),
-        help="HTTP client for endpoints: aiohttp (default; built for high concurrency) or "
-        "openai-sdk (env GENTEACH_TRANSPORT)",
-    )
-    g.add_argument(
-        "--local",
-        action="store_true",
-        help="use the embedded local model even if an endpoint is set",
-    )
-    g.add_argument("--local-model", help="HF folder or model id for the embedded backend")
-    g.add_argument(
-        "--temperature", type=float, help="sampling temperature (default: the backend's)"
-    )
-    g.add_argument("--max-tokens", type=int, help="max tokens per model answer")
-    g.add_argument(
-        "--repair-temperature",
-        type=float,
-        help="temperature of the calls asking to repair a malformed answer (default: "
-        f"--temperature; {LOCAL_REPAIR_TEMPERATURE} on the embedded model, whose nearly "
-        "greedy sampling otherwise repeats the answer it was asked to fix)",
-    )
-    g.add_argument(
-        "--repair-style",
-        choices=REPAIR_STYLES,
-        help="repair a malformed answer by showing it with the reason (show, the default) or "
-        f"by asking again with a note of the reason ({LOCAL_REPAIR_STYLE}, the default on the "
-        "embedded model, which copies an answer shown to it)",
-    )
-    g.add_argument(
-        "--concurrency",
-        type=int,
-        default=8,
-        help="most model calls in flight; the adaptive limit's ceiling (default 8)",
-    )
-    g.add_argument(
-        "--no-adaptive",
-        action="store_true",
-        help="keep concurrency fixed instead of halving it on 429/503/timeouts",
-    )
-    g.add_argument("--rpm", type=float, help="cap requests per minute")
-    g.add_argument("--tpm", type=float, help="cap tokens (prompt + completion) per minute")
-    g.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds one call may take (default 600)"
-    )
-    g.add_argument(
-        "--max-retries", type=int, default=5, help="retries of a transient error (default 5)"
-    )
-    g.add_argument(
-        "--backoff", type=float, default=1.0, help="first retry delay in seconds (default 1)"
-    )
-    g.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="do not keep model answers in OUT/cache.sqlite (resume then re-buys them)",
-    )
+    seen: set[str] = set()
+    _add_field_flags(g, ModelConfig, seen, title="teacher (ModelConfig)")
+    _add_field_flags(g, RunSettings, seen, title="run (RunSettings)")
     g.add_argument("--prices", help="YAML price table, $ per 1M tokens: MODEL: {input, output}")
     g.add_argument(
         "--dry-run",
@@ -179,25 +144,13 @@ def _parser() -> argparse.ArgumentParser:
         help="for --dry-run: an earlier output folder whose measured usage per unit is used",
     )
     g.add_argument(
-        "--seed", type=int, default=0, help="run seed: same seed, same choices (default 0)"
-    )
-    g.add_argument("--limit", type=int, help="process at most N (skill, seed) units")
-    g.add_argument(
-        "--skills-per-seed", type=int, help="draw N skills per seed by weight (default: all)"
-    )
-    g.add_argument(
-        "--max-parse-retries", type=int, default=2, help="repairs asked for a malformed answer"
-    )
-    g.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a pipeline setting in every stage that has it, e.g. --set suggestions=1 "
-        "--set tasks_per_type=1 (repeatable)",
-    )
-    g.add_argument(
         "--fresh", action="store_true", help="discard earlier output in --out instead of resuming"
+    )
+    g.add_argument(
+        "--accept-changes",
+        action="store_true",
+        help="resume even though the teacher, endpoint, taxonomy, skills, seed or templates "
+        "differ from OUT/run.json (which then keeps the earlier ones in its history)",
     )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument(
@@ -208,12 +161,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--ray-address", help="Ray cluster address, e.g. HEAD:6379 (default: local)")
     g.add_argument(
-        "--shards", type=int, default=8, help="ray: seed shards, fixed per --out (default 8)"
+        "--shards",
+        type=_positive(int),
+        default=8,
+        help="ray: seed shards, fixed per --out (default 8)",
     )
     g.add_argument(
-        "--actors", type=int, default=2, help="ray: shards run at once, one per actor (default 2)"
+        "--actors",
+        type=_positive(int),
+        default=2,
+        help="ray: shards run at once, one per actor (default 2)",
     )
-    g.add_argument("--cpus-per-actor", type=float, default=1.0, help="ray: CPUs reserved per actor")
+    g.add_argument(
+        "--cpus-per-actor", type=_positive(float), default=1.0, help="ray: CPUs reserved per actor"
+    )
     g.set_defaults(func=_generate)
 
     t = sub.add_parser("taxonomy", help="list or validate a skill taxonomy")
@@ -271,101 +232,229 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# -- flags derived from the settings classes -------------------------------------------------
+def _add_field_flags(
+    parser: argparse.ArgumentParser, cls: type[Any], seen: set[str], *, title: str
+) -> None:
+    """One flag per field of the pydantic dataclass ``cls``, from its name, type, default
+    and description (fields in ``seen`` already have one). Values not given are left out
+    of the namespace, so the class's own defaults (and the environment) apply.
+
+    ``--name-with-dashes`` for ``name_with_dashes``; a bool that defaults to True gets
+    ``--no-name``, one that defaults to False (or None) ``--name``; a dict gets repeatable
+    ``KEY=VALUE``; a Literal gets choices. ``json_schema_extra`` may give ``flag`` and
+    ``metavar``; its ``env`` variables are named in the help.
+    """
+    group = parser.add_argument_group(title)
+    for name, info in cls.__pydantic_fields__.items():
+        if name in seen:
+            continue
+        seen.add(name)
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        flag = str(extra.get("flag") or "--" + name.replace("_", "-"))
+        kind, choices = _flag_type(info.annotation)
+        help_text = info.description or ""
+        env = extra.get("env")
+        if isinstance(env, list) and env:
+            help_text += f" (env {' / '.join(map(str, env))})"
+        common: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
+        if kind is bool:
+            if info.default is True:
+                flag = "--no-" + flag.removeprefix("--")
+                group.add_argument(flag, action="store_false", help=f"do not {help_text}", **common)
+            else:
+                group.add_argument(flag, action="store_true", help=help_text, **common)
+        elif kind is dict:
+            group.add_argument(
+                flag,
+                action="append",
+                type=_key_value(flag),
+                metavar=str(extra.get("metavar", "KEY=VALUE")),
+                help=help_text,
+                **common,
+            )
+        else:
+            default = info.default
+            if default is not None and not callable(default) and "(default" not in help_text:
+                help_text += (
+                    f" (default {default:g})"
+                    if isinstance(default, float)
+                    else (f" (default {default})")
+                )
+            group.add_argument(
+                flag,
+                type=kind,
+                choices=choices,
+                metavar=str(extra["metavar"]) if "metavar" in extra else None,
+                help=help_text,
+                **common,
+            )
+
+
+def _flag_type(annotation: Any) -> tuple[Any, tuple[str, ...] | None]:
+    """(argparse type, choices) of a field annotation: ``X | None`` is X, a Literal is
+    its values."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _flag_type(inner[0]) if len(inner) == 1 else (str, None)
+    if typing.get_origin(annotation) is typing.Literal:
+        return str, tuple(str(a) for a in args)
+    if typing.get_origin(annotation) is dict or annotation is dict:
+        return dict, None
+    if annotation in (bool, int, float, str):
+        return annotation, None
+    return str, None
+
+
+def _key_value(flag: str) -> Any:
+    import yaml
+
+    def parse(pair: str) -> tuple[str, Any]:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise argparse.ArgumentTypeError(
+                f"{pair!r}: expected KEY=VALUE, e.g. {flag} suggestions=1"
+            )
+        try:
+            return key.strip(), yaml.safe_load(value)
+        except yaml.YAMLError:
+            return key.strip(), value
+
+    return parse
+
+
+def _positive(kind: type[Any]) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        return value
+
+    return parse
+
+
+def _given(args: argparse.Namespace, cls: type[Any]) -> dict[str, Any]:
+    """The values of ``cls``'s fields given on the command line."""
+    values = {k: v for k, v in vars(args).items() if k in cls.__pydantic_fields__}
+    if isinstance(values.get("overrides"), list):
+        values["overrides"] = dict(values["overrides"])
+    return values
+
+
+def _settings_error(exc: ValidationError, cls: type[Any]) -> ValueError:
+    """A pydantic error about a settings class as one line naming the flag (and the
+    environment variable a value may have come from)."""
+    parts = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else ""
+        info = cls.__pydantic_fields__.get(name)
+        extra = info.json_schema_extra if info and isinstance(info.json_schema_extra, dict) else {}
+        flag = str(extra.get("flag") or "--" + name.replace("_", "-"))
+        env = extra.get("env")
+        if isinstance(env, list) and env:
+            flag += f" (or {' / '.join(map(str, env))})"
+        parts.append(f"{flag} {err['input']!r}: {err['msg']}")
+    return ValueError("; ".join(parts))
+
+
+def _model_config(args: argparse.Namespace) -> ModelConfig:
+    """The teacher's settings: the environment, then the flags given."""
+    from pydantic import ValidationError
+
+    try:
+        return ModelConfig.from_env(**_given(args, ModelConfig))
+    except ValidationError as exc:
+        raise _settings_error(exc, ModelConfig) from None
+
+
 def _run_settings(args: argparse.Namespace, *, uses_local: bool) -> RunSettings:
     """The run's settings from the command line; the embedded model repairs its own way
     (:data:`~genteach.models.config.LOCAL_REPAIR_STYLE`) unless told otherwise."""
-    from genteach.pipeline import RunSettings
+    from pydantic import ValidationError
 
-    repair_temperature = args.repair_temperature
-    if repair_temperature is None and uses_local:
-        repair_temperature = LOCAL_REPAIR_TEMPERATURE
-    return RunSettings(
-        seed=args.seed,
-        concurrency=args.concurrency,
-        adaptive=not args.no_adaptive,
-        rpm=args.rpm,
-        tpm=args.tpm,
-        cache=not args.no_cache,
-        max_parse_retries=args.max_parse_retries,
-        max_retries=args.max_retries,
-        timeout=args.timeout,
-        backoff=args.backoff,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        repair_temperature=repair_temperature,
-        repair_style=args.repair_style or (LOCAL_REPAIR_STYLE if uses_local else "show"),
-        skills_per_seed=args.skills_per_seed,
-        limit=args.limit,
-        overrides=_overrides(args.set),
-    )
+    values = _given(args, RunSettings)
+    if uses_local:
+        values.setdefault("repair_temperature", LOCAL_REPAIR_TEMPERATURE)
+        values.setdefault("repair_style", LOCAL_REPAIR_STYLE)
+    try:
+        return RunSettings(**values)
+    except ValidationError as exc:
+        raise _settings_error(exc, RunSettings) from None
 
 
 def _generate(args: argparse.Namespace) -> int:
     from genteach.cost import PriceTable, format_cost
-    from genteach.models.config import LOCAL_MODEL_WARNING, ModelConfig, build_client
-    from genteach.pipeline import Pipeline, Progress
+    from genteach.models.config import DEFAULT_OPENAI_MODEL, LOCAL_MODEL_WARNING, build_client
+    from genteach.pipeline import SKIPS_FILE, Pipeline, Progress, check_output_folder
     from genteach.prompts import PromptLibrary
-    from genteach.seeds import SeedReport, iter_seeds
+    from genteach.seeds import SeedReport, SeedSourceError, iter_seeds, require_seeds
 
-    cfg = ModelConfig.from_env(
-        model=args.model,
-        base_url=args.base_url,
-        api_key=args.api_key,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        structured_output=True if args.structured_output else None,
-        local_model=args.local_model,
-        local=True if args.local else None,
-        transport=args.transport,
-    )
+    # Everything that can be checked is checked before a model is loaded or called, in
+    # order of cost: flags, output folder, taxonomy and templates, then the seeds.
+    cfg = _model_config(args)
     settings = _run_settings(args, uses_local=cfg.uses_local)
     skills = [s.strip() for s in args.skills.split(",")] if args.skills else None
+    if not args.dry_run:
+        check_output_folder(args.out)
+        if (Path(args.out) / "ray.json").exists() and not args.fresh and args.executor != "ray":
+            raise ValueError(
+                f"{args.out} holds a sharded Ray run: resume it with --executor ray, "
+                "or use another output folder"
+            )
     prompts = PromptLibrary(args.prompts)
     prices = PriceTable.load(args.prices)
+    # The planner has the teacher's name (for prices) and is never called; building it
+    # checks the taxonomy, the skills, the overrides and every template they name.
+    name = cfg.model or (
+        "local:qwen2.5-coder-0.5b-instruct" if cfg.uses_local else DEFAULT_OPENAI_MODEL
+    )
+    planner = Pipeline(
+        _NamedOnly(name),
+        taxonomy=args.taxonomy,
+        skills=skills,
+        prompts=prompts,
+        settings=settings,
+        prices=prices,
+    )
     report = SeedReport()
-
-    def seeds() -> Any:
-        return iter_seeds(
+    try:
+        seeds = require_seeds(
+            iter_seeds(
+                args.seeds,
+                text_field=args.text_field,
+                split=args.split,
+                config=args.dataset_config,
+                data_files=args.data_files or None,
+                chunk_tokens=args.chunk_tokens,
+                dedupe=True,
+                report=report,
+            ),
+            report,
             args.seeds,
-            text_field=args.text_field,
-            split=args.split,
-            config=args.dataset_config,
-            data_files=args.data_files or None,
-            chunk_tokens=args.chunk_tokens,
-            dedupe=True,
-            report=report,
         )
+    except SeedSourceError as exc:
+        if report.skipped.get("row without text field"):
+            raise SeedSourceError(f"{exc}; rows are read from field {args.text_field!r}: set "
+                                  "--text-field") from None  # fmt: skip
+        raise
 
     if args.dry_run:
         from genteach.estimate import estimate_run
-        from genteach.models.config import DEFAULT_OPENAI_MODEL
 
-        # No client is built: nothing is loaded or called. The teacher name prices it.
-        name = cfg.model or (
-            "local:qwen2.5-coder-0.5b-instruct" if cfg.uses_local else DEFAULT_OPENAI_MODEL
-        )
-        pipeline = Pipeline(
-            _NamedOnly(name),
-            taxonomy=args.taxonomy,
-            skills=skills,
-            prompts=prompts,
-            settings=settings,
-            prices=prices,
-        )
-        estimate = estimate_run(pipeline, seeds(), calibration=args.calibrate_from)
-        print(f"seeds: {report.summary()}", file=sys.stderr)
+        estimate = estimate_run(planner, seeds, calibration=args.calibrate_from)
+        stopped = settings.limit is not None and estimate.units >= settings.limit
+        _print_seeds(report, stopped_at=settings.limit if stopped else None, skips_file=None)
         print(str(estimate))
         return 0
 
-    if cfg.uses_local:
-        print(LOCAL_MODEL_WARNING, file=sys.stderr)
     if args.executor == "ray":
-        return _generate_on_ray(args, cfg, skills, settings, seeds())
-    if (Path(args.out) / "ray.json").exists() and not args.fresh:
-        raise ValueError(
-            f"{args.out} holds a sharded Ray run: resume it with --executor ray, "
-            "or use another output folder"
-        )
+        if cfg.uses_local:
+            print(LOCAL_MODEL_WARNING, file=sys.stderr)
+        return _generate_on_ray(args, cfg, skills, settings, seeds)
     client = build_client(cfg)
     # Start-up objects (taxonomy, templates, SDKs) live for the whole run: keep the
     # garbage collector from walking them again and again while calls stream in.
@@ -373,20 +462,24 @@ def _generate(args: argparse.Namespace) -> int:
     gc.freeze()
     pipeline = Pipeline(
         client,
-        taxonomy=args.taxonomy,
+        taxonomy=planner.taxonomy,
         skills=skills,
         prompts=prompts,
         settings=settings,
         prices=prices,
-    )
-    print(
-        f"teacher: {client.model_name}; skills: {', '.join(s.id for s in pipeline.skills)}",
-        file=sys.stderr,
+        endpoint=cfg.endpoint,
     )
     bar: Any = None
+    started = False
 
     def on_progress(p: Progress) -> None:
-        nonlocal bar
+        nonlocal bar, started
+        if not started:  # the run passed its checks (a refused resume prints one line)
+            started = True
+            if cfg.uses_local:
+                print(LOCAL_MODEL_WARNING, file=sys.stderr)
+            skill_ids = ", ".join(s.id for s in pipeline.skills)
+            print(f"teacher: {client.model_name}; skills: {skill_ids}", file=sys.stderr)
         if args.no_progress:
             return
         if bar is None:
@@ -411,7 +504,12 @@ def _generate(args: argparse.Namespace) -> int:
     async def run() -> Any:
         try:
             return await pipeline.arun(
-                seeds(), args.out, fresh=args.fresh, progress=on_progress, seed_report=report
+                seeds,
+                args.out,
+                fresh=args.fresh,
+                progress=on_progress,
+                seed_report=report,
+                accept_changes=args.accept_changes,
             )
         finally:
             await client.close()  # in the loop that used it (HTTP sessions, model threads)
@@ -421,9 +519,26 @@ def _generate(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(f"seeds: {summary.seeds}", file=sys.stderr)
+    stopped = settings.limit is not None and summary.units_total >= settings.limit
+    _print_seeds(
+        report,
+        stopped_at=settings.limit if stopped else None,
+        skips_file=Path(args.out) / SKIPS_FILE,
+    )
     print(str(summary))
     return 0
+
+
+def _print_seeds(report: Any, *, stopped_at: int | None, skips_file: Path | None) -> None:
+    """The seed counts, then the skip reasons by file (stderr)."""
+    line = f"seeds: {report.summary()}"
+    if stopped_at is not None:
+        line += f" (reading stopped at --limit {stopped_at} units)"
+    if report.skipped and skips_file is not None:
+        line += f"; skips listed in {skips_file}"
+    print(line, file=sys.stderr)
+    for text in report.files():
+        print(f"  skipped {text}", file=sys.stderr)
 
 
 def _generate_on_ray(
@@ -489,18 +604,6 @@ class _NamedOnly:
         return None
 
 
-def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set suggestions=1")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def _taxonomy_list(args: argparse.Namespace) -> int:
     from genteach.taxonomy import load_taxonomy
 
@@ -537,30 +640,17 @@ def _taxonomy_list(args: argparse.Namespace) -> int:
 
 def _taxonomy_validate(args: argparse.Namespace) -> int:
     from genteach.flows import FlowBuild, build_flows
+    from genteach.preflight import check_templates, naming_file
     from genteach.prompts import PromptLibrary
     from genteach.taxonomy import load_taxonomy
 
     tax = load_taxonomy(args.path)
     prompts = PromptLibrary(args.prompts)
-    problems: list[str] = []
-    for skill in tax.skills.values():
-        if skill.status != "ready":
-            continue
-        build_flows(skill, FlowBuild(prompts=prompts), source=tax.source)
-        for kind, items in (("transformers", skill.transformers), ("task_types", skill.task_types)):
-            for it in items:
-                if it.agent == "identity":
-                    continue
-                name = skill.guidance(kind, it)  # type: ignore[arg-type]
-                if not prompts.exists(name):
-                    problems.append(
-                        f"{tax.source}: skills.{skill.id}.{kind}.{it.id}: template {name} not found"
-                    )
-        for key, name in skill.prompts.items():
-            if not prompts.exists(name):
-                problems.append(
-                    f"{tax.source}: skills.{skill.id}.prompts.{key}: template {name} not found"
-                )
+    ready = [s for s in tax.skills.values() if s.status == "ready"]
+    source = tax.source or tax.name
+    with naming_file(source):
+        built = [(s, build_flows(s, FlowBuild(prompts=prompts), source=source)) for s in ready]
+    problems = check_templates(built, prompts, source)
     for line in problems:
         print(line, file=sys.stderr)
     if problems:
@@ -646,6 +736,11 @@ def _export(args: argparse.Namespace) -> int:
         url = push_export(out, args.push_to_hub, private=True if args.private else None)
         print(f"pushed to https://huggingface.co/datasets/{args.push_to_hub} ({url})")
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
 
 
 __all__ = ["main"]

@@ -15,7 +15,7 @@ assumptions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,8 +57,11 @@ class RunEstimate:
 
     teacher: str
     skills: list[SkillEstimate]
+    #: Seeds that give at least one unit.
     seeds: int
     assumptions: list[str] = field(default_factory=list)
+    #: Seeds read: ``seeds`` plus those no selected skill suits (e.g. code for a text skill).
+    seeds_read: int = 0
 
     @property
     def units(self) -> int:
@@ -77,8 +80,11 @@ class RunEstimate:
         return None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
 
     def __str__(self) -> str:
+        unsuited = self.seeds_read - self.seeds
         lines = [
-            f"dry run: {self.seeds} seeds, {self.units} units, teacher {self.teacher}",
+            f"dry run: {self.units} units from {self.seeds} seeds"
+            + (f" ({unsuited} more read suit no selected skill)" if unsuited > 0 else "")
+            + f", teacher {self.teacher}",
             f"  {'skill':22} {'units':>8} {'calls':>10} {'prompt tok':>13} "
             f"{'compl. tok':>12} {'cost':>12}  basis",
         ]
@@ -172,7 +178,14 @@ def estimate_run(
     seed_tokens: dict[str, int] = {}
     n_seeds = 0
     last_seed = ""
-    for skill, seed in pipeline.iter_units(seeds):
+    read = [0]
+
+    def counted() -> Iterator[Seed]:
+        for seed in seeds:
+            read[0] += 1
+            yield seed
+
+    for skill, seed in pipeline.iter_units(counted()):
         if seed.id != last_seed:
             n_seeds += 1
             last_seed = seed.id
@@ -207,7 +220,11 @@ def estimate_run(
     if pipeline.prices.lookup(teacher) is None:
         assumptions.append(f"no price known for {teacher}: pass --prices FILE")
     return RunEstimate(
-        teacher=teacher, skills=list(rows.values()), seeds=n_seeds, assumptions=assumptions
+        teacher=teacher,
+        skills=list(rows.values()),
+        seeds=n_seeds,
+        assumptions=assumptions,
+        seeds_read=read[0],
     )
 
 

@@ -3,7 +3,9 @@
 Each (skill, seed) pair is a *unit*. Units run concurrently (model calls bounded by
 ``concurrency``); each one's records and rejects are written as soon as it ends, then a
 line in ``progress.jsonl`` marks it done. Re-running with the same output folder skips
-done units and never writes a record id twice.
+done units and never writes a record id twice. ``run.json`` records what made the folder
+(teacher, endpoint, taxonomy, template hashes, settings); a resume that would mix in
+another teacher or other templates is refused unless asked for (``accept_changes``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from genteach import __version__
 from genteach.agents.base import AgentError, RepairStyle
@@ -28,11 +35,13 @@ from genteach.flows import build_flows, known_settings
 from genteach.flows.base import Flow, FlowBuild, FlowType, Judge, RunContext, WorkItem, unit_key
 from genteach.keys import AnswerKey, KeyKinds
 from genteach.models.base import ModelClient, ModelError, Usage
+from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
 from genteach.models.resilient import ResilientModel
+from genteach.preflight import check_templates, naming_file, run_templates
 from genteach.prompts import PromptLibrary
 from genteach.records import JsonlWriter, Seed, read_jsonl
-from genteach.seeds import SeedReport, iter_seeds
-from genteach.taxonomy import Skill, Taxonomy, load_taxonomy, weighted_sample
+from genteach.seeds import SeedReport, Skip, iter_seeds, require_seeds
+from genteach.taxonomy import Skill, Taxonomy, TaxonomyError, load_taxonomy, weighted_sample
 
 log = logging.getLogger("genteach")
 
@@ -40,57 +49,92 @@ RECORDS_FILE = "records.jsonl"
 REJECTS_FILE = "rejects.jsonl"
 PROGRESS_FILE = "progress.jsonl"
 RUN_FILE = "run.json"
+SKIPS_FILE = "skips.jsonl"
 LOCK_FILE = ".lock"
 
 
-@dataclass
+@pydantic_dataclass(config=ConfigDict(extra="forbid"))
 class RunSettings:
-    """How a run behaves. Every field has a sensible default.
-
-    Attributes:
-        seed: the run's seed number; the same seed, inputs and model answers give the
-            same choices (transformers, task types, layouts, call seeds).
-        concurrency: most model calls in flight at once (the adaptive limit's ceiling).
-        adaptive: halve the concurrency limit when the endpoint is overloaded (429, 503,
-            timeouts) and grow it back as calls succeed; ``False`` keeps it fixed.
-        rpm / tpm: optional requests-per-minute and tokens-per-minute caps.
-        cache: keep every model answer in ``cache.sqlite`` in the output folder, so that
-            redoing a step after a crash costs no model call.
-        max_parse_retries: repairs asked of a model whose answer does not parse.
-        max_retries: retries of a transient model error (rate limit, 5xx, timeout).
-        timeout: seconds one model call may take.
-        backoff: first retry delay in seconds (doubling, full jitter, capped at 60 s);
-            a server's Retry-After wins.
-        temperature / max_tokens: sampling settings sent with every call (None: the
-            backend's default).
-        repair_temperature: temperature of the calls that ask for a malformed answer to
-            be repaired (None: ``temperature``); see :class:`~genteach.agents.Agent`.
-        repair_style: ``"show"`` shows the model its malformed answer with the reason;
-            ``"fresh"`` asks again with a note of the reason (for small models).
-        skills_per_seed: None runs every selected skill on every seed that suits it;
-            N draws N of them per seed by the skills' weights.
-        limit: process at most this many units (None: all).
-        overrides: stage settings replaced in every selected skill's pipeline where the
-            stage has them, e.g. ``{"suggestions": 1, "tasks_per_type": 1}``.
+    """How a run behaves. Every field has a default and a description, which is also the
+    help of its ``genteach generate`` flag (``--max-parse-retries`` for
+    ``max_parse_retries``); values out of range are refused when the settings are made.
     """
 
-    seed: int = 0
-    concurrency: int = 8
-    adaptive: bool = True
-    rpm: float | None = None
-    tpm: float | None = None
-    cache: bool = True
-    max_parse_retries: int = 2
-    max_retries: int = 5
-    timeout: float | None = 600.0
-    backoff: float = 1.0
-    temperature: float | None = None
-    max_tokens: int | None = None
-    repair_temperature: float | None = None
-    repair_style: RepairStyle = "show"
-    skills_per_seed: int | None = None
-    limit: int | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
+    seed: int = Field(
+        default=0,
+        description="run seed: the same seed, inputs and model answers give the same choices "
+        "(transformers, task types, layouts, call seeds)",
+    )
+    concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="most model calls in flight at once; the adaptive limit's ceiling",
+    )
+    adaptive: bool = Field(
+        default=True,
+        description="halve the concurrency limit when the endpoint is overloaded (429, 503, "
+        "timeouts) and grow it back as calls succeed",
+    )
+    rpm: float | None = Field(default=None, gt=0, description="cap requests per minute")
+    tpm: float | None = Field(
+        default=None, gt=0, description="cap tokens (prompt + completion) per minute"
+    )
+    cache: bool = Field(
+        default=True,
+        description="keep every model answer in OUT/cache.sqlite, so that redoing a step after "
+        "a crash costs no model call",
+    )
+    max_parse_retries: int = Field(
+        default=2, ge=0, description="repairs asked of a model whose answer does not parse"
+    )
+    max_retries: int = Field(
+        default=5, ge=0, description="retries of a transient model error (rate limit, 5xx, timeout)"
+    )
+    timeout: float | None = Field(
+        default=600.0, gt=0, description="seconds one model call may take"
+    )
+    backoff: float = Field(
+        default=1.0,
+        ge=0,
+        description="first retry delay in seconds (doubling, full jitter, capped at 60 s); a "
+        "server's Retry-After wins",
+    )
+    temperature: float | None = Field(
+        default=None,
+        ge=0,
+        description="sampling temperature of every call (default: the backend's)",
+    )
+    max_tokens: int | None = Field(
+        default=None, ge=1, description="most tokens of one model answer"
+    )
+    repair_temperature: float | None = Field(
+        default=None,
+        ge=0,
+        description="temperature of the calls asking to repair a malformed answer (default: "
+        f"the temperature; {LOCAL_REPAIR_TEMPERATURE} on the embedded model, whose nearly "
+        "greedy sampling otherwise repeats the answer it was asked to fix)",
+    )
+    repair_style: RepairStyle = Field(
+        default="show",
+        description="repair a malformed answer by showing it with the reason (show, the "
+        f"default) or by asking again with a note of the reason ({LOCAL_REPAIR_STYLE}, the "
+        "default on the embedded model, which copies an answer shown to it)",
+    )
+    skills_per_seed: int | None = Field(
+        default=None,
+        ge=1,
+        description="draw N skills per seed by the skills' weights (default: every selected "
+        "skill that suits the seed)",
+    )
+    limit: int | None = Field(
+        default=None, ge=1, description="process at most N (skill, seed) units (default: all)"
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="override a pipeline setting in every stage that has it, e.g. --set "
+        "suggestions=1 --set tasks_per_type=1 (repeatable)",
+        json_schema_extra={"flag": "--set", "metavar": "KEY=VALUE"},
+    )
 
 
 @dataclass
@@ -131,6 +175,7 @@ class RunSummary:
     cached_calls: int = 0
     retries: int = 0
     cost: float | None = None
+    seeds_skipped: int = 0
     verified: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def verification_line(self) -> str:
@@ -169,6 +214,14 @@ class Pipeline:
         keys: extra answer-key classes (custom ``key:`` kinds in the taxonomy).
         judge: decides answers code cannot check (free text); None (the default) leaves
             them ``unchecked``.
+        endpoint: where the teacher is served, recorded in ``run.json`` as
+            ``scheme://host:port`` only (see :attr:`ModelConfig.endpoint
+            <genteach.models.ModelConfig.endpoint>`); a resume against another is refused.
+
+    Raises:
+        TaxonomyError: a selected skill is unknown or planned, a stage setting or override
+            is unknown, or a template a selected skill names is missing, does not compile
+            or includes a missing one: all found here, before any model call.
 
     Example:
         >>> pipe = Pipeline(ScriptedModel(...), skills=["rc"])     # doctest: +SKIP
@@ -187,6 +240,7 @@ class Pipeline:
         prices: PriceTable | None = None,
         keys: Sequence[type[AnswerKey]] = (),
         judge: Judge | None = None,
+        endpoint: str | None = None,
     ) -> None:
         self.taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
         self.skills: list[Skill] = self.taxonomy.select(skills)
@@ -194,6 +248,7 @@ class Pipeline:
         self.settings = settings or RunSettings()
         self.client = client
         self.prices = prices or PriceTable()
+        self.endpoint = endpoint
         options = {
             "temperature": self.settings.temperature,
             "max_tokens": self.settings.max_tokens,
@@ -212,21 +267,47 @@ class Pipeline:
                 f"(settings: {', '.join(sorted(known))})"
             )
         build = FlowBuild(prompts=self.prompts, options=options, keys=self.keys)
-        self.flows: dict[str, list[Flow]] = {
-            s.id: build_flows(
-                s,
-                build,
-                source=self.taxonomy.source,
-                extra=flows,
-                overrides=self.settings.overrides,
+        source = self.taxonomy.source or self.taxonomy.name
+        with naming_file(source):
+            self.flows: dict[str, list[Flow]] = {
+                s.id: build_flows(
+                    s, build, source=source, extra=flows, overrides=self.settings.overrides
+                )
+                for s in self.skills
+            }
+        built = [(s, self.flows[s.id]) for s in self.skills]
+        problems = check_templates(built, self.prompts, source)
+        if problems:
+            more = len(problems) - 1
+            raise TaxonomyError(
+                problems[0]
+                + (f" (and {more} more: `genteach taxonomy validate` lists them)" if more else "")
             )
-            for s in self.skills
+        #: Every template a run may render (with what they include), for run.json.
+        self.templates: list[str] = run_templates(built, self.prompts)
+
+    # -- identity ---------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        """What makes this run's output: written to ``run.json``, compared on resume."""
+        return {
+            "genteach_version": __version__,
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "teacher": self.client.model_name,
+            "endpoint": self.endpoint,
+            "taxonomy": self.taxonomy.source or self.taxonomy.name,
+            "taxonomy_sha256": _taxonomy_hash(self.taxonomy),
+            "skills": [s.id for s in self.skills],
+            "templates_sha256": self.prompts.chain_hash(self.templates),
+            "templates": self.prompts.hashes(self.templates),
+            "settings": asdict(self.settings),
         }
 
     # -- planning ---------------------------------------------------------------------
     def iter_units(self, seeds: Iterable[Seed]) -> Iterator[tuple[Skill, Seed]]:
-        """The (skill, seed) units of a run, lazily, in a reproducible order."""
+        """The (skill, seed) units of a run, lazily, in a reproducible order. With a
+        ``limit``, no seed is read after the last unit."""
         n = 0
+        limit = self.settings.limit
         for seed in seeds:
             fitting = [s for s in self.skills if seed.kind in s.seed_kinds]
             if self.settings.skills_per_seed is not None and fitting:
@@ -234,10 +315,10 @@ class Pipeline:
                 k = min(self.settings.skills_per_seed, len(fitting))
                 fitting = weighted_sample(fitting, k, rng)
             for skill in fitting:
-                if self.settings.limit is not None and n >= self.settings.limit:
-                    return
                 n += 1
                 yield skill, seed
+                if limit is not None and n >= limit:
+                    return
 
     def units(self, seeds: Iterable[Seed]) -> list[tuple[Skill, Seed]]:
         """The (skill, seed) units of a run, in a reproducible order."""
@@ -252,10 +333,16 @@ class Pipeline:
         fresh: bool = False,
         progress: Callable[[Progress], None] | None = None,
         seed_report: SeedReport | None = None,
+        accept_changes: bool = False,
     ) -> RunSummary:
         """Synchronous :meth:`arun`. Works in notebooks, where an event loop is running,
         by running the pipeline in a worker thread with its own loop."""
-        kwargs: dict[str, Any] = {"fresh": fresh, "progress": progress, "seed_report": seed_report}
+        kwargs: dict[str, Any] = {
+            "fresh": fresh,
+            "progress": progress,
+            "seed_report": seed_report,
+            "accept_changes": accept_changes,
+        }
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -283,6 +370,7 @@ class Pipeline:
         fresh: bool = False,
         progress: Callable[[Progress], None] | None = None,
         seed_report: SeedReport | None = None,
+        accept_changes: bool = False,
     ) -> RunSummary:
         """Run every unit not yet done and write its records; see the module docstring.
 
@@ -296,24 +384,48 @@ class Pipeline:
             progress: called with live counters before the first unit, after each model
                 call and after each finished unit.
             seed_report: the report an ``iter_seeds`` passed as ``seeds`` fills, for the
-                summary's seed counts.
+                summary's seed counts; its skips are listed in ``skips.jsonl``.
+            accept_changes: resume even if the teacher, endpoint, taxonomy, skills, seed or
+                templates differ from ``run.json``'s; the earlier identity is kept in its
+                ``history``. Without it such a resume is refused (ValueError).
+
+        Raises:
+            ValueError: the output folder cannot be written, a seed source given by name
+                holds no usable seed, or a resume would mix runs; nothing is written then.
         """
         report = seed_report if seed_report is not None else SeedReport()
         if isinstance(seeds, str | Path):
-            seed_iter: Iterable[Seed] = iter_seeds(seeds, report=report, dedupe=True)
+            seed_iter: Iterable[Seed] = require_seeds(
+                iter_seeds(seeds, report=report, dedupe=True), report, str(seeds)
+            )
         else:
-            seed_iter = seeds
+            seed_iter = seeds  # given as they are: a shard of a sharded run may be empty
         sized = isinstance(seed_iter, Sized)
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        check_output_folder(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputFolderError(
+                f"{out}: cannot create the output folder: {_why(exc)}"
+            ) from None
         lock = _lock_folder(out)
         try:
             if fresh:
-                for name in (RECORDS_FILE, REJECTS_FILE, PROGRESS_FILE, RUN_FILE, CACHE_FILE):
+                for name in (
+                    RECORDS_FILE, REJECTS_FILE, PROGRESS_FILE, RUN_FILE, CACHE_FILE, SKIPS_FILE
+                ):  # fmt: skip
                     (out / name).unlink(missing_ok=True)
                     for suffix in ("-wal", "-shm"):
                         (out / f"{name}{suffix}").unlink(missing_ok=True)
-            return await self._arun_locked(out, seed_iter, sized, report, seed_report, progress)
+            self._check_run_file(out, accept_changes=accept_changes)
+            skips = _SkipsWriter(out / SKIPS_FILE)
+            report.attach(skips.write)
+            try:
+                return await self._arun_locked(out, seed_iter, sized, report, seed_report, progress)
+            finally:
+                report.attach(None)
+                skips.close()
         finally:
             lock.close()
 
@@ -326,13 +438,20 @@ class Pipeline:
         seed_report: SeedReport | None,
         progress: Callable[[Progress], None] | None,
     ) -> RunSummary:
-        self._check_run_file(out)
-        done = {str(p["unit"]) for p in read_jsonl(out / PROGRESS_FILE)}
+        progress_rows = list(read_jsonl(out / PROGRESS_FILE))
+        done = {str(p["unit"]) for p in progress_rows}
         # Lines of units not marked done were left by a crash between a unit's records and
         # its progress line: drop them, the unit is redone (from the cache) as a whole.
-        _keep_units(out / RECORDS_FILE, done, lambda row: row["meta"]["unit"])
-        _keep_units(out / REJECTS_FILE, done, lambda row: row["unit"])
-        seen_ids = {str(r["id"]) for r in read_jsonl(out / RECORDS_FILE)}
+        # Only a count that disagrees with progress.jsonl's makes the files be parsed.
+        _keep_units(
+            out / RECORDS_FILE, done, lambda row: row["meta"]["unit"],
+            expected=_total(progress_rows, "records"),
+        )  # fmt: skip
+        _keep_units(
+            out / REJECTS_FILE, done, lambda row: row["unit"],
+            expected=_total(progress_rows, "rejects"),
+        )  # fmt: skip
+        seen_ids = record_ids(out / RECORDS_FILE)
         counters = Progress(
             units_total=len(self.units(seed_iter)) if sized else None,
             concurrency=self.settings.concurrency,
@@ -465,6 +584,7 @@ class Pipeline:
             retries=counters.retries,
             cost=counters.cost,
             verified=counters.verified,
+            seeds_skipped=sum(report.skipped.values()),
         )
 
     async def _process(self, skill: Skill, seed: Seed, ctx: RunContext) -> WorkItem:
@@ -494,30 +614,121 @@ class Pipeline:
                 break
         return item
 
-    def _check_run_file(self, out: Path) -> None:
-        """Write run.json, or check that a resumed run uses the same settings."""
-        meta = {
-            "genteach_version": __version__,
-            "teacher": self.client.model_name,
-            "taxonomy": self.taxonomy.source or self.taxonomy.name,
-            "taxonomy_sha256": _taxonomy_hash(self.taxonomy),
-            "skills": [s.id for s in self.skills],
-            "settings": asdict(self.settings),
-        }
+    def _check_run_file(self, out: Path, *, accept_changes: bool = False) -> None:
+        """Write run.json, or check that a resumed run is the same run (see
+        :meth:`identity`); with ``accept_changes`` a changed one is recorded, the earlier
+        identity kept in ``history``."""
+        meta = self.identity()
         path = out / RUN_FILE
-        if path.exists():
-            old = json.loads(path.read_text(encoding="utf-8"))
-            keys = ("skills", "taxonomy_sha256")
-            changed = [k for k in keys if old.get(k) != meta[k]]
-            if old.get("settings", {}).get("seed") != self.settings.seed:
-                changed.append("settings.seed")
-            if changed:
-                raise ValueError(
-                    f"{path}: this folder holds a run with other {', '.join(changed)}; "
-                    "use another output folder, or --fresh to start over"
-                )
+        if not path.exists():
+            _write_json(path, meta)
             return
-        path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(old, dict):
+                raise ValueError("not a JSON object")
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(
+                f"{path}: unreadable ({exc}); use another output folder, or --fresh to start over"
+            ) from None
+        changes = identity_changes(old, meta)
+        if not changes:
+            return
+        if not accept_changes:
+            raise ValueError(
+                f"{path}: resuming would mix two runs in one folder: {'; '.join(changes)}; "
+                "pass --accept-changes to continue anyway (run.json keeps the history), or use "
+                "another --out, or --fresh to start over"
+            )
+        log.warning("%s: resuming with changes: %s", path, "; ".join(changes))
+        earlier = {k: v for k, v in old.items() if k != "history"}
+        meta["history"] = [*old.get("history", []), earlier]
+        _write_json(path, meta)
+
+
+def identity_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What differs between two run identities (``run.json`` contents), one phrase each.
+
+    Endpoints are compared without their port (a server restarted on another port serves
+    the same teacher), and only when both are known; keys the older file lacks (an older
+    genteach wrote it) are not compared; ``settings`` other than the seed may change
+    between resumes.
+    """
+    out: list[str] = []
+    for key, what in (
+        ("teacher", "teacher model"),
+        ("endpoint", "endpoint"),
+        ("taxonomy_sha256", "taxonomy"),
+        ("skills", "skills"),
+    ):
+        if key == "endpoint" and (
+            old.get(key) is None
+            or new[key] is None
+            or _without_port(old[key]) == _without_port(new[key])
+        ):
+            continue  # unknown, or a server restarted on another port: the same teacher
+        if key in old and old[key] != new[key]:
+            if key == "taxonomy_sha256":
+                out.append(f"taxonomy {old.get('taxonomy')} changed")
+            else:
+                out.append(f"{what} {_show(old[key])} -> {_show(new[key])}")
+    old_seed = old.get("settings", {}).get("seed")
+    if "settings" in old and old_seed != new["settings"]["seed"]:
+        out.append(f"seed {old_seed} -> {new['settings']['seed']}")
+    if "templates" in old:
+        before, now = old["templates"], new["templates"]
+        changed = sorted(n for n in before.keys() & now.keys() if before[n] != now[n])
+        changed += [f"{n} (new)" for n in sorted(now.keys() - before.keys())]
+        changed += [f"{n} (gone)" for n in sorted(before.keys() - now.keys())]
+        if changed:
+            more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+            out.append(f"templates changed: {', '.join(changed[:5])}{more}")
+    return out
+
+
+def _without_port(endpoint: Any) -> Any:
+    return re.sub(r":\d+$", "", endpoint) if isinstance(endpoint, str) else endpoint
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class OutputFolderError(ValueError):
+    """The output folder is a file or cannot be written."""
+
+
+def check_output_folder(out: str | Path) -> None:
+    """Refuse an output folder that is a file or cannot be written, before anything runs.
+
+    Raises:
+        OutputFolderError: one line naming the folder and the reason.
+    """
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise OutputFolderError(f"--out {p}: is a file, not a folder")
+    existing = p
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputFolderError(f"--out {p}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "the output folder" if existing == p else f"{existing}, where it would be made,"
+        raise OutputFolderError(f"--out {p}: {what} is not writable (permission denied)")
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 class _FolderLock:
@@ -535,7 +746,10 @@ def _lock_folder(out: Path) -> _FolderLock:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no lock
         return _FolderLock(None)
-    fh = (out / LOCK_FILE).open("w")
+    try:
+        fh = (out / LOCK_FILE).open("w")
+    except OSError as exc:
+        raise OutputFolderError(f"{out}: cannot write the output folder: {_why(exc)}") from None
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -549,8 +763,21 @@ def _lock_folder(out: Path) -> _FolderLock:
     return _FolderLock(fh)
 
 
-def _keep_units(path: Path, done: set[str], unit_of: Callable[[dict[str, Any]], str]) -> None:
-    """Rewrite ``path`` without the lines of units not in ``done`` (only if it has any)."""
+def _keep_units(
+    path: Path,
+    done: set[str],
+    unit_of: Callable[[dict[str, Any]], str],
+    *,
+    expected: int | None = None,
+) -> None:
+    """Rewrite ``path`` without the lines of units not in ``done`` (only if it has any).
+
+    With ``expected`` (the lines finished units wrote, from progress.jsonl), a file with
+    that many whole lines is left alone without being parsed: a unit's lines are written
+    together before its progress line, so only a crash in between leaves extra ones.
+    """
+    if expected is not None and _whole_lines(path) == expected:
+        return
     rows = list(read_jsonl(path))
     keep = [r for r in rows if unit_of(r) in done]
     if len(keep) == len(rows):
@@ -565,9 +792,85 @@ def _keep_units(path: Path, done: set[str], unit_of: Callable[[dict[str, Any]], 
     os.replace(tmp, path)
 
 
+def _whole_lines(path: Path) -> int:
+    """Newline-terminated lines of a file (a torn last line is not counted)."""
+    if not path.exists():
+        return 0
+    n = 0
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            n += block.count(b"\n")
+    return n
+
+
+def _total(rows: Iterable[Mapping[str, Any]], key: str) -> int | None:
+    """The sum of ``key`` over progress rows, or None when a row lacks it."""
+    total = 0
+    for row in rows:
+        value = row.get(key)
+        if not isinstance(value, int):
+            return None
+        total += value
+    return total
+
+
+_ID_PREFIX = re.compile(rb'\{"id": "([^"\\]*)"')
+
+
+def record_ids(path: str | Path) -> set[str]:
+    """The ids of a records file, read from the start of each line (JsonlWriter writes
+    ``{"id": "...", ...``) without parsing the records; other lines are parsed."""
+    p = Path(path)
+    ids: set[str] = set()
+    if not p.exists():
+        return ids
+    with p.open("rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.endswith(b"\n"):
+                break  # a torn last line: cut off when the run writes again
+            m = _ID_PREFIX.match(line)
+            if m is not None:
+                ids.add(m.group(1).decode("utf-8"))
+            elif line.strip():
+                try:
+                    ids.add(str(json.loads(line)["id"]))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ValueError(f"{p}:{lineno}: not a record line ({exc})") from None
+    return ids
+
+
+class _SkipsWriter:
+    """``skips.jsonl``: the seeds this run's reading skipped, one line each; made (anew)
+    on the first skip."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+        path.unlink(missing_ok=True)
+
+    def write(self, skip: Skip) -> None:
+        if self._fh is None:
+            self._fh = self.path.open("w", encoding="utf-8")
+        self._fh.write(json.dumps(skip.as_dict(), ensure_ascii=False) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
 def _taxonomy_hash(taxonomy: Taxonomy) -> str:
     blob = taxonomy.model_dump_json(exclude={"source"})
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-__all__ = ["Pipeline", "Progress", "RunSettings", "RunSummary"]
+__all__ = [
+    "OutputFolderError",
+    "Pipeline",
+    "Progress",
+    "RunSettings",
+    "RunSummary",
+    "check_output_folder",
+    "identity_changes",
+    "record_ids",
+]

@@ -7,12 +7,14 @@ before the built-in one, so a user can override any built-in template by path.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from genteach._resources import builtin_dir
 
@@ -53,6 +55,7 @@ class PromptLibrary:
         )
         # JSON for prompts: readable (no \u escapes of quotes or non-ASCII), key order kept.
         self.env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+        self._sources: dict[str, tuple[str, frozenset[str], bool]] = {}
 
     def exists(self, name: str) -> bool:
         """True when template ``name`` is found on the search path."""
@@ -86,6 +89,79 @@ class PromptLibrary:
     def names(self) -> list[str]:
         """All template names on the search path (``*.j2``)."""
         return sorted(n for n in self.env.list_templates() if n.endswith(".j2"))
+
+    # -- identity: which template texts a run or a record used -----------------------------
+    def source(self, name: str) -> str:
+        """The text of template ``name`` as found on the search path."""
+        return self._scan(name)[0]
+
+    def references(self, name: str) -> tuple[frozenset[str], bool]:
+        """The templates ``name`` includes, imports or extends by a literal name, and
+        whether it also includes one by a variable (e.g. ``{% include category.guidance %}``,
+        which only its caller can name)."""
+        _, refs, dynamic = self._scan(name)
+        return refs, dynamic
+
+    def closure(self, names: Iterable[str]) -> list[str]:
+        """``names`` and every template they reach through literal includes and imports,
+        sorted; a reference that is not found raises :class:`PromptError` naming the
+        template that makes it."""
+        seen: set[str] = set()
+        todo = [(n, "") for n in names]
+        while todo:
+            name, parent = todo.pop()
+            if name in seen:
+                continue
+            try:
+                refs, _ = self.references(name)
+            except PromptError as exc:
+                if parent:
+                    raise PromptError(f"template {parent} includes {name!r}: {exc}") from exc
+                raise
+            seen.add(name)
+            todo += [(r, name) for r in refs if r not in seen]
+        return sorted(seen)
+
+    def template_hash(self, name: str) -> str:
+        """A 16-hex-digit sha256 of template ``name`` and everything it literally includes
+        or imports (names and texts): it changes when any of those files does."""
+        return self.chain_hash([name])
+
+    def chain_hash(self, names: Iterable[str]) -> str:
+        """One 16-hex-digit sha256 of the templates an agent chain rendered, with all they
+        literally include or import. Pass the templates included by a variable (a
+        sub-category's guidance) among ``names``; order and repeats do not matter."""
+        digest = hashlib.sha256()
+        for name in self.closure(names):
+            digest.update(f"{name}\0{self.source(name)}\0".encode())
+        return digest.hexdigest()[:16]
+
+    def hashes(self, names: Iterable[str] | None = None) -> dict[str, str]:
+        """Template name -> 16-hex-digit sha256 of its own text, for ``names`` (default:
+        every template of the library), sorted by name."""
+        chosen = self.names() if names is None else sorted(set(names))
+        return {n: hashlib.sha256(self.source(n).encode()).hexdigest()[:16] for n in chosen}
+
+    def library_hash(self) -> str:
+        """One 16-hex-digit sha256 of every template of the library (names and texts)."""
+        return self.chain_hash(self.names())
+
+    def _scan(self, name: str) -> tuple[str, frozenset[str], bool]:
+        if name not in self._sources:
+            loader = self.env.loader
+            assert loader is not None
+            try:
+                text, _, _ = loader.get_source(self.env, name)
+            except jinja2.TemplateNotFound as exc:
+                where = ", ".join(str(d) for d in self.search_path)
+                raise PromptError(f"template {name!r} not found in {where}") from exc
+            try:
+                found = list(jinja2.meta.find_referenced_templates(self.env.parse(text, name)))
+            except jinja2.TemplateSyntaxError as exc:
+                raise PromptError(f"template {name}:{exc.lineno}: {exc.message}") from exc
+            refs = frozenset(r for r in found if r is not None)
+            self._sources[name] = (text, refs, None in found)
+        return self._sources[name]
 
     def _get(self, name: str) -> jinja2.Template:
         try:

@@ -2,8 +2,9 @@
 
 :func:`iter_seeds` reads lazily (one document, line, batch or streamed row at a time),
 splits long documents into chunks of at most ``chunk_tokens`` tokens, and counts what it
-skips, by reason, in a :class:`SeedReport`. :func:`load_seeds` is its deduplicated list.
-See docs/seeds.md for the sources and the skip reasons.
+skips, by reason and by file, in a :class:`SeedReport` that also names each skip (file,
+and line or row). :func:`load_seeds` is its deduplicated list. See docs/seeds.md for the
+sources and the skip reasons.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -79,18 +80,112 @@ class SeedSourceError(ValueError):
     """A seed source could not be opened or read through (e.g. a dataset offline)."""
 
 
+#: Skips a :class:`SeedReport` holds for a sink that is not attached yet; more are counted.
+MAX_PENDING_SKIPS = 100_000
+
+
+@dataclass(frozen=True)
+class Skip:
+    """One skipped input: the file (or dataset) it is in, the line of a JSON Lines file or
+    the row of a parquet file or dataset, the chunk of a chunked document, and why.
+    ``count`` is more than 1 for a whole file of rows skipped at once."""
+
+    file: str
+    reason: str
+    line: int | None = None
+    chunk: int | None = None
+    count: int = 1
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"file": self.file, "reason": self.reason}
+        if self.line is not None:
+            out["line"] = self.line
+        if self.chunk is not None:
+            out["chunk"] = self.chunk
+        if self.count != 1:
+            out["count"] = self.count
+        return out
+
+
 @dataclass
 class SeedReport:
-    """What loading found: seeds kept (and their tokens) and inputs skipped, by reason."""
+    """What loading found: seeds kept (and their tokens) and inputs skipped, by reason and
+    by file. Each skip is also passed to a sink (:meth:`attach`; the pipeline writes them
+    to ``skips.jsonl``), or held until one is attached (at most
+    :data:`MAX_PENDING_SKIPS`)."""
 
     kept: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     tokens: int = 0
+    by_file: Counter[tuple[str, str]] = field(default_factory=Counter)
+    pending: list[Skip] = field(default_factory=list, repr=False)
+    unlisted: int = 0
+    _sink: Callable[[Skip], None] | None = field(default=None, repr=False)
+
+    def skip(
+        self,
+        reason: str,
+        file: str,
+        line: int | None = None,
+        *,
+        chunk: int | None = None,
+        count: int = 1,
+    ) -> None:
+        """Count a skip and name it (see :class:`Skip`)."""
+        self.skipped[reason] += count
+        self.by_file[(file, reason)] += count
+        item = Skip(file, reason, line, chunk, count)
+        if self._sink is not None:
+            self._sink(item)
+        elif len(self.pending) < MAX_PENDING_SKIPS:
+            self.pending.append(item)
+        else:
+            self.unlisted += 1
+
+    def attach(self, sink: Callable[[Skip], None] | None) -> None:
+        """Send every skip to ``sink`` from now on, the ones held so far first
+        (``None`` detaches it)."""
+        self._sink = sink
+        if sink is not None:
+            for item in self.pending:
+                sink(item)
+            self.pending.clear()
 
     def summary(self) -> str:
+        """``3 seeds, 1 skipped (binary), 2 skipped (too short)``: kept, then skips by reason."""
         parts = [f"{self.kept} seeds"]
         parts += [f"{n} skipped ({reason})" for reason, n in sorted(self.skipped.items())]
         return ", ".join(parts)
+
+    def files(self, limit: int = 10) -> list[str]:
+        """The skip reasons by file, one line per file (``a.jsonl: malformed JSON line (2),
+        not UTF-8``), at most ``limit`` lines and a last one counting the other files."""
+        reasons: dict[str, list[str]] = {}
+        for (file, reason), n in sorted(self.by_file.items()):
+            reasons.setdefault(file, []).append(reason if n == 1 else f"{reason} ({n})")
+        lines = [f"{file}: {', '.join(rs)}" for file, rs in reasons.items()]
+        if len(lines) > limit:
+            lines = [*lines[:limit], f"... and {len(lines) - limit} more files"]
+        return lines
+
+
+def require_seeds(seeds: Iterator[Seed], report: SeedReport, source: str) -> Iterator[Seed]:
+    """``seeds``, after checking that there is at least one (the first is read now).
+
+    Raises:
+        SeedSourceError: no usable seed; one line naming the source and, by file, why
+            each input was skipped.
+    """
+    first = next(seeds, None)
+    if first is None:
+        why = "; ".join(report.files(limit=5)) or "nothing to read"
+        raise SeedSourceError(f"seeds: no usable seed in {source} ({why})")
+    return _chain(first, seeds)
+
+
+def _chain(first: Seed, rest: Iterator[Seed]) -> Iterator[Seed]:
+    yield first
+    yield from rest
 
 
 @dataclass
@@ -99,6 +194,8 @@ class _Doc:
     data: str | bytes
     kind: Kind
     language: str
+    file: str = ""
+    line: int | None = None
 
 
 def iter_seeds(
@@ -281,12 +378,12 @@ def _file(p: Path, label: str, text_field: str, rep: SeedReport, *, single: bool
         try:
             raw = p.read_bytes()
         except OSError:
-            rep.skipped["unreadable file"] += 1
+            rep.skip("unreadable file", label)
             return
         kind: Kind = "code" if suffix in CODE_SUFFIXES else "text"
-        yield _Doc(label, raw, kind, CODE_SUFFIXES.get(suffix, ""))
+        yield _Doc(label, raw, kind, CODE_SUFFIXES.get(suffix, ""), label)
     else:
-        rep.skipped[f"unsupported file type {suffix}"] += 1
+        rep.skip(f"unsupported file type {suffix}", label)
 
 
 def _json_rows(p: Path, label: str, text_field: str, rep: SeedReport) -> Iterator[_Doc]:
@@ -294,7 +391,7 @@ def _json_rows(p: Path, label: str, text_field: str, rep: SeedReport) -> Iterato
     try:
         fh = p.open("rb")
     except OSError:
-        rep.skipped["unreadable file"] += 1
+        rep.skip("unreadable file", label)
         return
     with fh:
         head = fh.read(_NUL_WINDOW).lstrip()
@@ -303,7 +400,7 @@ def _json_rows(p: Path, label: str, text_field: str, rep: SeedReport) -> Iterato
             try:
                 rows = json.loads(fh.read().decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
-                rep.skipped["malformed JSON file"] += 1
+                rep.skip("malformed JSON file", label)
                 return
             yield from _rows(rows, label, text_field, rep)
             return
@@ -313,10 +410,10 @@ def _json_rows(p: Path, label: str, text_field: str, rep: SeedReport) -> Iterato
             try:
                 row = json.loads(line.decode("utf-8"))
             except UnicodeDecodeError:
-                rep.skipped["not UTF-8"] += 1
+                rep.skip("not UTF-8", label, n)
                 continue
             except json.JSONDecodeError:
-                rep.skipped["malformed JSON line"] += 1
+                rep.skip("malformed JSON line", label, n)
                 continue
             doc = _row_doc(row, n, label, text_field, rep)
             if doc is not None:
@@ -331,11 +428,11 @@ def _parquet(p: Path, label: str, text_field: str, rep: SeedReport) -> Iterator[
     try:
         pf = pq.ParquetFile(p)
     except (OSError, pa.ArrowException):
-        rep.skipped["unreadable file"] += 1
+        rep.skip("unreadable file", label)
         return
     names = set(pf.schema_arrow.names)
     if text_field not in names:
-        rep.skipped["row without text field"] += pf.metadata.num_rows
+        rep.skip("row without text field", label, count=pf.metadata.num_rows)
         return
     columns = [c for c in (text_field, "kind", "language", "source", "id") if c in names]
     n = 0
@@ -367,7 +464,7 @@ def _saved(p: Path, text_field: str, split: str, rep: SeedReport) -> Iterator[_D
             raise SeedSourceError(f"seeds: {p} has no split {split!r} (it has {sorted(ds)})")
         ds, label = ds[split], f"{p.name}[{split}]"
     if text_field not in ds.column_names:
-        rep.skipped["row without text field"] += len(ds)
+        rep.skip("row without text field", label, count=len(ds))
         return iter(())
     columns = [c for c in (text_field, "kind", "language", "source", "id") if c in ds.column_names]
     return _rows(ds.select_columns(columns), label, text_field, rep)
@@ -411,10 +508,10 @@ def _rows(rows: Iterable[Any], label: str, text_field: str, rep: SeedReport) -> 
 
 def _row_doc(row: Any, n: int, label: str, text_field: str, rep: SeedReport) -> _Doc | None:
     if isinstance(row, str):
-        return _Doc(f"{label}:{n}", row, "text", "")
+        return _Doc(f"{label}:{n}", row, "text", "", label, n)
     value = row.get(text_field) if isinstance(row, Mapping) else None
     if not isinstance(row, Mapping) or not isinstance(value, str | bytes):
-        rep.skipped["row without text field"] += 1
+        rep.skip("row without text field", label, n)
         return None
     source, row_id = row.get("source"), row.get("id")
     if isinstance(source, str) and source:
@@ -433,7 +530,7 @@ def _row_doc(row: Any, n: int, label: str, text_field: str, rep: SeedReport) -> 
     language = row.get("language")
     if not isinstance(language, str):
         language = CODE_SUFFIXES.get(suffix, "") if kind == "code" else ""
-    return _Doc(name, value, kind, language)
+    return _Doc(name, value, kind, language, label, n)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -455,19 +552,21 @@ def _seeds(
 ) -> Iterator[Seed]:
     seen: set[str] = set()
     for doc in docs:
-        text = _checked_text(doc.data, rep)
+        problem, text = _checked_text(doc.data)
         if text is None:
+            rep.skip(problem, doc.file or doc.source, doc.line)
             continue
         chunks = _chunk(text, tok, chunk_tokens, overlap_tokens, doc.kind == "code")
         for i, (chunk, n_tokens) in enumerate(chunks, 1):
+            part = i if len(chunks) > 1 else None
             if n_tokens < min_tokens:
-                rep.skipped["too short"] += 1
+                rep.skip("too short", doc.file or doc.source, doc.line, chunk=part)
                 continue
             name = doc.source if len(chunks) == 1 else f"{doc.source}#{i}"
             seed = Seed.from_text(chunk, source=name, kind=doc.kind, language=doc.language)
             if dedupe:
                 if seed.id in seen:
-                    rep.skipped["duplicate"] += 1
+                    rep.skip("duplicate", doc.file or doc.source, doc.line, chunk=part)
                     continue
                 seen.add(seed.id)
             rep.kept += 1
@@ -475,28 +574,23 @@ def _seeds(
             yield seed
 
 
-def _checked_text(data: str | bytes, rep: SeedReport) -> str | None:
-    """The text of a document, or None (counted) when empty, binary or not UTF-8."""
+def _checked_text(data: str | bytes) -> tuple[str, str | None]:
+    """The text of a document, or (why, None) when it is empty, binary or not UTF-8."""
     if isinstance(data, bytes):
         if not data.strip():
-            rep.skipped["empty"] += 1
-            return None
+            return "empty", None
         if b"\x00" in data[:_NUL_WINDOW]:
-            rep.skipped["binary"] += 1
-            return None
+            return "binary", None
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
-            rep.skipped["not UTF-8"] += 1
-            return None
+            return "not UTF-8", None
     elif "\x00" in data[:_NUL_WINDOW]:
-        rep.skipped["binary"] += 1
-        return None
+        return "binary", None
     text = data.replace("\r\n", "\n").strip()
     if not text:
-        rep.skipped["empty"] += 1
-        return None
-    return text
+        return "empty", None
+    return "", text
 
 
 # Each level's pattern matches a separator; a piece ends after its separator, so the pieces
@@ -616,11 +710,14 @@ def _windows(text: str, n: int, tok: Tokenizer, limit: int, overlap: int) -> lis
 
 __all__ = [
     "CODE_SUFFIXES",
+    "MAX_PENDING_SKIPS",
     "ROW_SUFFIXES",
     "TEXT_SUFFIXES",
     "SeedReport",
     "SeedSourceError",
+    "Skip",
     "chunk_text",
     "iter_seeds",
     "load_seeds",
+    "require_seeds",
 ]

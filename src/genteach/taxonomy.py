@@ -7,13 +7,17 @@ path (``taxonomies/x.yaml: skills.rc.task_types[3].weight: ...``). Skills marked
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import importlib.util
 import random
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from genteach._resources import default_taxonomy_path
 
@@ -152,6 +156,13 @@ class Skill(_Strict):
     task_types: list[SubCategory] = Field(default_factory=list)
     refinement_goals: list[RefinementGoal] = Field(default_factory=list)
     pipeline: list[Stage] = Field(default_factory=list)
+    _folder: Path | None = PrivateAttr(default=None)
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the taxonomy file the skill was loaded from (for ``module:Class``
+        agents next to it), or None."""
+        return self._folder
 
     @model_validator(mode="after")
     def _check(self) -> Skill:
@@ -283,23 +294,99 @@ class Taxonomy(_Strict):
 
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
-    """Load and validate a taxonomy YAML file (default: the built-in AgentInstruct one)."""
+    """Load and validate a taxonomy YAML file (default: the built-in AgentInstruct one).
+
+    Raises:
+        TaxonomyError: one line naming the file (and the line, or the key path) and what
+            is wrong: missing, binary or not UTF-8, not YAML, or not a valid taxonomy.
+    """
     p = Path(path) if path is not None else default_taxonomy_path()
+    if p.is_dir():
+        raise TaxonomyError(f"{p}: is a folder; give the taxonomy's YAML file")
     if not p.is_file():
         raise TaxonomyError(f"{p}: taxonomy file not found")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise TaxonomyError(f"{p}: cannot read the taxonomy: {exc.strerror}") from None
+    if b"\x00" in raw[:8192]:
+        raise TaxonomyError(f"{p}: not a YAML text file (binary content)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TaxonomyError(f"{p}:{line}: not a YAML text file (not UTF-8)") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise TaxonomyError(f"{p}: not valid YAML: {exc}") from exc
+        raise TaxonomyError(_yaml_error(p, exc)) from None
     if not isinstance(data, dict):
         raise TaxonomyError(f"{p}: the top level must be a mapping with name and skills")
     try:
         taxonomy = Taxonomy.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{p}: {_loc(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise TaxonomyError("\n".join(lines)) from exc
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise TaxonomyError(f"{p}: {_loc(first['loc'])}: {first['msg']}{more}") from None
     taxonomy.source = str(p)
+    for skill in taxonomy.skills.values():
+        skill._folder = p.resolve().parent
     return taxonomy
+
+
+def _yaml_error(p: Path, exc: yaml.YAMLError) -> str:
+    """A YAML error as one line: ``file:line:column: not valid YAML: problem``."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(p)
+    line = f"{where}: not valid YAML: {problem}"
+    context_mark = getattr(exc, "context_mark", None)
+    if context and context_mark is not None and context_mark.line != getattr(mark, "line", None):
+        line += f" ({context} started on line {context_mark.line + 1})"
+    return line
+
+
+def import_object(spec: str, where: str, folder: Path | None = None) -> Any:
+    """Import ``module:Name``. A module not on the Python path is looked for in ``folder``
+    (a taxonomy's own folder), without changing ``sys.path``.
+
+    Raises:
+        TaxonomyError: one line naming ``where`` and what could not be found.
+    """
+    module, _, name = spec.partition(":")
+    top = module.split(".")[0]
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        found = None
+        if exc.name == top and folder is not None:
+            found = importlib.machinery.PathFinder.find_spec(top, [str(folder)])
+        if found is None or found.loader is None:
+            hint = f" or in {folder}" if folder is not None else ""
+            raise TaxonomyError(
+                f"{where}: cannot import agent {spec!r}: no module {module!r} on the Python "
+                f"path{hint}; set PYTHONPATH to the folder that holds it"
+            ) from None
+        loaded = importlib.util.module_from_spec(found)
+        sys.modules[top] = loaded
+        try:
+            found.loader.exec_module(loaded)
+            mod = importlib.import_module(module)
+        except Exception as err:
+            sys.modules.pop(top, None)
+            raise TaxonomyError(
+                f"{where}: cannot import agent {spec!r}: {type(err).__name__}: {err}"
+            ) from err
+    except ImportError as exc:
+        raise TaxonomyError(f"{where}: cannot import agent {spec!r}: {exc}") from exc
+    try:
+        return getattr(mod, name)
+    except AttributeError:
+        raise TaxonomyError(
+            f"{where}: cannot import agent {spec!r}: module {module!r} has no {name!r}"
+        ) from None
 
 
 def _loc(loc: Sequence[int | str]) -> str:
@@ -343,6 +430,7 @@ __all__ = [
     "Taxonomy",
     "TaxonomyError",
     "Transformer",
+    "import_object",
     "load_taxonomy",
     "weighted_sample",
 ]

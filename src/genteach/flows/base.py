@@ -3,11 +3,11 @@ the run context, typed flow settings, and how agents are built from taxonomy ent
 
 from __future__ import annotations
 
-import importlib
 import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -23,7 +23,14 @@ from genteach.material import Material
 from genteach.models.base import ModelClient, Usage
 from genteach.prompts import PromptLibrary
 from genteach.records import Record, Reject, Seed, content_id
-from genteach.taxonomy import Delimiter, Skill, StudentSettings, SubCategory, TaxonomyError
+from genteach.taxonomy import (
+    Delimiter,
+    Skill,
+    StudentSettings,
+    SubCategory,
+    TaxonomyError,
+    import_object,
+)
 
 #: The student-message template used when a skill lists no framings.
 DEFAULT_FRAMING = "common/framings/instruction_first.j2"
@@ -272,16 +279,13 @@ _TEMPLATE_KEYS = {
 }
 
 
-def agent_class(spec: str, where: str) -> type[Any]:
-    """Resolve an ``agent:`` value: a kind from :data:`AGENT_KINDS` or ``module:Class``."""
+def agent_class(spec: str, where: str, folder: Path | None = None) -> type[Any]:
+    """Resolve an ``agent:`` value: a kind from :data:`AGENT_KINDS` or ``module:Class``
+    (a module not on the Python path is looked for in ``folder``, the taxonomy's)."""
     if spec in AGENT_KINDS:
         return AGENT_KINDS[spec]
     if ":" in spec:
-        module, _, name = spec.partition(":")
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as exc:
-            raise TaxonomyError(f"{where}: cannot import agent {spec!r}: {exc}") from exc
+        return import_object(spec, where, folder)
     raise TaxonomyError(
         f"{where}: unknown agent {spec!r} (kinds: {', '.join(AGENT_KINDS)}, or module:Class)"
     )
@@ -313,7 +317,7 @@ def build_agent(
     """Build the agent for one sub-category entry of a skill."""
     spec = item.agent or default_kind
     where = f"skills.{skill.id}.{kind_of_list}.{item.id}.agent"
-    cls = agent_class(spec, where)
+    cls = agent_class(spec, where, skill.folder)
     name = f"{prefix}/{item.id}"
     if cls is IdentityTransformer:
         return IdentityTransformer(name=name)

@@ -75,7 +75,9 @@ class RefinementFlow:
             for cls_ in key_classes(skill, t, build.keys):
                 if cls_ not in classes:
                     classes.append(cls_)
-        editor_cls = agent_class(settings.editor, f"skills.{skill.id}.pipeline.refinement.editor")
+        editor_cls = agent_class(
+            settings.editor, f"skills.{skill.id}.pipeline.refinement.editor", skill.folder
+        )
         editor = make_agent(
             editor_cls, "editor", skill, build.prompts, {}, {**build.options, "key_kinds": classes},
             system_key="edit_system", user_key="edit_user",
@@ -174,7 +176,7 @@ class RefinementFlow:
         out = []
         for rev, goal, suggestion in zip(ed.output.revisions, goals, suggestions, strict=True):
             tid = task_id(task.sub_category, rev.material, rev.instruction, rev.key)
-            view = draw_view(
+            shown = draw_view(
                 self.skill.student, rev.key, ctx.keys, task_stream(item.run_seed, tid, "view")
             )
             out.append(
@@ -183,7 +185,7 @@ class RefinementFlow:
                     material=rev.material,
                     instruction=rev.instruction,
                     key=rev.key,
-                    view=view,
+                    view=shown,
                     parent_id=task.id,
                     round=round_no,
                     goal=goal.id,

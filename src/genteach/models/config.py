@@ -9,8 +9,12 @@ no key configured, the embedded local model is used (``genteach[local]``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.fields import FieldInfo
 
 from genteach.models.base import ModelClient
 
@@ -35,56 +39,116 @@ LOCAL_REPAIR_STYLE: RepairStyle = "fresh"
 LOCAL_REPAIR_TEMPERATURE = 1.0
 
 
-@dataclass
+@pydantic_dataclass(config=ConfigDict(extra="forbid", validate_assignment=True))
 class ModelConfig:
-    """Which teacher to call and how.
+    """Which teacher to call and how. Every field has a description, which is also the help
+    of its ``genteach generate`` flag (``--base-url`` for ``base_url``), and may name the
+    environment variables :meth:`from_env` reads it from.
 
-    Attributes:
-        model: model name at the endpoint (default: env, else gpt-4o for OpenAI).
-        base_url: an OpenAI-compatible endpoint (vLLM, SGLang, Ollama, transformers serve).
-        api_key: the key (default: env OPENAI_API_KEY; "EMPTY" for keyless local servers).
-        temperature / max_tokens: defaults sent with each call.
-        structured_output: whether the endpoint supports JSON-schema output (None: yes for
-            OpenAI itself, no for other endpoints).
-        transport: ``"aiohttp"`` (default): genteach's lean OpenAI-compatible client, built
-            for many concurrent calls; ``"openai-sdk"``: AutoGen's
-            ``OpenAIChatCompletionClient`` on the openai SDK. Both are AutoGen clients.
-        local_model: HF folder or id for the embedded backend (default: the shipped model).
-        local: force the embedded backend even if an endpoint is configured.
+    The key is left out of ``repr``; record :attr:`endpoint` (scheme, host and port only)
+    to say where a run's teacher was.
     """
 
-    model: str | None = None
-    base_url: str | None = None
-    api_key: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    structured_output: bool | None = None
-    local_model: str | None = None
-    local: bool = False
-    transport: str = "aiohttp"
+    model: str | None = Field(
+        default=None,
+        description=f"teacher model name at the endpoint (default: {DEFAULT_OPENAI_MODEL} for "
+        "OpenAI)",
+        json_schema_extra={"env": ["GENTEACH_MODEL", "OPENAI_MODEL"]},
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="an OpenAI-compatible endpoint (vLLM, SGLang, Ollama, transformers serve)",
+        json_schema_extra={"env": ["OPENAI_BASE_URL"]},
+    )
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description='the API key ("EMPTY" for keyless local servers; prefer the environment '
+        "variable: a flag shows in the process list)",
+        json_schema_extra={"env": ["OPENAI_API_KEY"]},
+    )
+    temperature: float | None = Field(
+        default=None,
+        ge=0,
+        description="sampling temperature of every call (default: the backend's)",
+        json_schema_extra={"env": ["GENTEACH_TEMPERATURE"]},
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="most tokens of one model answer",
+        json_schema_extra={"env": ["GENTEACH_MAX_TOKENS"]},
+    )
+    structured_output: bool | None = Field(
+        default=None,
+        description="the endpoint supports JSON-schema output (default: yes for OpenAI "
+        "itself, no for other endpoints)",
+    )
+    local_model: str | None = Field(
+        default=None,
+        description="HF folder or model id for the embedded backend (default: the shipped one)",
+    )
+    local: bool = Field(
+        default=False, description="use the embedded local model even if an endpoint is configured"
+    )
+    transport: Literal["aiohttp", "openai-sdk"] = Field(
+        default="aiohttp",
+        description="HTTP client for endpoints: aiohttp (genteach's own, built for many "
+        "concurrent calls) or openai-sdk (AutoGen's client on the openai SDK)",
+        json_schema_extra={"env": ["GENTEACH_TRANSPORT"]},
+    )
 
     @classmethod
     def from_env(cls, **overrides: object) -> ModelConfig:
-        """Settings from the environment; non-None ``overrides`` win."""
-        env = os.environ
-        cfg = cls(
-            model=env.get("GENTEACH_MODEL") or env.get("OPENAI_MODEL"),
-            base_url=env.get("OPENAI_BASE_URL"),
-            api_key=env.get("OPENAI_API_KEY"),
-            temperature=_float(env.get("GENTEACH_TEMPERATURE")),
-            max_tokens=_int(env.get("GENTEACH_MAX_TOKENS")),
-            transport=env.get("GENTEACH_TRANSPORT") or "aiohttp",
-        )
+        """Settings from the environment (each field's ``env`` variables, first set wins);
+        non-None ``overrides`` win over them.
+
+        Raises:
+            TypeError: an override names no field.
+            pydantic.ValidationError: a value (from the environment or given) is invalid.
+        """
+        values: dict[str, object] = {}
+        fields: dict[str, FieldInfo] = cls.__pydantic_fields__  # type: ignore[attr-defined]
+        for name, info in fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            env = extra.get("env")
+            for var in env if isinstance(env, list) else []:
+                if os.environ.get(str(var)):
+                    values[name] = os.environ[str(var)]
+                    break
         for key, value in overrides.items():
-            if not hasattr(cfg, key):
+            if key not in fields:
                 raise TypeError(f"ModelConfig has no field {key!r}")
             if value is not None:
-                setattr(cfg, key, value)
-        return cfg
+                values[key] = value
+        return cls(**values)  # type: ignore[arg-type]
 
     @property
     def uses_local(self) -> bool:
+        """Whether the embedded model is the teacher (asked for, or nothing configured)."""
         return self.local or (self.base_url is None and self.api_key is None)
+
+    @property
+    def endpoint(self) -> str:
+        """Where the teacher is: ``scheme://host[:port]`` of the endpoint (never a path,
+        user or key), or ``embedded`` for the local model."""
+        if self.uses_local:
+            return "embedded"
+        return endpoint_host(self.base_url or OPENAI_BASE_URL)
+
+
+def endpoint_host(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: what may be recorded of an endpoint (user
+    names, passwords, paths and queries can hold secrets)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return "(unparsed endpoint)"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme or 'http'}://{host}" + (f":{port}" if port else "")
 
 
 def build_client(config: ModelConfig | None = None) -> ModelClient:
@@ -146,18 +210,11 @@ def build_client(config: ModelConfig | None = None) -> ModelClient:
     return AutoGenModel(client, name=model, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
 
 
-def _float(v: str | None) -> float | None:
-    return float(v) if v else None
-
-
-def _int(v: str | None) -> int | None:
-    return int(v) if v else None
-
-
 __all__ = [
     "LOCAL_MODEL_WARNING",
     "LOCAL_REPAIR_STYLE",
     "LOCAL_REPAIR_TEMPERATURE",
     "ModelConfig",
     "build_client",
+    "endpoint_host",
 ]
