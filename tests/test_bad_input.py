@@ -106,20 +106,22 @@ def test_editing_a_template_between_resumes_is_refused(
 ) -> None:
     seeds, out = seed_folder(tmp_path), tmp_path / "out"
     mine = tmp_path / "prompts"
-    (mine / "common").mkdir(parents=True)
-    task_user = mine / "common" / "task_user.j2"
-    task_user.write_text(PromptLibrary().source("common/task_user.j2"))
+    (mine / "common" / "framings").mkdir(parents=True)
+    task_user = mine / "common" / "framings" / "instruction_first.j2"
+    task_user.write_text(PromptLibrary().source("common/framings/instruction_first.j2"))
     args = (*SMALL, "--prompts", str(mine))
     with openai_stub(Teacher()) as (url, state):
         assert generate(seeds, out, *args, url=url) == 0
-        assert json.loads((out / "run.json").read_text())["templates"]["common/task_user.j2"]
+        assert json.loads((out / "run.json").read_text())["templates"][
+            "common/framings/instruction_first.j2"
+        ]
         capsys.readouterr()
         task_user.write_text(task_user.read_text() + "\nAnswer briefly.\n")
         before, calls = snapshot(out), len(state.requests)
         line = error_line(capsys, generate(seeds, out, *args, url=url))
         assert snapshot(out) == before and len(state.requests) == calls
     assert line.startswith(f"genteach: error: {out}/run.json: resuming would mix two runs")
-    assert "templates changed: common/task_user.j2;" in line
+    assert "templates changed: common/framings/instruction_first.j2;" in line
 
 
 # -- the output folder -------------------------------------------------------------------------
@@ -292,11 +294,6 @@ def test_a_bad_environment_value_names_the_variable(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lead's pending change: each flow declares a pydantic Settings model and "
-    "build_flows validates stage settings and --set overrides against it",
-)
 def test_set_out_of_range_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     code = generate(seed_folder(tmp_path), out, "--skills", "rc", "--set", "tasks_per_type=0")
@@ -306,11 +303,6 @@ def test_set_out_of_range_names_the_key(tmp_path: Path, capsys: pytest.CaptureFi
     assert not out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lead's pending change: each flow declares a pydantic Settings model and "
-    "build_flows validates stage settings and --set overrides against it",
-)
 def test_set_of_the_wrong_type_names_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -328,7 +320,7 @@ def test_set_of_an_unknown_key_names_the_known_ones(
     out = tmp_path / "out"
     code = generate(seed_folder(tmp_path), out, "--skills", "rc", "--set", "sugestions=1")
     line = error_line(capsys, code)
-    assert line.startswith("genteach: error: override sugestions: no stage of skills rc has it")
+    assert line.startswith("genteach: error: --set sugestions: no stage of skills rc has it")
     assert "suggestions" in line and not out.exists()
 
 

@@ -18,28 +18,42 @@ from genteach.records import Seed
 from scripted_teacher import Teacher
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "custom_skill"
-TABLE = '[{"name": "Severn barrage", "year": null}]'
+ROWS = [{"name": "Severn barrage", "year": 2010}]
+FACTS = ["2010: feasibility study", "2014: second study"]
 
 
 class ExtractionTeacher(Teacher):
+    """Writes list keys and json_table keys; with ``bad_table_first`` its first table has
+    rows with different fields, which TableKey refuses (the agent repairs it)."""
+
     def __init__(self, bad_table_first: bool = False) -> None:
         super().__init__()
         self.bad_table_first = bad_table_first
 
     def instruct(self, messages: Sequence[Message]) -> str:
         n = int(re.search(r"Write (\d+) task", messages[1]["content"]).group(1))  # type: ignore[union-attr]
-        table = "Entity Table" in messages[0]["content"].split("The task type, ")[1][:40]
-        if table and self.bad_table_first and self.calls["instruct"] == 1:
-            answer = "Severn barrage, no year"
-        else:
-            answer = TABLE if table else "2010: feasibility study"
-        return json.dumps(
-            {
-                "tasks": [
-                    {"instruction": f"Extract item set {i}.", "answer": answer} for i in range(n)
-                ]
-            }
-        )
+        table = "json_table" in messages[0]["content"].split("Answer keys allowed")[1]
+        tasks = []
+        for i in range(n):
+            if table:
+                rows = ROWS
+                if self.bad_table_first and self.calls["instruct"] == 1:
+                    rows = [*ROWS, {"name": "Mersey barrage"}]
+                key: dict[str, object] = {"kind": "json_table", "rows": rows}
+            else:
+                key = {"kind": "list", "items": FACTS, "ordered": False}
+            tasks.append(
+                {"instruction": f"Extract item set {i} as asked. <{key['kind']}>", "key": key}
+            )
+        return json.dumps({"tasks": tasks})
+
+    def respond(self, messages: Sequence[Message]) -> str:
+        user = next(m["content"] for m in messages if m["role"] == "user")
+        if "<json_table>" in user:
+            return "The table:\n\nFinal answer: " + json.dumps(ROWS)
+        if "<list>" in user:
+            return "Final answer: " + "; ".join(FACTS)
+        return super().respond(messages)
 
 
 def run(
@@ -71,7 +85,7 @@ def test_example_taxonomy_validates(
     assert load_taxonomy(EXAMPLE / "taxonomy.yaml").ready_skills() == ["text_extraction"]
 
 
-def test_custom_skill_runs_and_subclass_checks_answers(
+def test_custom_skill_runs_and_its_key_kind_checks_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen = set()
@@ -84,12 +98,15 @@ def test_custom_skill_runs_and_subclass_checks_answers(
         records = read_records(out / "records.jsonl")
         (sub,) = {r.meta.sub_category for r in records}
         seen.add(sub)
+        originals = [r for r in records if r.meta.refinement_round == 0]
+        assert all(
+            r.meta.verification and r.meta.verification.status == "passed" for r in originals
+        )
         if sub == "entity_table":
-            # the subclass's parser refused the first (non-JSON) answer key and asked for a repair
+            # the custom key refused the first (ragged) table and the agent asked for a repair
             assert teacher.calls["instruct"] == 2
-            assert {r.meta.reference_answer for r in records if r.meta.refinement_round == 0} == {
-                TABLE
-            }
+            assert all(r.meta.key == {"kind": "json_table", "rows": ROWS} for r in originals)
         else:
             assert teacher.calls["instruct"] == 1
+            assert all(r.meta.key and r.meta.key["kind"] == "list" for r in originals)
     assert seen == {"entity_table", "key_facts_list"}

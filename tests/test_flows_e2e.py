@@ -14,6 +14,7 @@ from genteach import Pipeline, RunSettings, ScriptedModel, load_taxonomy, read_r
 from genteach.models.base import Message
 from genteach.prompts import PromptLibrary
 from genteach.records import Seed
+from genteach.taxonomy import Choices
 from scripted_teacher import ANSWER, PASSAGE, Teacher
 
 SEED_TEXT = (
@@ -30,17 +31,21 @@ CODE_SEED = Seed.from_text(
 
 @pytest.fixture
 def student_template(tmp_path: Path) -> PromptLibrary:
-    """A fixed student-message template, so the tests can assert exact messages."""
+    """A fixed student-message framing, so the tests can assert exact messages."""
     d = tmp_path / "p"
     (d / "t").mkdir(parents=True)
-    (d / "t" / "task_user.j2").write_text("{{ task.text }}\n\nQ: {{ task.instruction }}")
+    (d / "t" / "task_user.j2").write_text(
+        '{{ material }}\n\nQ: {{ instruction }}\n{% include "_partials/question.j2" %}'
+    )
     return PromptLibrary([d])
 
 
 def pipeline(skill: str, teacher: Teacher, prompts: PromptLibrary, **settings: object) -> Pipeline:
     tax = load_taxonomy()
     if skill != "tool_use":
-        tax.skills[skill].prompts["task_user"] = "t/task_user.j2"
+        # One framing and no system prompt: exact messages (the draws are tested elsewhere).
+        tax.skills[skill].student.framings = Choices(values=["t/task_user.j2"])
+        tax.skills[skill].student.system_prompts = None
     return Pipeline(
         ScriptedModel(teacher, name="scripted-teacher"),
         taxonomy=tax,
@@ -79,28 +84,43 @@ def test_reading_comprehension_end_to_end(tmp_path: Path, student_template: Prom
     orig = [r for r in records if r.meta.refinement_round == 0]
     ref = [r for r in records if r.meta.refinement_round == 1]
     assert len(orig) == originals and len(ref) == refined
-    passage = SEED_TEXT.strip() if identity else PASSAGE
+    allowed = {t.id: t.key for t in pipe.skills[0].task_types}
+    passage = SEED_TEXT.strip() if identity else None
     for r in orig:
-        user = r.messages[0]["content"]
-        assert user.startswith(passage + "\n\nQ: [")
-        assert user.endswith("] What do the critics say about the traffic counts?")
-        assert r.messages == [
-            {"role": "user", "content": user},
-            {"role": "assistant", "content": ANSWER},
-        ]
+        user, answer = r.messages[0]["content"], r.messages[1]["content"]
+        if passage is not None:
+            assert user.startswith(passage + "\n\nQ: [")
+        else:
+            assert user.startswith(PASSAGE) and "\n\nQ: [" in user
+        assert "] What do the critics say about the traffic counts? <" in user
+        assert [m["role"] for m in r.messages] == ["user", "assistant"]
+        assert r.meta.key is not None and r.meta.key["kind"] == allowed[r.meta.sub_category][0]
+        assert r.meta.verification is not None
+        if r.meta.key["kind"] == "free_text":
+            assert answer == ANSWER and r.meta.verification.status == "unchecked"
+        else:
+            assert answer.startswith("Let me work through it.\n\nFinal answer: ")
+            assert r.meta.verification.status == "passed"
         assert r.meta.agents[-1] == "responder"
         assert r.meta.agents[0].startswith("transform/") or r.meta.transformer == "identity"
-        assert r.meta.reference_answer == "(B)"
         assert r.meta.teacher == "scripted-teacher"
+        assert r.meta.instruction in user
     for r in ref:
         parent = by_task[r.meta.parent_task_id]  # type: ignore[index]
         assert parent.meta.refinement_round == 0
         assert r.meta.agents[-3:] == ["suggester", "editor", "responder"]
-        assert r.meta.refinement_goal in {"unanswerable", "answer_flip", "complexify"}
-        assert r.messages[0]["content"].split("\n\nQ: ")[1].startswith("Refined version ")
-    flipped = [r for r in ref if "a half" in r.messages[0]["content"]]
-    assert flipped, "edits that change the passage carry the edited passage"
+        goals = pipe.skills[0].goals_for(r.meta.sub_category)
+        assert r.meta.refinement_goal in {g.id for g in goals}
+        user = r.messages[0]["content"]
+        if r.meta.refinement_goal == "complexify":
+            assert user.split("\n\nQ: ")[1].startswith("Refined version ")
+        else:  # the passage was edited, the question kept
+            assert "(revised " in user and r.meta.instruction == parent.meta.instruction
+        if r.meta.refinement_goal == "unanswerable":
+            assert r.meta.key is not None and r.meta.key["kind"] == "unanswerable"
+            assert r.messages[1]["content"].endswith("cannot be determined from the passage")
     assert len({r.id for r in records}) == len(records)
+    assert summary.verified["rc"].get("failed", 0) == 0
 
     # The instruct agent's user message is the passage, then the per-call part.
     instruct_user = next(
@@ -113,7 +133,7 @@ def test_reading_comprehension_end_to_end(tmp_path: Path, student_template: Prom
         if not identity
         else "<<<PASSAGE\n"
     )
-    assert instruct_user.endswith("about this passage. Reply with the JSON object only.")
+    assert instruct_user.endswith("Reply with the JSON object only.")
 
 
 def test_text_modification_end_to_end(tmp_path: Path, student_template: PromptLibrary) -> None:
@@ -133,10 +153,11 @@ def test_text_modification_end_to_end(tmp_path: Path, student_template: PromptLi
     assert len(sub) == 1, "one task-type agent is drawn per seed"
     tax = load_taxonomy()
     assert sub <= {t.id for t in tax.skills["text_modification"].task_types}
-    excerpt = PASSAGE.split(". ")[0] + "."
+    excerpt = " ".join(SEED_TEXT.split()[:60])
     for r in records:
-        if r.meta.refinement_round == 0:
-            assert r.messages[0]["content"].startswith(excerpt + "\n\nQ: ")
+        assert r.messages[0]["content"].startswith(excerpt + "\n\nQ: ")
+        assert r.meta.key is not None and r.meta.key["kind"] == "free_text"
+        assert r.meta.verification is not None and r.meta.verification.status == "unchecked"
 
 
 def test_tool_use_end_to_end(tmp_path: Path) -> None:
@@ -169,7 +190,7 @@ def test_tool_use_unexpected_outcome_is_rejected(tmp_path: Path) -> None:
     assert summary.records == 0 and summary.rejects > 0
     rejects = [json.loads(x) for x in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
     assert {r["reason"] for r in rejects} == {
-        "conversation ended with failed, the task expects final_answer"
+        "the conversation ended with FAILED, the task expects FINAL_ANSWER"
     }
 
 

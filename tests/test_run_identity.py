@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from genteach import Pipeline, RunSettings, ScriptedModel
-from genteach.flows import build_flows
+from genteach.flows import FlowBuild, build_flows
 from genteach.pipeline import identity_changes, record_ids
 from genteach.preflight import check_templates, skill_templates
 from genteach.prompts import PromptError, PromptLibrary
@@ -79,7 +79,7 @@ def test_a_missing_include_names_the_template_that_includes_it(tmp_path: Path) -
 # -- templates checked before a run --------------------------------------------------------
 def test_every_template_of_the_builtin_skills_is_found() -> None:
     tax, prompts = load_taxonomy(), PromptLibrary()
-    built = [(s, build_flows(s, prompts)) for s in tax.select(None)]
+    built = [(s, build_flows(s, FlowBuild(prompts=prompts))) for s in tax.select(None)]
     assert check_templates(built, prompts, tax.source) == []
     rc = skill_templates(*built[0])
     assert rc["common/instruct_system.j2"].startswith("skills.rc.pipeline[1] (seed_instruction)")
@@ -95,7 +95,7 @@ def test_a_flow_names_its_templates_through_a_method() -> None:
         name = "custom"
 
         def templates(self) -> list[str]:
-            return ["common/task_user.j2", "custom/missing.j2"]
+            return ["common/framings/instruction_first.j2", "custom/missing.j2"]
 
     problems = check_templates([(skill, [Custom()])], prompts, "tax.yaml")
     assert len(problems) == 1

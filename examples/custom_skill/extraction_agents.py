@@ -1,30 +1,63 @@
-"""A custom agent for the text-extraction example: the seed-instruction agent of the
-entity_table task type, whose parser also checks that every answer key is a JSON table.
+"""A custom answer-key kind for the text-extraction example: a JSON table, checked by code.
 
-One small subclass is all it takes: render and the model call are inherited; ``parse``
-adds the skill's own check, and a failure is sent back to the model for repair like any
-other malformed answer.
+The taxonomy names it (``keys: [extraction_agents:TableKey]``) and a task type allows it
+(``key: [json_table]``). Its fields are what the instruction agent writes (they also
+make the prompt's shape and the JSON schema), its validators refuse a malformed key (sent
+back to the model for repair like any malformed answer), and ``check`` compares the
+teacher's final answer with it. Its rules for the agents live in
+``prompts/keys/json_table.j2``.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any, ClassVar, Literal
 
-from genteach.agents import InstructInput, InstructionBatch, ParseError, SeedInstructionAgent
+from pydantic import Field, field_validator
+
+from genteach.keys import AnswerKey, Layout, Verification, final_answer, normalize
+
+Cell = str | int | float | bool | None
 
 
-class TableTaskAgent(SeedInstructionAgent):
-    """Writes entity-table tasks; each answer key must be a JSON array of objects."""
+class TableKey(AnswerKey):
+    """The exact JSON array of objects an extraction task must produce."""
 
-    def parse(self, text: str, inputs: InstructInput | None = None) -> InstructionBatch:
-        batch = super().parse(text, inputs)
-        for i, task in enumerate(batch.tasks, 1):
-            try:
-                table = json.loads(task.answer)
-            except json.JSONDecodeError as exc:
-                raise ParseError(f"task {i}: the answer key is not valid JSON ({exc.msg})") from exc
-            if not (isinstance(table, list) and table and all(isinstance(r, dict) for r in table)):
-                raise ParseError(
-                    f"task {i}: the answer key must be a non-empty JSON array of objects"
-                )
-        return batch
+    kind: Literal["json_table"] = "json_table"
+    rows: list[dict[str, Cell]] = Field(
+        min_length=1, description="the expected rows, one object per entity, in passage order"
+    )
+    form: ClassVar[str] = "short"
+
+    @field_validator("rows")
+    @classmethod
+    def _same_fields(cls, rows: list[dict[str, Cell]]) -> list[dict[str, Cell]]:
+        fields = {tuple(sorted(r)) for r in rows}
+        if len(fields) != 1 or not next(iter(fields)):
+            raise ValueError("every row must have the same, non-empty set of fields")
+        return rows
+
+    def summary(self, layout: Layout) -> str:
+        return f"{len(self.rows)} rows with fields {', '.join(sorted(self.rows[0]))}"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = final_answer(response)
+        try:
+            rows = json.loads((answer or "").strip().strip("`").removeprefix("json"))
+        except json.JSONDecodeError:
+            rows = None
+        if rows is not None and _canonical(rows) == _canonical(self.rows):
+            status, detail = "passed", self.summary(layout)
+        else:
+            status, detail = "failed", f"the table differs from the key: {self.summary(layout)}"
+        return Verification(kind=self.kind, status=status, answer=answer, detail=detail)
+
+
+def _canonical(rows: Any) -> Any:
+    if not isinstance(rows, list):
+        return None
+    return [
+        {k: normalize(v) if isinstance(v, str) else v for k, v in sorted(r.items())}
+        if isinstance(r, dict) else None
+        for r in rows
+    ]  # fmt: skip

@@ -640,6 +640,7 @@ def _taxonomy_list(args: argparse.Namespace) -> int:
 
 def _taxonomy_validate(args: argparse.Namespace) -> int:
     from genteach.flows import FlowBuild, build_flows
+    from genteach.keys import KeyKinds
     from genteach.preflight import check_templates, naming_file
     from genteach.prompts import PromptLibrary
     from genteach.taxonomy import load_taxonomy
@@ -649,7 +650,8 @@ def _taxonomy_validate(args: argparse.Namespace) -> int:
     ready = [s for s in tax.skills.values() if s.status == "ready"]
     source = tax.source or tax.name
     with naming_file(source):
-        built = [(s, build_flows(s, FlowBuild(prompts=prompts), source=source)) for s in ready]
+        build = FlowBuild(prompts=prompts, keys=KeyKinds(tax.key_classes()))
+        built = [(s, build_flows(s, build, source=source)) for s in ready]
     problems = check_templates(built, prompts, source)
     for line in problems:
         print(line, file=sys.stderr)

@@ -256,7 +256,8 @@ class Pipeline:
             "repair_temperature": self.settings.repair_temperature,
             "repair_style": self.settings.repair_style,
         }
-        self.keys = KeyKinds(keys)
+        with naming_file(self.taxonomy.source or self.taxonomy.name):
+            self.keys = KeyKinds([*self.taxonomy.key_classes(), *keys])
         self.judge = judge
         known = known_settings(self.skills, flows)
         unknown = sorted(set(self.settings.overrides) - known)

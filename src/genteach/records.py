@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from genteach.keys import Verification
 from genteach.models.base import Message
@@ -54,7 +54,8 @@ class RecordMeta(BaseModel):
     stable schema.
 
     ``instruction`` is the task as its agent wrote it; ``key`` its typed answer key (see
-    :mod:`genteach.keys`); ``view`` how it was shown (system prompt variant, framing,
+    :mod:`genteach.keys`; in JSON it is a string of JSON, since keys of different kinds
+    give a field different types and ``datasets`` needs one schema); ``view`` how it was shown (system prompt variant, framing,
     delimiters, option order and labels); ``slot`` the values drawn in code for the agent
     that wrote it; ``verification`` how the response was checked against the key.
     """
@@ -82,6 +83,15 @@ class RecordMeta(BaseModel):
     created_at: str = Field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
+
+    @field_serializer("key", when_used="json")
+    def _key_as_text(self, key: dict[str, Any] | None) -> str | None:
+        return None if key is None else json.dumps(key, ensure_ascii=False, sort_keys=True)
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key_from_text(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
 
 class Record(BaseModel):

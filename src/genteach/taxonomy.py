@@ -234,6 +234,7 @@ class Taxonomy(_Strict):
     version: int = 1
     name: str
     description: str = ""
+    keys: list[str] = Field(default_factory=list)
     vary: dict[str, Choices] = Field(default_factory=dict)
     student: StudentSettings = Field(default_factory=StudentSettings)
     skills: dict[str, Skill]
@@ -279,6 +280,12 @@ class Taxonomy(_Strict):
                 f"(status: {skill.status}); ready skills: {ready_ids}"
             )
         return skill
+
+    def key_classes(self) -> list[type[Any]]:
+        """The answer-key classes the taxonomy adds (``keys:``, ``module:Class`` each,
+        resolved next to the taxonomy file as agents are)."""
+        folder = Path(self.source).resolve().parent if self.source else None
+        return [import_object(spec, f"keys[{i}]", folder) for i, spec in enumerate(self.keys)]
 
     def ready_skills(self) -> list[str]:
         return [k for k, s in self.skills.items() if s.status == "ready"]
@@ -366,7 +373,7 @@ def import_object(spec: str, where: str, folder: Path | None = None) -> Any:
         if found is None or found.loader is None:
             hint = f" or in {folder}" if folder is not None else ""
             raise TaxonomyError(
-                f"{where}: cannot import agent {spec!r}: no module {module!r} on the Python "
+                f"{where}: cannot import {spec!r}: no module {module!r} on the Python "
                 f"path{hint}; set PYTHONPATH to the folder that holds it"
             ) from None
         loaded = importlib.util.module_from_spec(found)
@@ -377,15 +384,15 @@ def import_object(spec: str, where: str, folder: Path | None = None) -> Any:
         except Exception as err:
             sys.modules.pop(top, None)
             raise TaxonomyError(
-                f"{where}: cannot import agent {spec!r}: {type(err).__name__}: {err}"
+                f"{where}: cannot import {spec!r}: {type(err).__name__}: {err}"
             ) from err
     except ImportError as exc:
-        raise TaxonomyError(f"{where}: cannot import agent {spec!r}: {exc}") from exc
+        raise TaxonomyError(f"{where}: cannot import {spec!r}: {exc}") from exc
     try:
         return getattr(mod, name)
     except AttributeError:
         raise TaxonomyError(
-            f"{where}: cannot import agent {spec!r}: module {module!r} has no {name!r}"
+            f"{where}: cannot import {spec!r}: module {module!r} has no {name!r}"
         ) from None
 
 

@@ -20,7 +20,7 @@ from genteach.agents.base import Agent
 from genteach.agents.parsing import ParseError
 from genteach.agents.shapes import json_shape
 from genteach.agents.views import CategoryView, SkillView
-from genteach.keys import AnswerKey, ChoiceKey, KeyKinds, kind_of
+from genteach.keys import BUILTIN_KEYS, AnswerKey, ChoiceKey, KeyKinds, kind_of
 from genteach.material import Material, Passage
 
 #: What the instruction agents see of the key kinds: the shape of each kind's JSON.
@@ -121,6 +121,10 @@ class SeedInstructionAgent(Agent[InstructInput, BaseModel]):
     def variables(self, inputs: InstructInput) -> dict[str, Any]:
         return {**super().variables(inputs), "key_kinds": key_shapes(self.key_kinds)}
 
+    def templates(self) -> list[str]:
+        """The templates this agent renders, the key rules it includes by kind too."""
+        return [self.system_template, self.user_template, *key_templates(self.key_kinds)]
+
     def shape_overrides(self) -> dict[str, str]:
         return {"key": KEY_PLACEHOLDER}
 
@@ -175,6 +179,13 @@ class ExcerptTaskAgent(SeedInstructionAgent):
         task.text = source[span[0] : span[1]]
 
 
+def key_templates(kinds: Sequence[type[AnswerKey]]) -> list[str]:
+    """The rule templates of key kinds (``keys/<kind>.j2``; a kind of the user's own
+    without one falls back to ``keys/_default.j2``)."""
+    builtin = {kind_of(k) for k in BUILTIN_KEYS}
+    return [f"keys/{kind_of(k)}.j2" for k in kinds if kind_of(k) in builtin] + ["keys/_default.j2"]
+
+
 def key_shapes(kinds: Sequence[type[AnswerKey]]) -> dict[str, str]:
     """Each key kind's JSON shape (without what code sets), for prompts."""
     return {kind_of(k): json_shape(k, skip=frozenset({"shown"})) for k in kinds}
@@ -201,4 +212,5 @@ __all__ = [
     "draft_models",
     "find_verbatim",
     "key_shapes",
+    "key_templates",
 ]

@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from genteach.agents.base import Agent
-from genteach.agents.instruct import key_shapes
+from genteach.agents.instruct import key_shapes, key_templates
 from genteach.agents.parsing import ParseError, shares_words
 from genteach.agents.views import CategoryView, GoalView, SkillView
 from genteach.keys import AnswerKey, KeyKinds, UnanswerableKey, kind_of
@@ -156,6 +156,7 @@ class Editor(Agent[EditInput, Revisions]):
         super().__init__(name, **kwargs)
         self.kinds = KeyKinds(key_kinds)
         classes = list(key_kinds) or [self.kinds.get("free_text")]
+        self.key_classes = classes
         key_type: Any = (
             classes[0]
             if len(classes) == 1
@@ -178,6 +179,10 @@ class Editor(Agent[EditInput, Revisions]):
 
     def shape_overrides(self) -> dict[str, str]:
         return {"key": "<the new answer key, of one of the kinds listed above, or null>"}
+
+    def templates(self) -> list[str]:
+        """The templates this agent renders, the key rules it includes by kind too."""
+        return [self.system_template, self.user_template, *key_templates(self.key_classes)]
 
     def parse(self, text: str, inputs: EditInput | None = None) -> Revisions:
         edits: list[Edit] = super().parse(text, inputs).edits  # type: ignore[attr-defined]

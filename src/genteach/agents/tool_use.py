@@ -43,6 +43,8 @@ _LIBRARY_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\- ]*$"
 #: Descriptions start with a word, not punctuation (empty allowed where optional).
 _TEXT_PATTERN = r"^([A-Za-z0-9(\"'`][\s\S]*)?$"
 _IDENT = re.compile(_IDENT_PATTERN)
+#: How an API list is rendered as text (for agents and, without withheld APIs, students).
+API_LIST_TEMPLATE = "tool_use/api_list_text.j2"
 
 
 # -- API lists ----------------------------------------------------------------------------
@@ -144,7 +146,7 @@ class ApiList(BaseModel):
 
     def render(self, prompts: PromptLibrary, audience: Audience) -> str:
         return prompts.render(
-            "tool_use/api_list_text.j2",
+            API_LIST_TEMPLATE,
             library=self.library,
             description=self.description,
             apis=[a.model_dump() for a in (self.apis if audience == "agent" else self.shown)],
@@ -162,6 +164,10 @@ class ApiListBuilder(Agent[TransformInput, ApiList]):
     output_model = ApiList
     default_system_template = "tool_use/api_list_system.j2"
     default_user_template = "tool_use/api_list_user.j2"
+
+    def templates(self) -> list[str]:
+        """Its prompts, and the template its material renders with."""
+        return [self.system_template, self.user_template, API_LIST_TEMPLATE]
 
     def parse(self, text: str, inputs: TransformInput | None = None) -> ApiList:
         out = super().parse(text, inputs)

@@ -10,6 +10,7 @@ from pydantic import Field
 from genteach.agents.base import AgentError
 from genteach.agents.respond import Responder, RespondInput
 from genteach.flows.base import (
+    DEFAULT_FRAMING,
     FlowBuild,
     FlowSettings,
     RunContext,
@@ -25,6 +26,9 @@ from genteach.keys import Verification, public_view
 from genteach.models.base import Message, ModelError, Usage, message
 from genteach.records import Record, RecordMeta
 from genteach.taxonomy import Skill
+
+#: The forms a question may take (genteach.keys), each with its answer format template.
+ANSWER_FORMS = ("choice", "items", "matching", "labels", "short", "open")
 
 
 class ResponseFlow:
@@ -58,6 +62,15 @@ class ResponseFlow:
             system_key="respond_system",
         )  # fmt: skip
         return cls(skill, responder, settings)
+
+    def templates(self) -> list[str]:
+        """The templates this flow renders itself: the student-message framings and the
+        answer formats the responder includes by form."""
+        framings = self.skill.student.framings
+        return [
+            *(framings.values if framings else [DEFAULT_FRAMING]),
+            *(f"answers/{form}.j2" for form in ANSWER_FORMS),
+        ]
 
     def expected_calls(self, tasks: float) -> tuple[float, float]:
         """For ``--dry-run``: one teacher answer per task (re-answers not counted)."""
