@@ -54,10 +54,11 @@ class RecordMeta(BaseModel):
     stable schema.
 
     ``instruction`` is the task as its agent wrote it; ``key`` its typed answer key (see
-    :mod:`genteach.keys`; in JSON it is a string of JSON, since keys of different kinds
-    give a field different types and ``datasets`` needs one schema); ``view`` how it was shown (system prompt variant, framing,
-    delimiters, option order and labels); ``slot`` the values drawn in code for the agent
-    that wrote it; ``verification`` how the response was checked against the key.
+    :mod:`genteach.keys`; in JSON a string of JSON, since keys of different kinds give a
+    field different types and ``datasets`` needs one schema); ``view`` how it was shown
+    (system prompt variant, framing, delimiters, option order and labels); ``slot`` the
+    values drawn in code for the agent that wrote it; ``verification`` how the response
+    was checked against the key.
     """
 
     skill: str
