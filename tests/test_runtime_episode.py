@@ -445,6 +445,29 @@ async def test_fresh_repairs_note_the_reason_without_showing_the_answer() -> Non
     assert [r.temperature for r in model.requests] == [0.2, 1.0, 0.2]
 
 
+async def test_a_fresh_repair_that_copies_the_note_is_sent_back() -> None:
+    copied = f"Think: {NO_ACT_REASON}.\n\nAct: finish"
+    settings = EpisodeSettings(repair_style="fresh")
+    model = ScriptedModel([NO_ACT, copied, "Think: 3.\n\nAct: answer(3)"])
+    episode = await run_episode(model, KvStore(), APPLE, OS, prompts=PROMPTS, settings=settings)
+    assert [r.reason for r in episode.turns[0].rejected] == [
+        NO_ACT_REASON,
+        "the answer repeats the note about an earlier answer instead of answering the request",
+    ]
+
+
+async def test_guidance_goes_to_the_model_only() -> None:
+    model = ScriptedModel(["Think: 3.\n\nAct: answer(3)"])
+    episode = await run_episode(
+        model, KvStore(), APPLE, OS, prompts=PROMPTS, guidance="Show a careful expert."
+    )
+    assert list(model.requests[0].messages) == [
+        message("system", "Show a careful expert."),
+        *episode.messages[:1],
+    ]
+    assert roles(episode.messages) == [("user", False), ("assistant", True)]
+
+
 async def test_repairs_are_bounded_and_the_episode_fails_with_the_reason() -> None:
     model = ScriptedModel([NO_ACT, NO_ACT, OPEN, "never asked"])
     settings = EpisodeSettings(max_repairs=2)

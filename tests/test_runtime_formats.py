@@ -587,3 +587,30 @@ def test_tool_use_format_grammar_observation_and_instructions() -> None:
         "  - when (date, optional)\n  Returns: temp_c and sky\n\n"
         "2. list_cities: Every city known.\n  Parameters: none\n  Returns: not documented"
     )
+
+
+def test_every_format_describes_a_valid_turn_for_repairs() -> None:
+    assert [f.hint(PROMPTS) for f in (OS, DB, FC, TU)] == [
+        'one line "Think: ..." followed by exactly one action: "Act: bash" and one ```bash code '
+        'block, "Act: answer(...)", or "Act: finish"',
+        'your reasoning followed by exactly one action: "Action: Operation" and one ```sql block '
+        'holding one statement on one line, or "Action: Answer" and "Final Answer: [...]" (a list)',
+        "either calls of the provided functions with JSON object arguments, or your final answer "
+        "as plain text",
+        'a short explanation followed by exactly one action: "ACTION_TYPE : API_CALL" then '
+        '"ACTION: name(param=value, ...)", or "ACTION_TYPE : STOP" then "ACTION: '
+        'FINAL_ANSWER("...")" or "ACTION: FAILED("reason")"',
+    ]
+
+
+def test_public_names_are_what_the_runtime_exports() -> None:
+    import genteach.runtime as runtime
+
+    assert sorted(runtime.__all__) == sorted(set(runtime.__all__))
+    for name in runtime.__all__:
+        assert hasattr(runtime, name), name
+    public = {n for n in dir(runtime) if not n.startswith("_") and n[0].isupper()}
+    assert public <= set(runtime.__all__), public - set(runtime.__all__)
+    assert {"Environment", "ActionFormat", "run_episode", "Episode", "ToolLoop"} <= set(
+        runtime.__all__
+    )

@@ -160,6 +160,34 @@ async def test_the_last_turn_must_stop_and_a_repeated_call_is_sent_back() -> Non
     assert rome not in [m["content"] for m in episode.messages]
 
 
+async def test_a_repeated_call_is_repaired_under_a_grammar_without_that_api() -> None:
+    model = ScriptedModel(
+        {SIM: ['{"status": "ok", "result": {"temp_c": 18}}'], ASSISTANT: [WEATHER, WEATHER, ANSWER]}
+    )
+    episode = await run_episode(model, environment(model), TASK, ToolUseFormat(), prompts=PROMPTS)
+    assert episode.reward == 1.0 and len(episode.turns[1].rejected) == 1
+    assistant = requests_of(model, ASSISTANT)
+    assert [r.grammar for r in assistant] == [
+        action_grammar(list(APIS)),
+        action_grammar(list(APIS)),  # a call of get_weather with other values is fine
+        action_grammar([APIS[1]]),  # the repair may not call get_weather again
+    ]
+
+
+async def test_the_teacher_is_guided_and_the_student_never_sees_it() -> None:
+    model = ScriptedModel(
+        {SIM: ['{"status": "ok", "result": {"temp_c": 18}}'], ASSISTANT: [ANSWER]}
+    )
+    guidance = "You are an expert assistant; your turns teach a smaller model."
+    episode = await run_episode(
+        model, environment(model), TASK, ToolUseFormat(), prompts=PROMPTS, guidance=guidance
+    )
+    sent = requests_of(model, ASSISTANT)[0].messages
+    assert sent[0]["content"] == f"{guidance}\n\n{episode.messages[0]['content']}"
+    assert list(sent[1:]) == list(episode.messages[1:2])
+    assert all(guidance not in m["content"] for m in episode.messages)
+
+
 async def test_a_simulator_that_never_answers_ends_the_episode_with_its_cost() -> None:
     model = ScriptedModel({SIM: ["not json"] * 3, ASSISTANT: [CITIES]})
     episode = await run_episode(model, environment(model), TASK, ToolUseFormat(), prompts=PROMPTS)

@@ -154,12 +154,15 @@ class TurnContext:
         history: the single actions taken so far, oldest first.
         turn: the index of this turn (0 for the first action).
         last: this is the last turn the budget allows.
+        rejected: this turn's malformed outputs so far (a repair's grammar may rule out
+            what was rejected, so a constrained model cannot write it again).
     """
 
     tools: tuple[ToolSpec, ...] = ()
     history: tuple[Action, ...] = ()
     turn: int = 0
     last: bool = False
+    rejected: tuple[str, ...] = ()
 
 
 class ActionFormat(Protocol):

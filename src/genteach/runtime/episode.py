@@ -14,11 +14,16 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, get_args
 
 from genteach.agents.base import REPAIR_STYLES, RepairStyle
-from genteach.agents.parsing import ParseError, check_no_placeholders, format_placeholders
+from genteach.agents.parsing import (
+    ParseError,
+    check_no_placeholders,
+    format_placeholders,
+    shares_words,
+)
 from genteach.models.base import (
     Completion,
     FatalModelError,
@@ -274,6 +279,7 @@ async def run_episode(
     seed: int | None = None,
     settings: EpisodeSettings | None = None,
     demos: Sequence[Message] = (),
+    guidance: str = "",
     clock: Callable[[], float] = time.monotonic,
 ) -> Episode:
     """Run ``task`` in ``env`` with the model behind ``client`` acting in ``fmt``.
@@ -289,6 +295,9 @@ async def run_episode(
         settings: budgets and rules (:class:`EpisodeSettings`).
         demos: one-shot demonstration turns after the instructions (made untrained),
             e.g. from :func:`demonstration`.
+        guidance: what the acting model is told that the student is not (e.g. a teacher's
+            role and quality bar): put before the instructions in every request, never in
+            the trajectory.
         clock: the time source of ``max_seconds`` (tests pass a fake one).
 
     Returns:
@@ -299,7 +308,9 @@ async def run_episode(
             failure handling decides); any other :class:`ModelError` ends the episode
             with ``model_error``.
     """
-    runner = _Runner(client, env, fmt, prompts, seed, settings or EpisodeSettings(), clock)
+    runner = _Runner(
+        client, env, fmt, prompts, seed, settings or EpisodeSettings(), clock, guidance.strip()
+    )
     return await runner.run(task, demos)
 
 
@@ -329,6 +340,7 @@ class _Runner:
     seed: int | None
     settings: EpisodeSettings
     clock: Callable[[], float]
+    guidance: str = ""
     messages: list[Message] = field(default_factory=list)
     turns: list[Turn] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
@@ -401,7 +413,7 @@ class _Runner:
         """One model action: call, parse, then map or repair a malformed one."""
         s = self.settings
         request = ModelRequest(
-            messages=self.messages,
+            messages=self._guided(self.messages),
             grammar=self.fmt.grammar(ctx),
             stop=self.fmt.stop,
             tools=self.fmt.tools(ctx),
@@ -413,13 +425,16 @@ class _Runner:
         for attempt in range(s.max_repairs + 1):
             over = self._over_budget()
             if over is not None:
+                over.raw = rejected[-1].raw if rejected else ""
                 return over
             if rejected:
+                ctx = replace(ctx, rejected=tuple(r.raw for r in rejected))
                 request = request.with_(
-                    messages=repair_messages(
+                    messages=self._guided(repair_messages(
                         self.prompts, s.repair_style, self.fmt.hint(self.prompts),
                         self.messages, rejected,
-                    ),
+                    )),
+                    grammar=self.fmt.grammar(ctx),
                     temperature=s.temperature if s.repair_temperature is None
                     else s.repair_temperature,
                 )  # fmt: skip
@@ -439,6 +454,13 @@ class _Runner:
                     raise ParseError("the answer was cut off at the token limit")
                 action = self.fmt.parse(completion, ctx)
                 check_no_placeholders(completion.text, self.placeholders)
+                if s.repair_style == "fresh" and any(
+                    shares_words(completion.text, r.reason, 8) for r in rejected
+                ):
+                    raise ParseError(
+                        "the answer repeats the note about an earlier answer instead of "
+                        "answering the request"
+                    )
             except ParseError as exc:
                 mapped = self._map(completion, exc.reason)
                 if mapped is not None:
@@ -451,6 +473,18 @@ class _Runner:
             f"malformed action after {s.max_repairs + 1} attempts: {rejected[-1].reason}",
             rejected[-1].raw,
         )
+
+    def _guided(self, messages: Sequence[Message]) -> list[Message]:
+        """``messages`` as sent: the guidance first (in the system turn, or a system turn
+        of its own), never in the trajectory."""
+        if not self.guidance:
+            return list(messages)
+        first = messages[0]
+        if first["role"] != "system":
+            return [message("system", self.guidance), *messages]
+        guided = first.copy()
+        guided["content"] = f"{self.guidance}\n\n{first['content']}"
+        return [guided, *messages[1:]]
 
     def _map(self, completion: Completion, reason: str) -> tuple[Action, MappedAction] | None:
         if not self.settings.map_to_admissible:

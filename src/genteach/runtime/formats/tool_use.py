@@ -194,14 +194,25 @@ class ToolUseFormat(TextFormat):
 
     def grammar(self, ctx: TurnContext) -> str | None:
         """:func:`~genteach.agents.tool_use.action_grammar` over the APIs that can still
-        be called: none on the last turn, and not an API without parameters that was
-        already called (any call of it would repeat the earlier one)."""
+        be called: none on the last turn, not an API without parameters that was already
+        called (any call of it would repeat the earlier one), and, in a repair, not an API
+        whose rejected call repeated an earlier one (use that result, call another API or
+        stop)."""
         if ctx.last and self.stop_on_last_turn:
             return action_grammar([])
         apis = [tool_api(t) for t in ctx.tools]
         if self.reject_repeated_calls:
-            called = {h.name for h in ctx.history if h.kind == "call"}
-            apis = [a for a in apis if a.parameters or a.name not in called]
+            calls = [h for h in ctx.history if h.kind == "call"]
+            excluded = {c.name for c in calls if not _takes_arguments(c.name, apis)}
+            for raw in ctx.rejected:
+                try:
+                    parsed = parse_action(raw, apis)
+                except ParseError:
+                    continue
+                again = Action(kind="call", name=parsed.name, arguments=parsed.arguments)
+                if parsed.kind == "api_call" and any(_same_call(again, c) for c in calls):
+                    excluded.add(parsed.name)
+            apis = [a for a in apis if a.name not in excluded]
         return action_grammar(apis)
 
     def observation(self, prompts: PromptLibrary, action: Action, result: StepResult) -> Message:
@@ -227,6 +238,10 @@ class ToolUseFormat(TextFormat):
 def _literal(value: Any) -> str:
     """A value as the ACTION format writes it: JSON (strings in double quotes)."""
     return json.dumps(value, ensure_ascii=False)
+
+
+def _takes_arguments(name: str, apis: list[ApiSpec]) -> bool:
+    return any(a.name == name and a.parameters for a in apis)
 
 
 def _same_call(a: Action, b: Action) -> bool:
