@@ -219,7 +219,7 @@ async def test_os_episode_after_a_demonstration_reaches_done_with_reward() -> No
     ]
     assert episode.turns[1].steps[0].result.reward == 1.0
     # every call carries the stop sequence and the grammar; seeds derive from the base seed
-    assert [r.stop for r in model.requests] == [("The output of the OS",)] * 2
+    assert [r.stop for r in model.requests] == [("\nThe output of the OS:",)] * 2
     assert model.requests[0].grammar == OS.grammar(TurnContext())
     assert [r.seed for r in model.requests] == [derive_seed(7, 0, 0), derive_seed(7, 1, 0)]
     assert env.resets == [derive_seed(7, "reset")]

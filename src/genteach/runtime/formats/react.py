@@ -68,8 +68,9 @@ class ReactOsFormat(TextFormat):
             and 780); ``output_limit=None`` never cuts.
         require_thought: a turn without a ``Think:`` line is malformed.
         thought_tokens: the grammar's bound on the thought line, in tokens.
-        stop: stop sequences (by default the observation's opening words, so a model
-            that goes on to invent the output is cut there).
+        stop: stop sequences (by default a line that opens an observation, so a model
+            that goes on to invent the output is cut there; a thought that mentions "the
+            output of the OS" is not).
     """
 
     name = "react_os"
@@ -82,7 +83,7 @@ class ReactOsFormat(TextFormat):
         output_keep: int = 780,
         require_thought: bool = True,
         thought_tokens: int = 200,
-        stop: tuple[str, ...] = ("The output of the OS",),
+        stop: tuple[str, ...] = ("\nThe output of the OS:",),
         instructions_template: str = "runtime/react_os/instructions.j2",
         hint_template: str = "runtime/react_os/hint.j2",
         task_template: str | None = "runtime/react_os/task.j2",
