@@ -1,0 +1,105 @@
+"""The runtime for agents that act: environments, action formats and one episode loop.
+
+An :class:`Environment` runs a task and answers typed :class:`Action` objects; an
+:class:`ActionFormat` says how a model writes actions and sees observations;
+:func:`run_episode` drives a model through an episode and returns an :class:`Episode`
+with per-turn ``trained`` flags, ready for a record. See ``docs/runtime.md``.
+"""
+
+from __future__ import annotations
+
+from genteach.runtime.base import (
+    Action,
+    ActionFormat,
+    ActionKind,
+    Environment,
+    EnvironmentFailure,
+    Observation,
+    Placement,
+    StepResult,
+    TurnContext,
+)
+from genteach.runtime.episode import (
+    END_REASONS,
+    EndReason,
+    Episode,
+    EpisodeSettings,
+    MappedAction,
+    Step,
+    Turn,
+    demonstration,
+    derive_seed,
+    opening,
+    run_episode,
+)
+from genteach.runtime.formats import (
+    FunctionCallingFormat,
+    ReactDbFormat,
+    ReactOsFormat,
+    TextFormat,
+    ToolUseFormat,
+    answer_list,
+    api_tool,
+    tool_api,
+    truncate,
+)
+from genteach.runtime.repair import Rejection, closest_action, repair_messages
+from genteach.runtime.simulated_api import (
+    ApiTask,
+    RewardCheck,
+    SimulatedApiEnvironment,
+    final_answer_reward,
+)
+from genteach.runtime.tools import (
+    Tool,
+    ToolEnvironment,
+    ToolError,
+    ToolLoop,
+    ToolLoopResult,
+    ToolTask,
+)
+
+__all__ = [
+    "END_REASONS",
+    "Action",
+    "ActionFormat",
+    "ActionKind",
+    "ApiTask",
+    "EndReason",
+    "Environment",
+    "EnvironmentFailure",
+    "Episode",
+    "EpisodeSettings",
+    "FunctionCallingFormat",
+    "MappedAction",
+    "Observation",
+    "Placement",
+    "ReactDbFormat",
+    "ReactOsFormat",
+    "Rejection",
+    "RewardCheck",
+    "SimulatedApiEnvironment",
+    "Step",
+    "StepResult",
+    "TextFormat",
+    "Tool",
+    "ToolEnvironment",
+    "ToolError",
+    "ToolLoop",
+    "ToolLoopResult",
+    "ToolTask",
+    "ToolUseFormat",
+    "Turn",
+    "TurnContext",
+    "answer_list",
+    "api_tool",
+    "closest_action",
+    "demonstration",
+    "derive_seed",
+    "final_answer_reward",
+    "opening",
+    "repair_messages",
+    "run_episode",
+    "tool_api",
+    "truncate",
+]
