@@ -28,10 +28,8 @@ from genteach.agents.instruct import InstructInput, SeedInstructionAgent, TaskDr
 from genteach.agents.parsing import ParseError, shares_words
 from genteach.agents.refine import Edit, EditInput, Editor
 from genteach.agents.transform import TransformInput
-from genteach.agents.views import CategoryView, SkillView
 from genteach.keys import ToolOutcomeKey
 from genteach.material import Audience, Material
-from genteach.models.base import Message, message
 
 if TYPE_CHECKING:
     from genteach.prompts import PromptLibrary
@@ -476,111 +474,9 @@ def _arguments(required: list[str], optional: list[str]) -> str:
     return f"({' | '.join(starts)})?"
 
 
-class ConversationInput(BaseModel):
-    """The tool-use conversation so far, as the student sees it, and the APIs shown.
-
-    ``last_step``: this is the conversation's last allowed turn, so it must STOP (answer
-    from the results so far, or FAILED).
-    """
-
-    skill: SkillView
-    category: CategoryView
-    apis: list[ApiSpec]
-    conversation: list[Message] = Field(min_length=2)
-    last_step: bool = False
-
-
-class ToolUseAssistant(Agent[ConversationInput, Action]):
-    """The teacher acting as the assistant: reasons briefly, then emits one action."""
-
-    input_model = ConversationInput
-    output_model = Action
-    default_system_template = "tool_use/assistant_system.j2"
-    default_user_template = "tool_use/assistant_system.j2"  # unused: turns are the conversation
-    echo_words = 0  # answers may quote the API list, which is part of the instructions
-    format_hint = (
-        "a short explanation followed by exactly one action: 'ACTION_TYPE : API_CALL' then "
-        "'ACTION: name(param=value, ...)', or 'ACTION_TYPE : STOP' then "
-        "'ACTION: FINAL_ANSWER(\"...\")' or 'ACTION: FAILED(\"reason\")'"
-    )
-
-    @property
-    def wants_json(self) -> bool:
-        return False
-
-    def render(self, inputs: ConversationInput) -> list[Message]:
-        variables = self.variables(inputs)
-        system = self.prompts.render(self.system_template, **variables)
-        turns = list(inputs.conversation)
-        if turns[0]["role"] == "system":
-            system = f"{system}\n\n{turns[0]['content']}"
-            turns = turns[1:]
-        return [message("system", system), *turns]
-
-    def parse(self, text: str, inputs: ConversationInput | None = None) -> Action:
-        """:func:`parse_action`, and, given the conversation: no call repeating an earlier
-        one (its result is already there) and no call on the last allowed step."""
-        action = parse_action(text, inputs.apis if inputs is not None else None)
-        if action.kind != "api_call":
-            copied = copies_format_example(action.value)
-            if copied is not None:
-                raise ParseError(
-                    f"the {action.name} message repeats the format example's wording: the "
-                    "examples only show the format; write the message for this request, "
-                    "from its own APIs and results"
-                )
-            return action
-        if inputs is None:
-            return action
-        if inputs.last_step:
-            raise ParseError(
-                "this is the last step of the conversation: stop now with FINAL_ANSWER(...) "
-                "from the results so far, or FAILED(...) saying what is still missing"
-            )
-        if any(_same_call(action, earlier) for earlier in _calls_made(inputs)):
-            raise ParseError(
-                f"{action.name} was already called with these arguments and its result "
-                "is above: use it, make a different call, or stop"
-            )
-        return action
-
-    def output_grammar(self, inputs: ConversationInput) -> str | None:
-        """The ACTION grammar of :func:`action_grammar` over the APIs that can still be
-        called: none on the last step, and not an API without parameters that was
-        already called (any call of it would repeat the earlier one)."""
-        return self._grammar(inputs, _calls_made(inputs), excluded=set())
-
-    def repair_grammar(self, inputs: ConversationInput, rejected: Sequence[str]) -> str | None:
-        """As :meth:`output_grammar`, without the APIs whose rejected call repeated an
-        earlier call: the repair must use that result, call another API, or stop."""
-        made = _calls_made(inputs)
-        repeated: set[str] = set()
-        for raw in rejected:
-            try:
-                action = parse_action(raw, inputs.apis)
-            except ParseError:
-                continue
-            if action.kind == "api_call" and any(_same_call(action, c) for c in made):
-                repeated.add(action.name)
-        return self._grammar(inputs, made, excluded=repeated)
-
-    @staticmethod
-    def _grammar(inputs: ConversationInput, made: list[Action], *, excluded: set[str]) -> str:
-        if inputs.last_step:
-            return action_grammar([])
-        called = {c.name for c in made}
-        return action_grammar(
-            [
-                a
-                for a in inputs.apis
-                if a.name not in excluded and (a.parameters or a.name not in called)
-            ]
-        )
-
-
-#: The example actions of the conversation's format section
-#: (``tool_use/conversation_system.j2`` renders them as ``examples``). They only show the
-#: format; a STOP message that repeats their wording was copied, not written.
+#: The example actions of the ACTION format's instructions (the runtime's ToolUseFormat
+#: writes them). They only show the format; a STOP message that repeats their wording was
+#: copied, not written.
 FORMAT_EXAMPLES: dict[str, str] = {
     "call": 'get_exchange_rate(base="EUR", target="JPY", date="2025-03-14")',
     "final_answer": "1 EUR was worth 161.2 JPY on 14 March 2025.",
@@ -598,25 +494,6 @@ def copies_format_example(value: str, n: int = 5) -> str | None:
         if shares_words(value, FORMAT_EXAMPLES[key], n):
             return key
     return None
-
-
-def _calls_made(inputs: ConversationInput) -> list[Action]:
-    """The API calls of the conversation's assistant turns so far."""
-    calls: list[Action] = []
-    for turn in inputs.conversation:
-        if turn["role"] != "assistant":
-            continue
-        try:
-            earlier = parse_action(turn["content"])
-        except ParseError:
-            continue
-        if earlier.kind == "api_call":
-            calls.append(earlier)
-    return calls
-
-
-def _same_call(a: Action, b: Action) -> bool:
-    return a.name == b.name and a.arguments == b.arguments
 
 
 class ApiExchange(BaseModel):
@@ -668,13 +545,11 @@ __all__ = [
     "ApiParam",
     "ApiResult",
     "ApiSpec",
-    "ConversationInput",
     "SimulatedApi",
     "ToolEdit",
     "ToolEditor",
     "ToolTaskAgent",
     "ToolTaskDraft",
-    "ToolUseAssistant",
     "action_grammar",
     "check_tool_task",
     "copies_format_example",

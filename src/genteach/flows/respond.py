@@ -4,10 +4,13 @@ key before it becomes a record."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import Field
 
 from genteach.agents.base import AgentError
+from genteach.agents.parsing import ParseError
 from genteach.agents.respond import Responder, RespondInput
 from genteach.flows.base import (
     DEFAULT_FRAMING,
@@ -25,7 +28,8 @@ from genteach.flows.base import (
 from genteach.keys import Verification, public_view
 from genteach.models.base import Message, ModelError, Usage, message
 from genteach.records import Record, RecordMeta
-from genteach.taxonomy import Skill
+from genteach.runtime import EpisodeSettings, Tool, ToolLoop
+from genteach.taxonomy import Skill, import_object
 
 #: The forms a question may take (genteach.keys), each with its answer format template.
 ANSWER_FORMS = ("choice", "items", "matching", "labels", "short", "open")
@@ -46,14 +50,34 @@ class ResponseFlow:
     class Settings(FlowSettings):
         """Attributes:
         verify_retries: new answers asked for when a response disagrees with its key.
+        tools: tools the teacher may call before it answers (``module:Class`` each, a
+            :class:`~genteach.runtime.Tool` made with no arguments; resolved next to the
+            taxonomy file like agents); none by default.
+        tool_trace: ``keep`` the calls and results in the record (the student learns to
+            use the tools) or ``hide`` them (the student sees the answer alone).
+        tool_turns: most model turns of a tool loop, the answer included.
         """
 
         verify_retries: int = Field(default=1, ge=0, le=5)
+        tools: list[str] = Field(default_factory=list)
+        tool_trace: Literal["keep", "hide"] = "keep"
+        tool_turns: int = Field(default=6, ge=1, le=30)
 
-    def __init__(self, skill: Skill, responder: Responder, settings: Settings) -> None:
+    def __init__(
+        self,
+        skill: Skill,
+        responder: Responder,
+        settings: Settings,
+        tools: Sequence[Tool] = (),
+    ) -> None:
         self.skill = skill
         self.responder = responder
         self.settings = settings
+        self.tool_loop = (
+            ToolLoop(tools, settings=EpisodeSettings(max_turns=settings.tool_turns))
+            if tools
+            else None
+        )
 
     @classmethod
     def from_config(cls, skill: Skill, settings: Settings, build: FlowBuild) -> ResponseFlow:
@@ -61,7 +85,11 @@ class ResponseFlow:
             Responder, "responder", skill, build.prompts, {}, build.options,
             system_key="respond_system",
         )  # fmt: skip
-        return cls(skill, responder, settings)
+        tools = [
+            import_object(spec, f"skills.{skill.id}.pipeline.response.tools[{i}]", skill.folder)()
+            for i, spec in enumerate(settings.tools)
+        ]
+        return cls(skill, responder, settings, tools)
 
     def templates(self) -> list[str]:
         """The templates this flow renders itself: the student-message framings and the
@@ -97,7 +125,7 @@ class ResponseFlow:
         verification: Verification | None = None
         for _ in range(self.settings.verify_retries + 1):
             try:
-                result = await self.responder.run(ctx.client, inputs, seed=rng.randrange(2**31))
+                answered = await self.respond(ctx, inputs, rng.randrange(2**31))
             except AgentError as exc:
                 item.add_usage(usage + exc.usage)
                 item.reject(self.name, exc.agent, exc.reason, exc.raw)
@@ -106,8 +134,8 @@ class ResponseFlow:
                 item.add_usage(usage)
                 item.reject(self.name, self.responder.name, f"model error: {exc}")
                 return None
-            usage = usage + result.usage
-            text = result.output.text
+            text, turns, cost = answered
+            usage = usage + cost
             verification = task.key.check(text, task.view.layout)
             if verification.status == "unchecked" and ctx.judge is not None:
                 verification = await ctx.judge(task, text, ctx)
@@ -124,10 +152,50 @@ class ResponseFlow:
                 text,
             )
             return None
-        messages = [*conversation, message("assistant", text)]
         return make_record(
-            item, ctx, task, messages, [*task.agents, self.responder.name], usage, verification
+            item, ctx, task, turns, [*task.agents, self.responder.name], usage, verification
         )
+
+    async def respond(
+        self, ctx: RunContext, inputs: RespondInput, seed: int
+    ) -> tuple[str, list[Message], Usage]:
+        """One answer to the student's conversation: its text, the record's messages and
+        the cost. With tools, the teacher may call them first (its system prompt is the
+        loop's guidance, never part of the record); the trace is kept or hidden as the
+        settings say.
+
+        Raises:
+            AgentError: no usable answer (the responder's checks, or a tool loop that
+                ended without one).
+        """
+        if self.tool_loop is None:
+            result = await self.responder.run(ctx.client, inputs, seed=seed)
+            text = result.output.text
+            return text, [*inputs.conversation, message("assistant", text)], result.usage
+        system = (
+            inputs.conversation[0]["content"] if inputs.conversation[0]["role"] == "system" else ""
+        )
+        loop = await self.tool_loop.run(
+            ctx.client,
+            ctx.prompts,
+            inputs.conversation[-1]["content"],
+            system=system,
+            guidance=self.responder.render(inputs)[0]["content"],
+            seed=seed,
+        )
+        cost = loop.episode.usage
+        if loop.answer is None:
+            raise AgentError(
+                self.responder.name,
+                f"tool loop: {loop.episode.end}: {loop.episode.detail}",
+                loop.episode.raw,
+                cost,
+            )
+        try:
+            text = self.responder.parse(loop.answer, inputs).text
+        except ParseError as exc:
+            raise AgentError(self.responder.name, exc.reason, loop.answer, cost) from exc
+        return text, loop.messages(keep_trace=self.settings.tool_trace == "keep"), cost
 
 
 def student_messages(task: Task, ctx: RunContext) -> list[Message]:

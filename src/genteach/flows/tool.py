@@ -1,27 +1,21 @@
-"""ToolConversationFlow: multi-turn tool-use conversations.
+"""ToolConversationFlow: multi-turn tool-use conversations, as episodes of the runtime.
 
-The teacher acts as the assistant in the fixed ACTION format; a simulated-API agent
-answers each call; the conversation ends with FINAL_ANSWER or FAILED. The record holds
-the student-facing system message (the API list and the format), the user's request and
-every turn.
+The teacher acts in the ACTION format (:class:`~genteach.runtime.ToolUseFormat`) against
+the simulated-API environment (:class:`~genteach.runtime.SimulatedApiEnvironment`); the
+episode's messages (the system prompt with the APIs shown and the format, the user's
+request, every turn and observation, each with its trained flag) become the record once
+the conversation passes the task's key.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import Field
 
-from genteach.agents.base import AgentError
-from genteach.agents.tool_use import (
-    FORMAT_EXAMPLES,
-    ApiCallInput,
-    ApiExchange,
-    ApiList,
-    ConversationInput,
-    SimulatedApi,
-    ToolUseAssistant,
-)
+from genteach.agents.tool_use import ApiExchange, ApiList, SimulatedApi
 from genteach.flows.base import (
     FlowBuild,
     FlowSettings,
@@ -35,18 +29,32 @@ from genteach.flows.base import (
 )
 from genteach.flows.respond import make_record
 from genteach.keys import ToolOutcomeKey, Verification
-from genteach.models.base import Message, ModelError, Usage, message
 from genteach.records import Record
+from genteach.runtime import (
+    Action,
+    ApiTask,
+    EpisodeSettings,
+    SimulatedApiEnvironment,
+    ToolUseFormat,
+    run_episode,
+)
+from genteach.runtime.simulated_api import SYSTEM_TEMPLATE as SIMULATED_API_TEMPLATE
 from genteach.taxonomy import Skill
+
+#: The teacher's own guidance for the acting assistant (not part of the record).
+GUIDANCE_TEMPLATE = "tool_use/assistant_system.j2"
+#: How a stop action names the conversation's outcome.
+OUTCOMES = {"answer": "final_answer", "fail": "failed"}
 
 
 class ToolConversationFlow:
-    """Runs each tool-use task as a conversation of at most ``max_steps`` assistant turns.
+    """Runs each tool-use task as an episode of at most ``max_steps`` assistant turns.
 
-    The conversation is checked against the task's key (:class:`~genteach.keys.ToolOutcomeKey`):
-    it must end as the key expects (FINAL_ANSWER or FAILED) and, for a final answer, call
-    every required API the assistant was shown. A conversation that fails the check is a
-    reject with that reason, never a record.
+    The conversation is checked against the task's key
+    (:class:`~genteach.keys.ToolOutcomeKey`): it must end as the key expects (FINAL_ANSWER
+    or FAILED) and, for a final answer, call every required API the assistant was shown.
+    An episode that fails the check, or ends without stopping (a budget, a repeated
+    output, an action still malformed after its repairs), is a reject with its reason.
     """
 
     name = "tool_conversation"
@@ -61,42 +69,45 @@ class ToolConversationFlow:
     def __init__(
         self,
         skill: Skill,
-        assistant: ToolUseAssistant,
         simulator: SimulatedApi,
+        settings: Settings,
         *,
-        system_template: str,
-        observation_template: str,
-        max_steps: int = 8,
+        options: dict[str, Any],
+        guidance_template: str = GUIDANCE_TEMPLATE,
     ) -> None:
         self.skill = skill
-        self.assistant = assistant
         self.simulator = simulator
-        self.system_template = system_template
-        self.observation_template = observation_template
-        self.max_steps = max_steps
+        self.settings = settings
+        self.guidance_template = guidance_template
+        self.format = ToolUseFormat()
+        self.episode = EpisodeSettings(
+            max_turns=settings.max_steps,
+            max_repairs=options.get("max_parse_retries", 2),
+            repair_style=options.get("repair_style", "show"),
+            repair_temperature=options.get("repair_temperature"),
+            temperature=options.get("temperature"),
+            max_call_tokens=options.get("max_tokens"),
+        )
 
     @classmethod
     def from_config(
         cls, skill: Skill, settings: Settings, build: FlowBuild
     ) -> ToolConversationFlow:
-        assistant = make_agent(
-            ToolUseAssistant, "tool_assistant", skill, build.prompts, {}, build.options,
-            system_key="assistant_system",
-        )  # fmt: skip
         simulator = make_agent(
             SimulatedApi, "api_simulator", skill, build.prompts, {}, build.options,
             system_key="simulator_system", user_key="simulator_user",
         )  # fmt: skip
         return cls(
             skill,
-            assistant,
             simulator,
-            system_template=skill.template(
-                "conversation_system", "tool_use/conversation_system.j2"
-            ),
-            observation_template=skill.template("observation", "tool_use/observation.j2"),
-            max_steps=settings.max_steps,
+            settings,
+            options=dict(build.options),
+            guidance_template=skill.template("assistant_system", GUIDANCE_TEMPLATE),
         )
+
+    def templates(self) -> list[str]:
+        """The templates the episodes render besides the simulator's and the format's."""
+        return [self.guidance_template, SIMULATED_API_TEMPLATE]
 
     #: Assistant turns a conversation is assumed to take, for ``--dry-run`` estimates.
     expected_turns = 3
@@ -104,7 +115,7 @@ class ToolConversationFlow:
     def expected_calls(self, tasks: float) -> tuple[float, float]:
         """For ``--dry-run``: per task, ``expected_turns`` assistant turns (at most
         ``max_steps``), each but the last answered by the simulated API."""
-        turns = min(self.expected_turns, self.max_steps)
+        turns = min(self.expected_turns, self.settings.max_steps)
         return tasks * (2 * turns - 1), tasks
 
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
@@ -112,108 +123,66 @@ class ToolConversationFlow:
         item.records.extend(r for r in records if r is not None)
 
     async def _converse(self, item: WorkItem, ctx: RunContext, task: Task) -> Record | None:
-        apis = task.material
-        key = task.key
+        apis, key = task.material, task.key
         if not isinstance(apis, ApiList) or not isinstance(key, ToolOutcomeKey):
             raise RuntimeError(
                 f"{self.name} needs tasks on an API list with tool_outcome keys: use an "
                 "api_list transformer and tool_task agents"
             )
-        seed = task.stream(item.run_seed, "converse").randrange(2**31)
-        shown = apis.shown
-        system = ctx.prompts.render(
-            self.system_template,
-            library=apis.library,
-            description=apis.description,
-            apis=[a.model_dump() for a in shown],
-            examples=FORMAT_EXAMPLES,
+        shown = [a.name for a in apis.shown]
+
+        def reward(_: ApiTask, stop: Action, calls: Sequence[ApiExchange]) -> float:
+            return float(self.check(key, stop, calls, shown).status == "passed")
+
+        env = SimulatedApiEnvironment(self.simulator, ctx.client, ctx.prompts, reward=reward)
+        guidance = ctx.prompts.render(
+            self.guidance_template,
+            skill=skill_view(self.skill).model_dump(),
+            category=category_view(
+                self.skill, "task_types", task_type(self.skill, task.sub_category)
+            ).model_dump(),
         )
-        conversation: list[Message] = [message("system", system), message("user", task.instruction)]
-        category = category_view(self.skill, "task_types", task_type(self.skill, task.sub_category))
-        usage = Usage()
-        agents = [*task.agents]
-        outcome: str | None = None
-        history: list[ApiExchange] = []
-        try:
-            for step in range(self.max_steps):
-                result = await self.assistant.run(
-                    ctx.client,
-                    ConversationInput(
-                        skill=skill_view(self.skill),
-                        category=category,
-                        apis=shown,
-                        conversation=conversation,
-                        last_step=step == self.max_steps - 1,
-                    ),
-                    seed=seed + 2 * step,
-                )
-                usage = usage + result.usage
-                action = result.output
-                conversation.append(message("assistant", action.text))
-                agents.append(self.assistant.name)
-                if action.kind != "api_call":
-                    outcome = action.kind
-                    break
-                spec = next(a for a in shown if a.name == action.name)
-                sim = await self.simulator.run(
-                    ctx.client,
-                    ApiCallInput(
-                        library=apis.library,
-                        api=spec,
-                        arguments=action.arguments,
-                        request=task.instruction,
-                        history=list(history),
-                    ),
-                    seed=seed + 2 * step + 1,
-                )
-                usage = usage + sim.usage
-                agents.append(self.simulator.name)
-                observed = sim.output
-                history.append(
-                    ApiExchange(
-                        api=action.name,
-                        arguments=action.arguments,
-                        status=observed.status,
-                        result=observed.result,
-                        error=observed.error,
-                    )
-                )
-                conversation.append(
-                    message(
-                        "user",
-                        ctx.prompts.render(
-                            self.observation_template,
-                            api_name=action.name,
-                            status=observed.status,
-                            result=observed.result,
-                            error=observed.error,
-                        ),
-                    )
-                )
-        except AgentError as exc:
-            item.add_usage(usage + exc.usage)
-            item.reject(self.name, exc.agent, exc.reason, exc.raw)
-            return None
-        except ModelError as exc:
-            item.add_usage(usage)
-            item.reject(self.name, self.assistant.name, f"model error: {exc}")
-            return None
-        item.add_usage(usage)
-        if outcome is None:
+        episode = await run_episode(
+            ctx.client,
+            env,
+            ApiTask(task.instruction, apis.library, tuple(apis.shown), apis.description),
+            self.format,
+            prompts=ctx.prompts,
+            seed=task.stream(item.run_seed, "converse").randrange(2**31),
+            settings=self.episode,
+            guidance=guidance,
+        )
+        item.add_usage(episode.usage)
+        stop = episode.final_action
+        if episode.end != "finished" or stop is None:
             item.reject(
-                self.name, self.assistant.name, f"no STOP action within {self.max_steps} steps"
+                self.name, "tool_assistant", f"{episode.end}: {episode.detail}", episode.raw
             )
             return None
-        called = [h.api for h in history]
-        verification: Verification = key.check_conversation(
-            outcome, called, [a.name for a in shown]
-        )
+        verification = self.check(key, stop, env.calls, shown)
         item.count(verification)
         if verification.status == "failed":
-            item.reject(
-                self.name, self.assistant.name, verification.detail, conversation[-1]["content"]
-            )
+            item.reject(self.name, "tool_assistant", verification.detail, episode.raw)
             return None
+        agents = [*task.agents]
+        for turn in episode.turns:
+            agents.append("tool_assistant")
+            agents += [self.simulator.name for s in turn.steps if s.action.kind == "call"]
         return make_record(
-            item, ctx, task, conversation, agents, usage, verification, outcome=outcome
+            item,
+            ctx,
+            task,
+            list(episode.messages),
+            agents,
+            episode.usage,
+            verification,
+            outcome=OUTCOMES.get(stop.kind, stop.kind),
         )
+
+    @staticmethod
+    def check(
+        key: ToolOutcomeKey, stop: Action, calls: Sequence[ApiExchange], shown: Sequence[str]
+    ) -> Verification:
+        """The conversation against its key: how it ended and which APIs it called."""
+        outcome = OUTCOMES.get(stop.kind, stop.kind)
+        return key.check_conversation(outcome, [c.api for c in calls], shown)

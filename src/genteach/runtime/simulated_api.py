@@ -42,6 +42,9 @@ class ApiTask:
     description: str = ""
 
 
+#: The environment's context before the format's instructions (the library's name).
+SYSTEM_TEMPLATE = "runtime/simulated_api/system.j2"
+
 #: The reward of a stop action: ``(task, the stop action, the calls made) -> [0, 1]``.
 RewardCheck = Callable[[ApiTask, Action, Sequence[ApiExchange]], float]
 
@@ -74,7 +77,7 @@ class SimulatedApiEnvironment:
         prompts: PromptLibrary,
         *,
         reward: RewardCheck = final_answer_reward,
-        system_template: str = "runtime/simulated_api/system.j2",
+        system_template: str = SYSTEM_TEMPLATE,
     ) -> None:
         self.simulator = simulator
         self.client = client

@@ -147,10 +147,12 @@ class ToolLoop:
         request: str,
         *,
         system: str = "",
+        guidance: str = "",
         seed: int | None = None,
     ) -> ToolLoopResult:
-        """Answer ``request`` (after the responder's ``system`` text), calling tools as the
-        model chooses."""
+        """Answer ``request`` (after the ``system`` text the conversation starts with),
+        calling tools as the model chooses; ``guidance`` is the teacher's own text, sent
+        with every call and never part of the conversation (see :func:`run_episode`)."""
         episode = await run_episode(
             client,
             ToolEnvironment(self.tools),
@@ -159,6 +161,7 @@ class ToolLoop:
             prompts=prompts,
             seed=seed,
             settings=self.settings,
+            guidance=guidance,
         )
         messages = episode.messages
         first = next((i for i, m in enumerate(messages) if m.get("trained")), len(messages))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE
 from genteach.agents.parsing import ParseError
 from genteach.models.base import Completion, Message, ToolSpec, message
 from genteach.prompts import PromptLibrary
@@ -47,6 +48,12 @@ class TextFormat:
         self.hint_template = hint_template
         self.task_template = task_template
         self.acknowledgement_template = acknowledgement_template
+
+    def templates(self) -> list[str]:
+        """Every template this format renders (read by the checks made before a run and
+        recorded in run.json)."""
+        own = [v for k, v in vars(self).items() if k.endswith("_template") and isinstance(v, str)]
+        return [*own, REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE]
 
     # -- what subclasses implement -------------------------------------------------------
     def write(self, action: Action) -> str:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE
 from genteach.agents.parsing import ParseError
 from genteach.models.base import Completion, Message, ToolCall, ToolSpec, message
 from genteach.prompts import PromptLibrary
@@ -50,6 +51,12 @@ class FunctionCallingFormat:
         self.hint_template = hint_template
         self.error_template = error_template
         self.check_arguments = check_arguments
+
+    def templates(self) -> list[str]:
+        """Every template this format renders (read by the checks made before a run and
+        recorded in run.json)."""
+        own = [v for k, v in vars(self).items() if k.endswith("_template") and isinstance(v, str)]
+        return [*own, REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE]
 
     def instructions(self, prompts: PromptLibrary, first: Observation) -> str:
         if self.instructions_template is None:
