@@ -20,6 +20,11 @@ from scripted_teacher import Teacher
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "custom_skill"
 ROWS = [{"name": "Severn barrage", "year": 2010}]
 FACTS = ["2010: feasibility study", "2014: second study"]
+TABLE_MATERIAL = {
+    "title": "Barrage studies",
+    "columns": ["name", "year"],
+    "rows": [["Severn barrage", 2010], ["Mersey barrage", 2014], ["Solway barrage", None]],
+}
 
 
 class ExtractionTeacher(Teacher):
@@ -29,6 +34,11 @@ class ExtractionTeacher(Teacher):
     def __init__(self, bad_table_first: bool = False) -> None:
         super().__init__()
         self.bad_table_first = bad_table_first
+
+    def transform(self, messages: Sequence[Message]) -> str:
+        if "a table of its facts" in messages[0]["content"]:
+            return json.dumps(TABLE_MATERIAL)
+        return super().transform(messages)
 
     def instruct(self, messages: Sequence[Message]) -> str:
         n = int(re.search(r"Write (\d+) task", messages[1]["content"]).group(1))  # type: ignore[union-attr]
@@ -88,7 +98,7 @@ def test_example_taxonomy_validates(
 def test_custom_skill_runs_and_its_key_kind_checks_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = set()
+    seen, materials = set(), set()
     for seed in range(8):
         teacher = ExtractionTeacher(bad_table_first=True)
         pipe = run(tmp_path, monkeypatch, teacher, seed)
@@ -98,6 +108,13 @@ def test_custom_skill_runs_and_its_key_kind_checks_answers(
         records = read_records(out / "records.jsonl")
         (sub,) = {r.meta.sub_category for r in records}
         seen.add(sub)
+        (transformer,) = {r.meta.transformer for r in records}
+        materials.add(transformer)
+        if transformer == "fact_table":  # the custom material, rendered for the student
+            assert all(
+                "name | year\n--- | ---\nSevern barrage | 2010" in r.messages[-2]["content"]
+                for r in records
+            )
         originals = [r for r in records if r.meta.refinement_round == 0]
         assert all(
             r.meta.verification and r.meta.verification.status == "passed" for r in originals
@@ -110,3 +127,4 @@ def test_custom_skill_runs_and_its_key_kind_checks_answers(
             assert teacher.calls["instruct"] == 1
             assert all(r.meta.key and r.meta.key["kind"] == "list" for r in originals)
     assert seen == {"entity_table", "key_facts_list"}
+    assert materials == {"identity", "fact_table"}

@@ -1,10 +1,14 @@
-"""A custom answer-key kind for the text-extraction example: a JSON table, checked by code.
+"""A custom material and a custom answer-key kind for the text-extraction example.
 
-The taxonomy names it (``keys: [extraction_agents:TableKey]``) and a task type allows it
-(``key: [json_table]``). Its fields are what the instruction agent writes (they also
-make the prompt's shape and the JSON schema), its validators refuse a malformed key (sent
-back to the model for repair like any malformed answer), and ``check`` compares the
-teacher's final answer with it. Its rules for the agents live in
+``Table`` is a material: a table built from the seed's facts by the ``TableBuilder``
+transformer (``agent: extraction_agents:TableBuilder`` in the taxonomy). Generic flows know
+it only by its ``kind``, ``title`` and ``render()``.
+
+``TableKey`` is a key kind: the taxonomy names it (``keys: [extraction_agents:TableKey]``)
+and a task type allows it (``key: [json_table]``). Its fields are what the instruction
+agent writes (they also make the prompt's shape and the JSON schema), its validators
+refuse a malformed key (sent back to the model for repair like any malformed answer), and
+``check`` compares the teacher's final answer with it. Its rules for the agents live in
 ``prompts/keys/json_table.j2``.
 """
 
@@ -13,11 +17,48 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from genteach.agents import Agent, TransformInput
 from genteach.keys import AnswerKey, Layout, Verification, final_answer, normalize
+from genteach.material import Audience
+from genteach.prompts import PromptLibrary
 
 Cell = str | int | float | bool | None
+
+
+class Table(BaseModel):
+    """A material: a titled table of facts, rendered as Markdown for agents and students."""
+
+    title: str = Field(description="a short, specific title")
+    columns: list[str] = Field(min_length=2, max_length=8, description="the column names")
+    rows: list[list[Cell]] = Field(
+        min_length=3, max_length=30, description="the rows, one value per column, null if unknown"
+    )
+    kind: ClassVar[str] = "table"
+
+    @model_validator(mode="after")
+    def _width(self) -> Table:
+        if any(len(r) != len(self.columns) for r in self.rows):
+            raise ValueError(f"every row needs {len(self.columns)} values, one per column")
+        return self
+
+    def material(self) -> Table:
+        return self
+
+    def render(self, prompts: PromptLibrary, audience: Audience) -> str:
+        lines = [" | ".join(self.columns), " | ".join("---" for _ in self.columns)]
+        lines += [" | ".join("" if v is None else str(v) for v in row) for row in self.rows]
+        return "\n".join(lines)
+
+
+class TableBuilder(Agent[TransformInput, Table]):
+    """A transformer that turns the seed's facts into a table (its prompts in prompts/)."""
+
+    input_model = TransformInput
+    output_model = Table
+    default_system_template = "text_extraction/table_system.j2"
+    default_user_template = "common/transform_user.j2"
 
 
 class TableKey(AnswerKey):
