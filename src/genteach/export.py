@@ -203,6 +203,7 @@ def dataset_features(
             "slot": s,
             "verification": {"kind": s, "status": s, "detail": s, "answer": s},
             "outcome": s,
+            "prompts_sha256": s,
             "genteach_version": s,
             "created_at": s,
         }
@@ -486,7 +487,7 @@ def _render_card(
             "task_id, parent_task_id, refinement_round/goal/suggestion, transformer, "
             "instruction, key / view / slot (JSON strings: the typed answer key, how the task "
             "was shown, the values drawn for its agent), verification (kind, status, detail, "
-            "answer), outcome, genteach_version, created_at"
+            "answer), outcome, prompts_sha256, genteach_version, created_at"
         )
     lines += [
         "",

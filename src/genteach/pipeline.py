@@ -157,6 +157,7 @@ class Progress:
     concurrency: int = 0
     cost: float | None = None
     verified: dict[str, dict[str, int]] = field(default_factory=dict)
+    positions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -177,6 +178,7 @@ class RunSummary:
     cost: float | None = None
     seeds_skipped: int = 0
     verified: dict[str, dict[str, int]] = field(default_factory=dict)
+    positions: dict[str, int] = field(default_factory=dict)
 
     def verification_line(self) -> str:
         """Answers checked against their keys, per skill: e.g. ``rc 9 verified, 2
@@ -187,7 +189,12 @@ class RunSummary:
                 f"{skill} {c.get('passed', 0)} verified, {c.get('failed', 0)} disagreed, "
                 f"{c.get('unchecked', 0)} unchecked"
             )
-        return "answers checked against their keys: " + ("; ".join(parts) or "none")
+        line = "answers checked against their keys: " + ("; ".join(parts) or "none")
+        total = sum(self.positions.values())
+        if total:
+            shares = ", ".join(f"{p} {n / total:.0%}" for p, n in sorted(self.positions.items()))
+            line += f"\ncorrect option's position in {total} multiple-choice records: {shares}"
+        return line
 
     def __str__(self) -> str:
         return (
@@ -556,6 +563,8 @@ class Pipeline:
                 checks = counters.verified.setdefault(item.skill.id, {})
                 for status, n in item.verified.items():
                     checks[status] = checks.get(status, 0) + n
+                for pos, n in item.positions.items():
+                    counters.positions[pos] = counters.positions.get(pos, 0) + n
                 counters.units_done += 1
                 notify()
 
@@ -585,6 +594,7 @@ class Pipeline:
             retries=counters.retries,
             cost=counters.cost,
             verified=counters.verified,
+            positions=counters.positions,
             seeds_skipped=sum(report.skipped.values()),
         )
 

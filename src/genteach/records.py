@@ -58,7 +58,9 @@ class RecordMeta(BaseModel):
     field different types and ``datasets`` needs one schema); ``view`` how it was shown
     (system prompt variant, framing, delimiters, option order and labels); ``slot`` the
     values drawn in code for the agent that wrote it; ``verification`` how the response
-    was checked against the key.
+    was checked against the key; ``prompts_sha256`` a hash of every template its chain of
+    agents rendered (with what they include), so records made with other prompts can be
+    told apart.
     """
 
     skill: str
@@ -80,6 +82,7 @@ class RecordMeta(BaseModel):
     slot: dict[str, str] = Field(default_factory=dict)
     verification: Verification | None = None
     outcome: str | None = None
+    prompts_sha256: str = ""
     genteach_version: str = ""
     created_at: str = Field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from genteach.agents.base import AgentResult
+from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE, Agent, AgentResult
 from genteach.agents.instruct import ExcerptTaskAgent, SeedInstructionAgent
 from genteach.agents.refine import Editor
 from genteach.agents.tool_use import ApiListBuilder, ToolEditor, ToolTaskAgent
@@ -84,7 +84,9 @@ class Task:
     reads, its typed answer key and how it is shown. Refined tasks link to their parent.
 
     ``slot`` holds the values drawn in code for the agent that wrote it (a target
-    language, a question stem...), kept in the record's metadata.
+    language, a question stem...), kept in the record's metadata; ``templates`` the
+    templates its agents rendered (their hash goes into the record, see
+    :func:`templates_of`).
     """
 
     sub_category: str
@@ -98,6 +100,7 @@ class Task:
     suggestion: str | None = None
     agents: list[str] = field(default_factory=list)
     slot: dict[str, str] = field(default_factory=dict)
+    templates: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -147,7 +150,9 @@ class WorkItem:
     rejects: list[Reject] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     agents: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
     verified: Counter[str] = field(default_factory=Counter)
+    positions: Counter[str] = field(default_factory=Counter)
 
     @property
     def unit(self) -> str:
@@ -183,6 +188,21 @@ class WorkItem:
                 raw=raw[:4000],
             )
         )
+
+
+def templates_of(agent: Any, *guidance: str) -> list[str]:
+    """The templates an agent renders (its ``templates()``, else its system and user
+    templates; the repair templates for every genteach agent) and the ``guidance``
+    templates it includes by name: what a record's prompt hash covers."""
+    own = getattr(agent, "templates", None)
+    if callable(own):
+        names = [str(n) for n in own()]
+    else:
+        pair = (getattr(agent, "system_template", None), getattr(agent, "user_template", None))
+        names = [t for t in pair if isinstance(t, str)]
+    if isinstance(agent, Agent):
+        names += [REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE]
+    return [*names, *guidance]
 
 
 def unit_key(skill_id: str, seed_id: str) -> str:
@@ -426,6 +446,7 @@ __all__ = [
     "task_id",
     "task_stream",
     "task_type",
+    "templates_of",
     "unit_key",
     "validate_settings",
 ]

@@ -24,6 +24,7 @@ from genteach.flows.base import (
     slot_labels,
     task_id,
     task_stream,
+    templates_of,
 )
 from genteach.models.base import ModelError
 from genteach.taxonomy import Skill, SubCategory, weighted_sample
@@ -127,10 +128,14 @@ class SeedInstructionFlow:
         item.add(result)
         chain = [*item.agents, agent.name]
         drafts: list[TaskDraft] = result.output.tasks
-        return [
+        used = templates_of(agent, self.skill.guidance("task_types", task_type))
+        tasks = [
             self.make_task(item, ctx, task_type.id, d, chain, slot)
             for d, slot in zip(drafts, slots, strict=False)
         ]
+        for t in tasks:
+            t.templates = list(used)
+        return tasks
 
     def make_task(
         self,

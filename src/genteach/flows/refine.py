@@ -27,6 +27,7 @@ from genteach.flows.base import (
     task_id,
     task_stream,
     task_type,
+    templates_of,
 )
 from genteach.material import Editable
 from genteach.models.base import ModelError
@@ -192,6 +193,11 @@ class RefinementFlow:
                     suggestion=suggestion,
                     agents=[*task.agents, self.suggester.name, self.editor.name],
                     slot=dict(task.slot),
+                    templates=[
+                        *task.templates,
+                        *templates_of(self.suggester),
+                        *templates_of(self.editor),
+                    ],
                 )
             )
         return out

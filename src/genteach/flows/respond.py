@@ -24,12 +24,16 @@ from genteach.flows.base import (
     presented_key,
     skill_view,
     task_type,
+    templates_of,
 )
-from genteach.keys import Verification, public_view
+from genteach.keys import ChoiceKey, UnanswerableKey, Verification, public_view
 from genteach.models.base import Message, ModelError, Usage, message
 from genteach.records import Record, RecordMeta
 from genteach.runtime import EpisodeSettings, Tool, ToolLoop
 from genteach.taxonomy import Skill, import_object
+
+#: How the summary names the position of a correct option (whatever its label style).
+POSITIONS = "ABCDEFGH"
 
 #: The forms a question may take (genteach.keys), each with its answer format template.
 ANSWER_FORMS = ("choice", "items", "matching", "labels", "short", "open")
@@ -152,8 +156,19 @@ class ResponseFlow:
                 text,
             )
             return None
+        if isinstance(shown, ChoiceKey) and not isinstance(task.key, UnanswerableKey):
+            for p in shown.correct_positions(task.view.layout):
+                item.positions[POSITIONS[p]] += 1
+        used = [*templates_of(self.responder), task.view.framing, f"answers/{shown.form}.j2"]
         return make_record(
-            item, ctx, task, turns, [*task.agents, self.responder.name], usage, verification
+            item,
+            ctx,
+            task,
+            turns,
+            [*task.agents, self.responder.name],
+            usage,
+            verification,
+            templates=used,
         )
 
     async def respond(
@@ -226,8 +241,10 @@ def make_record(
     usage: Usage,
     verification: Verification | None = None,
     outcome: str | None = None,
+    templates: Sequence[str] = (),
 ) -> Record:
-    """Build the record of a finished, verified task."""
+    """Build the record of a finished, verified task. Its ``prompts_sha256`` covers every
+    template the chain rendered: the unit's, the task's and ``templates``."""
     return Record(
         id=Record.make_id(messages),
         messages=messages,
@@ -251,6 +268,7 @@ def make_record(
             slot=dict(task.slot),
             verification=verification,
             outcome=outcome,
+            prompts_sha256=ctx.prompts.chain_hash([*item.templates, *task.templates, *templates]),
             genteach_version=ctx.version,
         ),
     )

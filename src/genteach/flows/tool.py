@@ -26,6 +26,7 @@ from genteach.flows.base import (
     make_agent,
     skill_view,
     task_type,
+    templates_of,
 )
 from genteach.flows.respond import make_record
 from genteach.keys import ToolOutcomeKey, Verification
@@ -177,6 +178,11 @@ class ToolConversationFlow:
             episode.usage,
             verification,
             outcome=OUTCOMES.get(stop.kind, stop.kind),
+            templates=[
+                *self.templates(),
+                *self.format.templates(),
+                *templates_of(self.simulator),
+            ],
         )
 
     @staticmethod

@@ -17,6 +17,7 @@ from genteach.flows.base import (
     build_agent,
     category_view,
     skill_view,
+    templates_of,
 )
 from genteach.taxonomy import Skill, TaxonomyError, Transformer
 
@@ -114,3 +115,5 @@ class ContentTransformationFlow:
         item.material = result.output.material()
         item.transformer = transformer.id
         item.agents.append(agent.name)
+        if transformer.agent != "identity":
+            item.templates += templates_of(agent, self.skill.guidance("transformers", transformer))
