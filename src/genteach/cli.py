@@ -44,8 +44,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from genteach.models.base import FatalModelError, OutageError
+
     try:
         return int(args.func(args))
+    except FatalModelError as exc:
+        print(
+            f"genteach: the endpoint cannot serve this run: {exc} "
+            "(nothing more was marked done; fix it and run the same command)",
+            file=sys.stderr,
+        )
+        return 3
+    except OutageError as exc:
+        print(
+            f"genteach: {exc}; finished units are saved: run the same command to resume",
+            file=sys.stderr,
+        )
+        return 4
     except KeyboardInterrupt:
         print(
             "\ninterrupted: finished units are saved; run the same command to resume",
@@ -161,6 +176,13 @@ def _parser() -> argparse.ArgumentParser:
         "--backoff", type=float, default=1.0, help="first retry delay in seconds (default 1)"
     )
     g.add_argument(
+        "--outage-deadline",
+        type=float,
+        default=900.0,
+        help="seconds the endpoint may stay down (new calls paused, probing it) before the "
+        "run stops with exit 4 (default 900)",
+    )
+    g.add_argument(
         "--no-cache",
         action="store_true",
         help="do not keep model answers in OUT/cache.sqlite (resume then re-buys them)",
@@ -198,6 +220,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--fresh", action="store_true", help="discard earlier output in --out instead of resuming"
+    )
+    g.add_argument(
+        "--retry-rejects",
+        action="store_true",
+        help="redo the units of --out that ended with rejects (answers in the cache are reused)",
     )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument(
@@ -290,6 +317,7 @@ def _run_settings(args: argparse.Namespace, *, uses_local: bool) -> RunSettings:
         max_retries=args.max_retries,
         timeout=args.timeout,
         backoff=args.backoff,
+        outage_deadline=args.outage_deadline,
         temperature=args.temperature,
         max_tokens=args.max_tokens,
         repair_temperature=repair_temperature,
@@ -360,6 +388,8 @@ def _generate(args: argparse.Namespace) -> int:
     if cfg.uses_local:
         print(LOCAL_MODEL_WARNING, file=sys.stderr)
     if args.executor == "ray":
+        if args.retry_rejects:
+            raise ValueError("--retry-rejects works with --executor local only")
         return _generate_on_ray(args, cfg, skills, settings, seeds())
     if (Path(args.out) / "ray.json").exists() and not args.fresh:
         raise ValueError(
@@ -411,7 +441,12 @@ def _generate(args: argparse.Namespace) -> int:
     async def run() -> Any:
         try:
             return await pipeline.arun(
-                seeds(), args.out, fresh=args.fresh, progress=on_progress, seed_report=report
+                seeds(),
+                args.out,
+                fresh=args.fresh,
+                progress=on_progress,
+                seed_report=report,
+                retry_rejects=args.retry_rejects,
             )
         finally:
             await client.close()  # in the loop that used it (HTTP sessions, model threads)
@@ -423,7 +458,7 @@ def _generate(args: argparse.Namespace) -> int:
             bar.close()
     print(f"seeds: {summary.seeds}", file=sys.stderr)
     print(str(summary))
-    return 0
+    return 4 if summary.units_unfinished else 0
 
 
 def _generate_on_ray(
