@@ -339,7 +339,7 @@ class LocalModel:
                     for f in futures:
                         f.cancel()
                     raise TransientModelError(
-                        f"the local model made no new token for {idle:.0f}s "
+                        f"the local model made no new token for {idle:.1f}s "
                         f"(stall_timeout {self.stall_timeout:g}s)",
                         overload=True,
                     )
