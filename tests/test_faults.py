@@ -398,7 +398,7 @@ def test_wrong_key_exits_3_before_anything_is_written_then_the_right_key_finishe
         assert code == 3
         err = capsys.readouterr().err.strip().splitlines()
         assert err[-1] == (
-            "genteach: the endpoint cannot serve this run: HTTP 401: Incorrect API key "
+            "genteach: the teacher cannot serve this run: HTTP 401: Incorrect API key "
             "provided. (nothing more was marked done; fix it and run the same command)"
         )
         nothing_written(out)
@@ -429,7 +429,7 @@ def test_no_access_or_unknown_model_exits_3(
 ) -> None:
     with fault_server(**server) as srv:
         assert main(cli_args(seeds, tmp_path / "out", srv.url, model=model)) == 3
-    assert f"genteach: the endpoint cannot serve this run: {message} (" in capsys.readouterr().err
+    assert f"genteach: the teacher cannot serve this run: {message} (" in capsys.readouterr().err
     nothing_written(tmp_path / "out")
 
 
@@ -442,7 +442,7 @@ def test_nothing_listening_at_start_exits_3(
     assert time.monotonic() - started < 30, "no retries, no waiting for a breaker"
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(
-        "genteach: the endpoint cannot serve this run: nothing is listening at the endpoint: "
+        "genteach: the teacher cannot serve this run: nothing is listening at the endpoint: "
         f"cannot connect to {url.removesuffix('/v1')}"
     ), err
     nothing_written(tmp_path / "out")

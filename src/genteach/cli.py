@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except FatalModelError as exc:
         print(
-            f"genteach: the endpoint cannot serve this run: {exc} "
+            f"genteach: the teacher cannot serve this run: {exc} "
             "(nothing more was marked done; fix it and run the same command)",
             file=sys.stderr,
         )

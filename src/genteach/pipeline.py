@@ -336,9 +336,9 @@ class Pipeline:
                     (out / name).unlink(missing_ok=True)
                     for suffix in ("-wal", "-shm"):
                         (out / f"{name}{suffix}").unlink(missing_ok=True)
-            if retry_rejects:
-                _reopen_rejected_units(out)
-            return await self._arun_locked(out, seed_iter, sized, report, seed_report, progress)
+            return await self._arun_locked(
+                out, seed_iter, sized, report, seed_report, progress, retry_rejects
+            )
         finally:
             lock.close()
 
@@ -350,8 +350,11 @@ class Pipeline:
         report: SeedReport,
         seed_report: SeedReport | None,
         progress: Callable[[Progress], None] | None,
+        retry_rejects: bool,
     ) -> RunSummary:
         self._check_run_file(out)
+        if retry_rejects:
+            _reopen_rejected_units(out)
         done = {str(p["unit"]) for p in read_jsonl(out / PROGRESS_FILE)}
         # Lines of units not marked done were left by a crash between a unit's records and
         # its progress line: drop them, the unit is redone (from the cache) as a whole.
@@ -628,9 +631,10 @@ async def _work(
                 pending | {stopping}, return_when=asyncio.FIRST_COMPLETED
             )
             pending.discard(stopping)
-            for task in done:
-                if task is not stopping and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+            for task in done - {stopping}:
+                error = task.exception()
+                if error is not None:  # a bug or an I/O error, not a model error: raise it
+                    raise error
     finally:
         for task in [*tasks, stopping]:
             task.cancel()
