@@ -2,7 +2,7 @@
 
 Measures completion tokens per second (wall clock) for:
 
-1. in-process :class:`~genteach.models.local.LocalChatCompletionClient`, requests one at a
+1. in-process :class:`~genteach.models.local.LocalModel`, requests one at a
    time, then N concurrent requests (run as one batched ``generate``);
 2. ``transformers serve`` on 127.0.0.1 without continuous batching, one at a time and N
    concurrent;
@@ -31,9 +31,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from autogen_core.models import UserMessage
-
-from genteach.models.local import LocalChatCompletionClient
+from genteach.models.base import ModelRequest, message
+from genteach.models.local import LocalModel
 from genteach.models.local_assets import default_model_dir
 from genteach.models.serve import TransformersServer
 
@@ -98,13 +97,12 @@ async def measure(
 
 
 async def bench_in_process(folder: Path, args: argparse.Namespace) -> list[Row]:
-    client = LocalChatCompletionClient(folder, max_batch_size=args.concurrency)
+    client = LocalModel(folder, max_batch_size=args.concurrency)
     await client.load()
 
     async def call(i: int) -> int:
-        result = await client.create(
-            [UserMessage(content=prompt(i), source="user")],
-            extra_create_args={"max_tokens": args.max_tokens, "temperature": 0},
+        result = await client.complete(
+            ModelRequest([message("user", prompt(i))], max_tokens=args.max_tokens, temperature=0)
         )
         return result.usage.completion_tokens
 

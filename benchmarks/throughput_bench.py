@@ -7,7 +7,7 @@ against the ideal N / latency, the client's CPU per call and its peak memory. Ea
 runs in a fresh process of its own.
 
 Clients:
-  genteach        ResilientModel(AutoGenModel(AioHttpChatCompletionClient)): what agents use.
+  genteach        ResilientModel(HttpModel): what agents use.
   openai-sdk      ResilientModel(AutoGenModel(OpenAIChatCompletionClient)), the openai SDK
                   with its default transport, built as ``build_client`` did before.
   aiohttp-bare    a bare aiohttp loop (post, read, json.loads): the ceiling for reference.
@@ -174,13 +174,12 @@ async def _genteach(url: str, n: int, calls: int, sdk: bool) -> tuple[int, list[
                 structured_output=False,
             ),
         )
+        client: Any = AutoGenModel(inner, temperature=TEMPERATURE, max_tokens=MAX_TOKENS)
     else:
-        from genteach.models.http import AioHttpChatCompletionClient
+        from genteach.models.http import HttpModel
 
-        inner = AioHttpChatCompletionClient(MODEL, url, api_key="EMPTY")
-    model = ResilientModel(
-        AutoGenModel(inner, temperature=TEMPERATURE, max_tokens=MAX_TOKENS), concurrency=n
-    )
+        client = HttpModel(MODEL, url, "EMPTY", temperature=TEMPERATURE, max_tokens=MAX_TOKENS)
+    model = ResilientModel(client, concurrency=n)
 
     async def call(i: int) -> None:
         await model.complete(ModelRequest([message("system", SYSTEM), message("user", prompt(i))]))
@@ -477,7 +476,7 @@ just before the first call to its exit; **CPU cores** is that over the client's 
 time. **Peak in flight** is the most calls the server held at once. *Peak RSS is that of the
 largest single process of the client (distilabel runs several).
 
-- genteach: `ResilientModel(AutoGenModel(AioHttpChatCompletionClient))`, the path agents use.
+- genteach: `ResilientModel(HttpModel)`, genteach's own aiohttp client, the path agents use.
 - genteach-pipeline: the whole run: `Pipeline` units of reading comprehension (transform,
   instruct, suggester + editor, respond) against the scripted teacher served by the stub, with
   rendering, parsing, the response cache (SQLite) and JSONL output; about as many calls as the

@@ -2,11 +2,13 @@
 
 It answers ``POST /v1/chat/completions`` with a router (by default :class:`StableTeacher`,
 a scripted teacher whose answers depend only on the request's content) and injects the
-faults of a :class:`FaultPlan`: rate limits with Retry-After, 5xx statuses, hangs past
-the client's timeout, truncated or malformed bodies, empty or null content, answers
-without ``choices``. Faults are deterministic: explicit ones by request number, the rest
+faults of a :class:`FaultPlan`: rate limits with Retry-After, 403 and 5xx statuses, hangs
+past the client's timeout, truncated or malformed bodies, empty or null content, answers
+cut off at the token limit, answers without ``choices``, and an outage (every request
+fails for a while). Faults are deterministic: explicit ones by request number, the rest
 drawn per distinct request body from a seeded RNG, so a run's outcome does not depend on
-the order in which concurrent requests arrive.
+the order in which concurrent requests arrive. A server given an ``api_key`` answers 401
+to any other key, and one given a ``model`` answers 404 (as vLLM does) to any other.
 
 Example:
     >>> with fault_server(plan=FaultPlan(rates={"500": 0.3})) as srv:  # doctest: +SKIP
@@ -40,6 +42,7 @@ Router = Callable[[Sequence[Message]], str]
 FAULT_KINDS = (
     "429",  # rate limited, with Retry-After (FaultPlan.retry_after)
     "400",  # bad request: a permanent error, not worth retrying
+    "403",  # forbidden: the run cannot go on
     "500",
     "502",
     "503",
@@ -48,9 +51,20 @@ FAULT_KINDS = (
     "malformed",  # 200 with a body that is not JSON
     "empty",  # 200, message content ""
     "null",  # 200, message content null
+    "cutoff",  # 200, the answer's first half, finish_reason "length"
     "no_choices",  # 200, a completion object without "choices"
 )
 TRANSIENT_KINDS = ("429", "500", "502", "503", "hang", "truncated")
+
+
+@dataclass(frozen=True)
+class Outage:
+    """The endpoint goes down once: from the request that follows ``after`` answered
+    requests, every request gets fault ``kind`` for ``seconds``."""
+
+    after: int
+    seconds: float
+    kind: str = "503"
 
 
 @dataclass
@@ -68,6 +82,8 @@ class FaultPlan:
         retry_after: Retry-After header (seconds) sent with 429s; None sends none.
         latency: seconds every request waits before it is answered (or fails).
         hang_seconds: upper bound of a hang; a hang also ends when the server stops.
+        outage: every request fails for a while in the middle of the run (wins over the
+            rest).
     """
 
     rates: Mapping[str, float] = field(default_factory=dict)
@@ -77,9 +93,13 @@ class FaultPlan:
     retry_after: float | None = 0
     latency: float = 0.0
     hang_seconds: float = 30.0
+    outage: Outage | None = None
 
     def __post_init__(self) -> None:
-        unknown = (set(self.rates) | set(self.by_number.values())) - set(FAULT_KINDS)
+        kinds = set(self.rates) | set(self.by_number.values())
+        if self.outage is not None:
+            kinds.add(self.outage.kind)
+        unknown = kinds - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
         if sum(self.rates.values()) > 1.0 + 1e-9:
@@ -168,11 +188,24 @@ class FaultServer:
         faults: faults injected, by kind.
         answered: requests answered with a normal, valid completion.
         log: (arrival time, request key, fault kind or None) of every request.
+        refused: requests refused for a wrong key (``"401"``) or model (``"404"``).
+        outage_window: when the outage began and ended (monotonic seconds).
     """
 
-    def __init__(self, router: Router, plan: FaultPlan) -> None:
+    def __init__(
+        self,
+        router: Router,
+        plan: FaultPlan,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+    ) -> None:
         self.router = router
         self.plan = plan
+        self.api_key = api_key
+        self.model = model
+        self.refused: Counter[str] = Counter()  # 401 and 404 answers given
+        self.outage_window: tuple[float, float] | None = None  # (start, end), monotonic
         self.requests: list[dict[str, Any]] = []
         self.faults: Counter[str] = Counter()
         self.answered = 0
@@ -209,7 +242,13 @@ class FaultServer:
             self.attempts[key] += 1
             attempt = self.attempts[key]
             kind = self.plan.by_number.get(number)
-            if kind is None:
+            outage = self.plan.outage
+            now = time.monotonic()
+            if outage is not None and self.outage_window is None and self.answered >= outage.after:
+                self.outage_window = (now, now + outage.seconds)
+            if self.outage_window is not None and now < self.outage_window[1]:
+                kind = outage.kind if outage is not None else kind
+            elif kind is None:
                 fate = self.plan.fate(key)
                 if fate is not None and (
                     self.plan.attempts is None or attempt <= self.plan.attempts
@@ -217,7 +256,7 @@ class FaultServer:
                     kind = fate
             if kind is not None:
                 self.faults[kind] += 1
-            self.log.append((time.monotonic(), key, kind))
+            self.log.append((now, key, kind))
         return kind
 
     def answer(self, messages: Sequence[Message]) -> str:
@@ -271,6 +310,20 @@ def _handler(srv: FaultServer) -> type[BaseHTTPRequestHandler]:
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
                 return
+            if srv.api_key is not None and self.headers.get("Authorization") != (
+                f"Bearer {srv.api_key}"
+            ):
+                with srv.lock:
+                    srv.refused["401"] += 1
+                error = {"message": "Incorrect API key provided.", "code": "invalid_api_key"}
+                self._json(401, {"error": error})
+                return
+            if srv.model is not None and body.get("model") != srv.model:
+                with srv.lock:
+                    srv.refused["404"] += 1
+                message = f"The model `{body.get('model')}` does not exist."
+                self._json(404, {"object": "error", "message": message, "code": 404})
+                return
             kind = srv.decide(body)
             plan = srv.plan
             if plan.latency > 0 and srv.stopping.wait(plan.latency):
@@ -292,7 +345,7 @@ def _handler(srv: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self._json(
                     429, {"error": {"message": "injected rate limit", "type": "fault"}}, headers
                 )
-            elif kind in ("400", "500", "502", "503"):
+            elif kind in ("400", "403", "500", "502", "503"):
                 self._json(int(kind), {"error": {"message": f"injected {kind}", "type": "fault"}})
             elif kind == "hang":
                 srv.stopping.wait(plan.hang_seconds)
@@ -307,6 +360,12 @@ def _handler(srv: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self._json(200, _completion(body, ""))
             elif kind == "null":
                 self._json(200, _completion(body, None))
+            elif kind == "cutoff":
+                text = srv.answer(body["messages"])
+                self._json(
+                    200,
+                    completion_body(body, text[: len(text) // 2], "fault", finish_reason="length"),
+                )
             elif kind == "no_choices":
                 obj = _completion(body, "x")
                 del obj["choices"]
@@ -319,10 +378,15 @@ def _handler(srv: FaultServer) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def fault_server(
-    router: Router | None = None, plan: FaultPlan | None = None
+    router: Router | None = None,
+    plan: FaultPlan | None = None,
+    *,
+    api_key: str | None = None,
+    model: str | None = None,
 ) -> Iterator[FaultServer]:
     """Serve on a free loopback port; always stopped on exit, hanging requests included."""
-    srv = FaultServer(router or StableTeacher(), plan or FaultPlan()).start()
+    srv = FaultServer(router or StableTeacher(), plan or FaultPlan(), api_key=api_key, model=model)
+    srv.start()
     try:
         yield srv
     finally:
@@ -360,11 +424,14 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 
 @dataclass
 class Outcome:
-    """The records, rejects and progress lines of an output folder."""
+    """The records, rejects and progress lines of an output folder (and, where a test
+    sets them, the model calls the run made and the request bodies its server saw)."""
 
     records: list[dict[str, Any]]
     rejects: list[dict[str, Any]]
     progress: list[dict[str, Any]]
+    calls: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def read(cls, out: Path) -> Outcome:
@@ -421,6 +488,7 @@ __all__ = [
     "TRANSIENT_KINDS",
     "FaultPlan",
     "FaultServer",
+    "Outage",
     "Outcome",
     "StableTeacher",
     "check_accounting",

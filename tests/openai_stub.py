@@ -1,5 +1,5 @@
 """A tiny OpenAI-compatible chat server on 127.0.0.1 for tests: answers with a router
-function, and can be told to fail the first calls with given HTTP statuses."""
+function, and can be told to fail the first calls with given HTTP statuses (and bodies)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Router = Callable[[Sequence[dict[str, str]]], str]
+#: A router answers with the text, or with a whole message (``content``, ``tool_calls``,
+#: and a ``finish_reason`` that is taken out of it).
+Router = Callable[[Sequence[dict[str, Any]]], str | dict[str, Any]]
+#: A fault: an HTTP status (with a generic error body), or a status and its JSON body.
+Fault = int | tuple[int, Mapping[str, Any]]
 
 
 class StubState:
-    def __init__(self, router: Router, faults: Sequence[int] = (), retry_after: str = "0") -> None:
+    def __init__(
+        self, router: Router, faults: Sequence[Fault] = (), retry_after: str = "0"
+    ) -> None:
         self.router = router
         self.faults = list(faults)
         self.retry_after = retry_after
@@ -25,26 +31,34 @@ class StubState:
         self.lock = threading.Lock()
 
 
-def completion_body(body: Mapping[str, Any], content: str | None, name: str) -> dict[str, Any]:
-    """A chat.completion answer to request ``body`` (usage counted in words)."""
-    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+def completion_body(
+    body: Mapping[str, Any],
+    content: str | None,
+    name: str,
+    *,
+    finish_reason: str = "stop",
+    tool_calls: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A chat.completion answer to request ``body`` (usage counted in words), with ``n``
+    identical choices when the request asks for several."""
+    prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
     completion = len((content or "").split())
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = list(tool_calls)
+    n = int(body.get("n") or 1)
     return {
         "id": f"chatcmpl-{name}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", f"{name}-model"),
         "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": content},
-            }
+            {"index": i, "finish_reason": finish_reason, "message": message} for i in range(n)
         ],
         "usage": {
             "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
+            "completion_tokens": completion * n,
+            "total_tokens": prompt + completion * n,
         },
     }
 
@@ -57,7 +71,7 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _send(
-            self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+            self, status: int, body: Mapping[str, Any], headers: dict[str, str] | None = None
         ) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
@@ -80,24 +94,41 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 state.headers.append(dict(self.headers.items()))
                 fault = state.faults.pop(0) if state.faults else None
             if fault is not None:
-                headers = {"Retry-After": state.retry_after} if fault == 429 else {}
-                self._send(
-                    fault, {"error": {"message": f"injected {fault}", "type": "stub"}}, headers
+                status, error = (
+                    fault
+                    if isinstance(fault, tuple)
+                    else (fault, {"error": {"message": f"injected {fault}", "type": "stub"}})
                 )
+                headers = {"Retry-After": state.retry_after} if status == 429 else {}
+                self._send(status, error, headers)
                 return
             try:
-                content = state.router(body["messages"])
+                answer = state.router(body["messages"])
             except Exception as exc:  # the router's own failure is a 500
                 self._send(500, {"error": {"message": repr(exc)}})
                 return
-            self._send(200, completion_body(body, content, "stub"))
+            if isinstance(answer, str):
+                self._send(200, completion_body(body, answer, "stub"))
+                return
+            message = dict(answer)
+            finish = str(message.pop("finish_reason", "stop"))
+            self._send(
+                200,
+                completion_body(
+                    body,
+                    message.get("content"),
+                    "stub",
+                    finish_reason=finish,
+                    tool_calls=message.get("tool_calls", ()),
+                ),
+            )
 
     return Handler
 
 
 @contextmanager
 def openai_stub(
-    router: Router, faults: Sequence[int] = (), retry_after: str = "0"
+    router: Router, faults: Sequence[Fault] = (), retry_after: str = "0"
 ) -> Iterator[tuple[str, StubState]]:
     """Serve on a free loopback port; yields (base_url, state)."""
     state = StubState(router, faults, retry_after)

@@ -16,8 +16,8 @@ from genteach.agents.tool_use import (
     copies_format_example,
 )
 from genteach.agents.views import CategoryView, SkillView
-from genteach.models import AutoGenModel, ScriptedModel
-from genteach.models.base import ModelRequest, message
+from genteach.models import ScriptedModel
+from genteach.models.base import message
 from genteach.prompts import PromptLibrary
 
 APIS = [
@@ -273,33 +273,6 @@ async def test_the_assistant_sends_its_grammar_and_json_agents_do_not() -> None:
         count=1,
     )
     assert agent.output_grammar(task_inputs) is None  # JSON agents use their schema
-
-
-async def test_autogen_adapter_forwards_a_grammar_only_to_clients_that_take_one() -> None:
-    from autogen_core.models import CreateResult, RequestUsage
-    from autogen_ext.models.replay import ReplayChatCompletionClient
-
-    seen: list[dict[str, object]] = []
-
-    class Recording(ReplayChatCompletionClient):
-        async def create(self, messages, **kwargs):  # type: ignore[no-untyped-def, override]
-            seen.append(dict(kwargs.get("extra_create_args", {})))
-            return CreateResult(
-                finish_reason="stop",
-                content="ok",
-                usage=RequestUsage(prompt_tokens=1, completion_tokens=1),
-                cached=False,
-            )
-
-    plain = Recording(["ok"])
-    await AutoGenModel(plain).complete(ModelRequest([message("user", "hi")], grammar="start: /x/"))
-    grammar_aware = Recording(["ok"])
-    grammar_aware.supports_grammar = True  # type: ignore[attr-defined]
-    await AutoGenModel(grammar_aware).complete(
-        ModelRequest([message("user", "hi")], grammar="start: /x/")
-    )
-    assert "grammar" not in seen[0]
-    assert seen[1]["grammar"] == "start: /x/"
 
 
 def _conversation_input(**kw: object) -> ConversationInput:

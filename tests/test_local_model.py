@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -20,12 +22,13 @@ from pydantic import BaseModel
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from autogen_core.models import ModelFamily, ModelInfo, UserMessage
+from autogen_core.models import ModelFamily, ModelInfo
 
 from genteach.models import local_assets
 from genteach.models.autogen import AutoGenModel
-from genteach.models.base import ModelRequest, message
-from genteach.models.local import LocalChatCompletionClient, local_model_client
+from genteach.models.base import ModelRequest, ToolSpec, message
+from genteach.models.http import HttpModel
+from genteach.models.local import LocalModel, local_model_client
 from genteach.models.local_assets import (
     ChunkedGGUF,
     LocalModelError,
@@ -38,10 +41,6 @@ pytestmark = pytest.mark.slow
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: never the hub
 
 
-def _user(text: str) -> UserMessage:
-    return UserMessage(content=text, source="user")
-
-
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The embedded model's HF folder, built at most once per cache."""
@@ -49,9 +48,9 @@ def model_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(model_dir: Path) -> Iterator[LocalChatCompletionClient]:
+def client(model_dir: Path) -> Iterator[LocalModel]:
     """One in-process client shared by the tests (each test has its own event loop)."""
-    c = LocalChatCompletionClient(model_dir, max_batch_size=8, batch_window_ms=20)
+    c = LocalModel(model_dir, max_batch_size=8, batch_window_ms=20)
     yield c
     asyncio.run(c.close())
 
@@ -146,23 +145,22 @@ def test_failed_conversion_leaves_nothing_that_looks_good(
 
 
 # ------------------------------------------------------------------ (b, c) in-process
-async def test_in_process_single_chat(client: LocalChatCompletionClient) -> None:
-    model = AutoGenModel(client, name="local:test")
-    out = await model.complete(
-        ModelRequest(
-            [message("user", "What is the capital of France? One word.")],
-            max_tokens=8,
-            temperature=0,
-        )
+def ask(text: str, **kw: Any) -> ModelRequest:
+    return ModelRequest([message("user", text)], **kw)
+
+
+async def test_in_process_single_chat(client: LocalModel) -> None:
+    out = await client.complete(
+        ask("What is the capital of France? One word.", max_tokens=8, temperature=0)
     )
     assert "Paris" in out.text
     assert out.usage.prompt_tokens > 0
     assert 0 < out.usage.completion_tokens <= 8
     assert out.finish_reason in {"stop", "length"}
-    assert client.count_tokens([_user("hi")]) > 0
+    assert client.count_tokens([message("user", "hi")]) > 0
 
 
-async def test_concurrent_requests_share_one_batch(client: LocalChatCompletionClient) -> None:
+async def test_concurrent_requests_share_one_batch(client: LocalModel) -> None:
     before = client.stats
     prompts = {
         "What is the capital of Italy? One word.": "Rome",
@@ -173,64 +171,84 @@ async def test_concurrent_requests_share_one_batch(client: LocalChatCompletionCl
     budgets = [8, 8, 8, 3]
     results = await asyncio.gather(
         *[
-            client.create([_user(p)], extra_create_args={"max_tokens": b, "temperature": 0})
+            client.complete(ask(p, max_tokens=b, temperature=0))
             for p, b in zip(prompts, budgets, strict=True)
         ]
     )
     after = client.stats
     assert after.requests - before.requests == 4
     assert after.batches - before.batches < 4
-    assert after.largest_batch > 1
+    assert after.largest_batch > 1 and after.tokens_per_second > 0
     for (prompt, expected), res in zip(prompts.items(), results, strict=True):
-        assert isinstance(res.content, str) and res.content, prompt
-        assert expected in res.content, (prompt, res.content)
+        assert res.text, prompt
+        assert expected in res.text, (prompt, res.text)
     essay = results[-1]
-    assert essay.finish_reason == "length"
+    assert essay.finish_reason == "length" and essay.cut_off
     assert essay.usage.completion_tokens == 3
 
 
-async def test_seeded_sampling_is_reproducible_in_a_batch(
-    client: LocalChatCompletionClient,
-) -> None:
-    chat = [_user("Invent a name for a cat.")]
-    args = {"max_tokens": 10, "temperature": 1.0, "seed": 1234}
-    alone = await client.create(chat, extra_create_args=args)
+async def test_seeded_sampling_is_reproducible_in_a_batch(client: LocalModel) -> None:
+    cat = ask("Invent a name for a cat.", max_tokens=10, temperature=1.0, seed=1234)
+    alone = await client.complete(cat)
     together = await asyncio.gather(
-        client.create(chat, extra_create_args=args),
-        client.create([_user("Say hi.")], extra_create_args={"max_tokens": 5, "temperature": 0}),
+        client.complete(cat), client.complete(ask("Say hi.", max_tokens=5, temperature=0))
     )
-    assert together[0].content == alone.content
+    assert together[0].text == alone.text
+    samples = await client.complete(cat.with_(n=2))
+    assert len(samples.choices) == 2 and samples.choices[0].text == alone.text
+
+
+async def test_a_stop_sequence_ends_the_row(client: LocalModel) -> None:
+    count = ask(
+        "Count from 1 to 30, separated by commas. Only the numbers.",
+        max_tokens=120,
+        temperature=0,
+        stop=[", 6"],
+    )
+    out = await client.complete(count)
+    assert out.finish_reason == "stop", out.text
+    assert out.text.rstrip().endswith("5") and ", 6" not in out.text, out.text
+    assert out.usage.completion_tokens < 60
+
+
+async def test_tools_go_through_the_chat_template(client: LocalModel) -> None:
+    weather = ToolSpec(
+        "get_weather",
+        "Weather forecast for a city.",
+        {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    )
+    plain = [message("user", "What is the weather in Paris?")]
+    without = client.count_tokens(plain)  # the template adds the tool list when given
+    out = await client.complete(ModelRequest(plain, tools=[weather], max_tokens=64, temperature=0))
+    assert out.usage.prompt_tokens > without
+    for call in out.tool_calls:  # when the model calls it, the call parses
+        assert call["name"] and isinstance(json.loads(call["arguments"]), dict)
+    assert out.text or out.tool_calls
 
 
 class _City(BaseModel):
     city: str
 
 
-async def test_constrained_json_in_a_mixed_batch(client: LocalChatCompletionClient) -> None:
+async def test_constrained_json_in_a_mixed_batch(client: LocalModel) -> None:
     pytest.importorskip("llguidance")
-    assert client.model_info["structured_output"]
-    model = AutoGenModel(client)  # passes response_schema on as json_output
-    ask = "What is the capital of {}? Reply in JSON with the key city."
+    assert client.constrained
+    question = "What is the capital of {}? Reply in JSON with the key city."
     before = client.stats
     constrained_fr, constrained_it, free = await asyncio.gather(
-        model.complete(
-            ModelRequest(
-                [message("user", ask.format("France"))],
-                response_schema=_City,
-                max_tokens=24,
-                temperature=0,
-            )
+        client.complete(
+            ask(question.format("France"), response_schema=_City, max_tokens=24, temperature=0)
         ),
-        model.complete(
-            ModelRequest(
-                [message("user", ask.format("Italy"))],
+        client.complete(
+            ask(
+                question.format("Italy"),
                 response_schema=_City,
                 max_tokens=24,
                 temperature=0.7,
                 seed=3,
             )
         ),
-        model.complete(ModelRequest([message("user", "Say hi.")], max_tokens=6, temperature=0)),
+        client.complete(ask("Say hi.", max_tokens=6, temperature=0)),
     )
     assert client.stats.largest_batch > 1 and client.stats.batches - before.batches < 3
     assert constrained_fr.finish_reason == "stop"
@@ -239,9 +257,7 @@ async def test_constrained_json_in_a_mixed_batch(client: LocalChatCompletionClie
     assert not free.text.lstrip().startswith("{")
 
 
-async def test_action_grammar_constrains_a_tool_use_turn(
-    client: LocalChatCompletionClient,
-) -> None:
+async def test_action_grammar_constrains_a_tool_use_turn(client: LocalModel) -> None:
     """The ACTION grammar on the real vocabulary: the turn parses, names a listed API with
     its required parameter, and every mask was computed (a grammar too complex for
     llguidance's lexer would end the turn at once)."""
@@ -258,13 +274,12 @@ async def test_action_grammar_constrains_a_tool_use_turn(
             ],
         )
     ]
-    model = AutoGenModel(client)
     system = (
         "You call APIs. Write one line of reasoning, then exactly:\n"
         "ACTION_TYPE : API_CALL\nACTION: name(param=value)\n"
         "API: get_weather(city: string, days: integer, optional)"
     )
-    turn = await model.complete(
+    turn = await client.complete(
         ModelRequest(
             [message("system", system), message("user", "Weather in Paris for the next 3 days?")],
             grammar=action_grammar(apis),
@@ -310,12 +325,17 @@ async def test_transformers_serve_openai_path(model_dir: Path) -> None:
             ),
         )
         model = AutoGenModel(client, name="served")
-        out = await model.complete(
-            ModelRequest([message("user", "Say hello in French.")], max_tokens=16, temperature=0)
+        hello = ModelRequest(
+            [message("user", "Say hello in French.")], max_tokens=16, temperature=0
         )
+        out = await model.complete(hello)
         await model.close()
         assert out.text.strip()
         assert out.usage.completion_tokens > 0
+        native = HttpModel(server.model, server.openai_base_url, "x")
+        again = await native.complete(hello)
+        await native.close()
+        assert again.text.strip() and again.usage.completion_tokens > 0
     assert not server.running
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

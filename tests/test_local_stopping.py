@@ -36,3 +36,30 @@ def test_no_loop_check_before_the_window_fills() -> None:
     budget = _PerRowBudget(1, [100], loop_window=8, loop_distinct=4)
     assert budget(_ids([0], [[5, 5, 5, 5, 5]]), None).tolist() == [False]
     assert budget.looped == {}
+
+
+def test_a_row_meeting_its_stop_sequence_ends_and_steps_are_reported() -> None:
+    import threading
+
+    words = {1: "Thought", 2: ":", 3: " x", 4: "\nObservation", 5: ": 42"}
+    steps: list[int] = []
+    budget = _PerRowBudget(
+        1,
+        [100, 100],
+        stops=[("Observation:",), ()],
+        decode=lambda ids: "".join(words.get(i, "") for i in ids),
+        on_step=lambda: steps.append(1),
+        abort=threading.Event(),
+    )
+    assert budget(_ids([0], [[1, 2, 3], [1, 2, 3]]), None).tolist() == [False, False]
+    assert budget(_ids([0], [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]), None).tolist() == [True, False]
+    assert budget.stopped == {0: 5}
+    # the row stays done; the other one runs on until its budget or an abort
+    assert budget(_ids([0], [[1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 3]]), None).tolist() == [
+        True,
+        False,
+    ]
+    assert budget.abort is not None
+    budget.abort.set()
+    assert budget(_ids([0], [[1] * 7, [1] * 7]), None).tolist() == [True, True]
+    assert len(steps) == 4

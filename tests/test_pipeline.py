@@ -11,6 +11,7 @@ import pytest
 
 from genteach import Pipeline, RunSettings, ScriptedModel, TransientModelError, read_records
 from genteach.models.base import Completion, Message, ModelRequest, Usage
+from genteach.pipeline import UNIT_RETRIES
 from genteach.prompts import PromptLibrary
 from genteach.records import Seed
 from genteach.taxonomy import load_taxonomy
@@ -176,23 +177,33 @@ def test_transient_errors_are_retried(
     assert flaky.failures == 2 + 4  # one per distinct call: 2 instruct + 4 respond
 
 
-def test_transient_errors_exhausted_become_rejects(
+def test_transient_errors_exhausted_leave_units_unfinished(
     tmp_path: Path, mini: tuple[Path, PromptLibrary], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("genteach.models.resilient.random.uniform", lambda a, b: 0.0)
 
     class Down:
         model_name = "down"
+        calls = 0
 
         async def complete(self, request: ModelRequest) -> Completion:
+            self.calls += 1
             raise TransientModelError("429 Too Many Requests", retry_after=0.0)
 
         async def close(self) -> None: ...
 
-    summary = make(mini, Down(), max_retries=2).run(seeds(2), tmp_path / "out")
-    assert summary.records == 0 and summary.units_done == 2
-    reasons = {r["reason"] for r in lines(tmp_path / "out" / "rejects.jsonl")}
-    assert reasons == {"model error: gave up after 2 retries: 429 Too Many Requests"}
+    down = Down()
+    out = tmp_path / "out"
+    summary = make(mini, down, max_retries=2, breaker_threshold=0).run(seeds(2), out)
+    assert (summary.units_done, summary.units_unfinished, summary.rejects) == (0, 2, 0)
+    assert "2 units left unfinished" in str(summary)
+    assert not lines(out / "progress.jsonl") and not lines(out / "rejects.jsonl")
+    # each unit's first call: tried 3 times, in the first pass and in UNIT_RETRIES more
+    assert down.calls == 2 * 3 * (1 + UNIT_RETRIES)
+    again = make(mini, ScriptedModel(Teacher()), max_retries=2).run(
+        seeds(2), out, accept_changes=True
+    )
+    assert (again.units_done, again.records, again.units_unfinished) == (2, 4, 0)
 
 
 def test_call_timeout_is_transient(
@@ -209,10 +220,10 @@ def test_call_timeout_is_transient(
 
         async def close(self) -> None: ...
 
-    summary = make(mini, Slow(), timeout=0.05, max_retries=1).run(seeds(1), tmp_path / "out")
-    (reject,) = lines(tmp_path / "out" / "rejects.jsonl")
-    assert reject["reason"] == "model error: gave up after 1 retries: no answer within 0.05s"
-    assert summary.records == 0
+    settings = {"timeout": 0.05, "max_retries": 1, "breaker_threshold": 0}
+    summary = make(mini, Slow(), **settings).run(seeds(1), tmp_path / "out")
+    assert summary.units_unfinished == 1 and summary.records == 0
+    assert not lines(tmp_path / "out" / "rejects.jsonl")
 
 
 async def test_arun_inside_a_running_loop_and_sync_run_too(

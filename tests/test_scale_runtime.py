@@ -1,21 +1,33 @@
-"""Flow control (adaptive concurrency, RPM/TPM caps), the response cache and cost
-accounting, on a virtual clock or a scripted teacher: no real waiting, no network."""
+"""Flow control (adaptive concurrency, RPM/TPM caps, the circuit breaker), asking again
+after empty and cut-off answers, the response cache and cost accounting, on a virtual clock
+or a scripted teacher: no network."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from genteach import Pipeline, RunSettings, ScriptedModel, TransientModelError
+from genteach import Agent, AgentError, Pipeline, RunSettings, ScriptedModel, TransientModelError
 from genteach.cache import CACHE_FILE, CachedModel, ResponseCache
 from genteach.cost import Price, PriceTable, format_cost
 from genteach.models import limits
-from genteach.models.base import Completion, ModelRequest, ToolSpec, Usage, message
+from genteach.models.base import (
+    Choice,
+    Completion,
+    ModelRequest,
+    OutageError,
+    ToolSpec,
+    Usage,
+    message,
+)
 from genteach.models.limits import AdaptiveLimiter, RateLimiter
 from genteach.models.resilient import ResilientModel
+from genteach.prompts import PromptLibrary
 from genteach.records import Seed
 from scripted_teacher import Teacher
 
@@ -179,6 +191,175 @@ async def test_resilient_gives_up_after_max_retries(
         await model.complete(ModelRequest([message("user", "hi")]))
 
 
+# -- the circuit breaker ---------------------------------------------------------------------
+class Down:
+    """Fails its first ``fail`` calls (``None``: every call) with ``error``, noting the
+    virtual time of each call."""
+
+    model_name = "down"
+
+    def __init__(self, clock: Clock | None, fail: int | None, status: int | None = 503) -> None:
+        self.clock = clock
+        self.fail = fail
+        self.status = status
+        self.times: list[float] = []
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        self.times.append(self.clock.now if self.clock else 0.0)
+        await _real_sleep(0)
+        if self.fail is None or len(self.times) <= self.fail:
+            raise TransientModelError(f"HTTP {self.status}: down", status=self.status)
+        return Completion("ok", Usage(1, 1, 1))
+
+    async def close(self) -> None: ...
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [round(b - a, 6) for a, b in itertools.pairwise(times)]
+
+
+async def test_breaker_pauses_probes_at_growing_intervals_and_closes(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("genteach.models.resilient.random.uniform", lambda a, b: b)
+    down = Down(clock, fail=12)
+    model = ResilientModel(
+        down, max_retries=2, breaker_threshold=3, probe_interval=1.0, max_probe_interval=4.0
+    )
+    result = await model.complete(ModelRequest([message("user", "hi")]))
+    assert result.text == "ok" and not model.breaker.is_open
+    # two retries with backoff (1 s, 2 s), the third failure opens the breaker; then one
+    # probe after 1 s, 2 s, then every 4 s, none of them spending a retry
+    assert gaps(down.times) == [1, 2, 1, 2, 4, 4, 4, 4, 4, 4, 4, 4]
+    assert model.retries == 2 and model.breaker.openings == 1
+
+
+async def test_breaker_deadline_fails_every_call_with_an_outage_error(clock: Clock) -> None:
+    model = ResilientModel(
+        Down(clock, fail=None),
+        base_delay=1.0,
+        breaker_threshold=3,
+        max_probe_interval=4.0,
+        outage_deadline=10.0,
+    )
+    with pytest.raises(OutageError, match=r"failing for 10s, past the outage deadline of 10s"):
+        await model.complete(ModelRequest([message("user", "hi")]))
+    assert "(last error: HTTP 503: down)" in str(model.breaker.dead)
+    before = len(model.client.times)  # type: ignore[attr-defined]
+    with pytest.raises(OutageError):
+        await model.complete(ModelRequest([message("user", "again")]))
+    assert len(model.client.times) == before, "nothing more is sent"  # type: ignore[attr-defined]
+
+
+async def test_rate_limits_do_not_open_the_breaker(clock: Clock) -> None:
+    model = ResilientModel(Down(clock, fail=6, status=429), max_retries=8, breaker_threshold=3)
+    assert (await model.complete(ModelRequest([message("user", "hi")]))).text == "ok"
+    assert model.breaker.openings == 0 and model.retries == 6
+
+
+async def test_one_probe_at_a_time_and_every_waiting_call_resumes() -> None:
+    """Real time, 6 calls at once against an endpoint down for 0.3 s."""
+
+    class Outage:
+        model_name = "outage"
+
+        def __init__(self) -> None:
+            self.until = asyncio.get_running_loop().time() + 0.3
+            self.in_flight = self.peak_while_down = 0
+
+        async def complete(self, request: ModelRequest) -> Completion:
+            self.in_flight += 1
+            try:
+                await _real_sleep(0.01)
+                if asyncio.get_running_loop().time() < self.until:
+                    self.peak_while_down = max(self.peak_while_down, self.in_flight)
+                    raise TransientModelError("HTTP 502: down", status=502)
+                return Completion("ok", Usage(1, 1, 1))
+            finally:
+                self.in_flight -= 1
+
+        async def close(self) -> None: ...
+
+    outage = Outage()
+    model = ResilientModel(
+        outage, max_retries=1, base_delay=0.01, breaker_threshold=2, max_probe_interval=0.05
+    )
+    results = await asyncio.gather(
+        *(model.complete(ModelRequest([message("user", str(i))])) for i in range(6))
+    )
+    assert [r.text for r in results] == ["ok"] * 6
+    assert model.breaker.openings >= 1 and not model.breaker.is_open
+
+
+# -- asking again after an empty or cut-off answer ------------------------------------------
+class Reply(BaseModel):
+    answer: str
+
+
+class Question(BaseModel):
+    question: str
+
+
+class Answerer(Agent[Question, Reply]):
+    input_model = Question
+    output_model = Reply
+
+
+@pytest.fixture
+def answerer(tmp_path: Path) -> Answerer:
+    d = tmp_path / "prompts"
+    (d / "t").mkdir(parents=True)
+    (d / "t" / "system.j2").write_text('Answer as JSON: {"answer": ...}.\n')
+    (d / "t" / "user.j2").write_text("{{ question }}\n")
+    lib = PromptLibrary([d])
+    return Answerer(
+        "answerer", prompts=lib, system_template="t/system.j2", user_template="t/user.j2"
+    )
+
+
+GOOD = '{"answer": "Paris"}'
+
+
+def cut(text: str) -> Completion:
+    return Completion(text, Usage(1, 1, 1), finish_reason="length")
+
+
+async def test_empty_answers_are_asked_again_with_other_seeds_and_spend_no_repair(
+    answerer: Answerer,
+) -> None:
+    model = ScriptedModel(["", "  ", GOOD])
+    result = await answerer.run(model, Question(question="Capital of France?"), seed=10)
+    assert result.output.answer == "Paris" and result.attempts == 3
+    assert [r.seed for r in model.requests] == [10, 10 + 104_729, 10 + 2 * 104_729]
+    assert all(r.messages == model.requests[0].messages for r in model.requests)
+
+
+async def test_past_its_budget_an_empty_answer_is_a_malformed_one(answerer: Answerer) -> None:
+    model = ScriptedModel(["", "", "", "", "", "", GOOD])
+    result = await answerer.run(model, Question(question="Capital of France?"), seed=10)
+    assert result.attempts == 7
+    repair = model.requests[-1]
+    assert repair.seed == 11 and len(repair.messages) == 4  # shown the empty answer + why
+    assert "the answer was empty" in repair.messages[-1]["content"]
+    model = ScriptedModel([""] * 12)
+    with pytest.raises(AgentError, match="after 3 attempts: the answer was empty"):
+        await answerer.run(model, Question(question="?"))
+    assert len(model.calls) == 6 + 1 + 1, "five more empties, then one call per repair"
+
+
+async def test_a_cut_off_answer_is_asked_again_once_then_repaired(answerer: Answerer) -> None:
+    model = ScriptedModel([cut('{"answer": "Pa'), GOOD])
+    result = await answerer.run(model, Question(question="Capital of France?"), seed=3)
+    assert result.output.answer == "Paris" and result.attempts == 2
+    assert [r.seed for r in model.requests] == [3, 3 + 104_729]
+    model = ScriptedModel([cut('{"answer": "Pa'), cut('{"answer": "P'), GOOD])
+    result = await answerer.run(model, Question(question="Capital of France?"), seed=3)
+    assert result.attempts == 3
+    assert "cut off at the token limit" in model.requests[-1].messages[-1]["content"]
+    with pytest.raises(AgentError, match="cut off at the token limit"):
+        await answerer.run(ScriptedModel([cut("{")] * 4), Question(question="?"))
+
+
 # -- the response cache --------------------------------------------------------------------
 def test_request_key_covers_everything_that_shapes_the_answer() -> None:
     msgs = [message("system", "s"), message("user", "u")]
@@ -215,6 +396,55 @@ async def test_cached_model_answers_repeats_from_disk(tmp_path: Path) -> None:
     reopened = CachedModel(ScriptedModel([]), ResponseCache(tmp_path / "c.sqlite"))
     again = await reopened.complete(ModelRequest([message("user", "q")], seed=1))
     assert again.text == "first" and again.cached
+
+
+async def test_empty_and_cut_off_answers_are_never_cached(tmp_path: Path) -> None:
+    inner = ScriptedModel(["", cut("half"), "whole", "whole again"])
+    model = CachedModel(inner, ResponseCache(tmp_path / "c.sqlite"))
+    ask = ModelRequest([message("user", "q")], seed=1)
+    assert (await model.complete(ask)).text == ""
+    assert (await model.complete(ask)).text == "half"
+    assert (await model.complete(ask)).text == "whole"
+    assert (await model.complete(ask)).cached and len(model.cache) == 1
+    assert model.misses == 3 and model.hits == 1
+
+
+def test_cache_keeps_tool_calls_and_samples_and_skips_incomplete_old_rows(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    call = {"id": "c1", "name": "f", "arguments": "{}"}
+    calls = Completion("", Usage(3, 2, 1), "m", "tool_calls", tool_calls=(call,))
+    samples = Completion(
+        "a", Usage(3, 4, 1), "m", choices=(Choice("a"), Choice("b", "stop", (call,)))
+    )
+    cache.put("k1", calls)
+    cache.put("k2", samples)
+    assert cache.get("k1") == Completion(
+        "", Usage(3, 2, 1), "m", "tool_calls", cached=True, tool_calls=(call,)
+    )
+    got = cache.get("k2")
+    assert got is not None and got.choices == samples.choices and got.cached
+    cut_sample = Completion("a", Usage(), "m", choices=(Choice("a"), Choice("b", "length")))
+    cache.put("k3", cut_sample)
+    assert cache.get("k3") is None
+    cache.close()
+    # a cache written before this version: no `extra` column, an empty answer stored
+    import sqlite3
+
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as db:
+        db.execute(
+            "CREATE TABLE responses (key TEXT PRIMARY KEY, text TEXT NOT NULL, finish_reason "
+            "TEXT NOT NULL, model TEXT NOT NULL, prompt_tokens INTEGER NOT NULL, "
+            "completion_tokens INTEGER NOT NULL, created REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO responses VALUES ('e', '', 'stop', 'm', 1, 0, 0)")
+        db.execute("INSERT INTO responses VALUES ('g', 'good', 'stop', 'm', 1, 1, 0)")
+    reopened = ResponseCache(old)
+    assert reopened.get("e") is None
+    assert reopened.get("g") == Completion("good", Usage(1, 1, 1), "m", cached=True)
+    reopened.put("t", calls)
+    assert reopened.get("t") is not None and len(reopened) == 3
+    reopened.close()
 
 
 def seeds(n: int) -> list[Seed]:

@@ -5,17 +5,22 @@ requested schema or grammar, and the sampling parameters (temperature, max_token
 Runs use per-unit call seeds, so a resumed unit sends the same requests again and gets
 every answer it already paid for from the cache, up to the point where it was killed.
 
+Only whole answers are kept: an empty answer or one cut off at the token limit is never
+stored (and one stored by an older version is not served), so a redone call asks again.
+
 The store is SQLite in WAL mode, one committed row per answer: a killed process loses at
 most the answer it was writing, and lookups stay cheap at millions of rows.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
-from genteach.models.base import Completion, ModelClient, ModelRequest, Usage
+from genteach.models.base import Choice, Completion, ModelClient, ModelRequest, ToolCall, Usage
 
 CACHE_FILE = "cache.sqlite"
 
@@ -27,7 +32,8 @@ CREATE TABLE IF NOT EXISTS responses (
     model TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    extra TEXT
 )
 """
 
@@ -47,24 +53,51 @@ class ResponseCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # survives a killed process
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        if "extra" not in columns:  # a cache made before tool calls and samples were kept
+            self._db.execute("ALTER TABLE responses ADD COLUMN extra TEXT")
 
     def get(self, key: str) -> Completion | None:
+        """The stored answer of ``key``, or None (also for an incomplete stored answer)."""
         row = self._db.execute(
-            "SELECT text, finish_reason, model, prompt_tokens, completion_tokens "
+            "SELECT text, finish_reason, model, prompt_tokens, completion_tokens, extra "
             "FROM responses WHERE key = ?",
             (key,),
         ).fetchone()
         if row is None:
             return None
-        text, finish, model, pt, ct = row
-        return Completion(
-            text=text, usage=Usage(pt, ct, 1), model=model, finish_reason=finish, cached=True
+        text, finish, model, pt, ct, extra = row
+        more: dict[str, Any] = json.loads(extra) if extra else {}
+        completion = Completion(
+            text=text,
+            usage=Usage(pt, ct, 1),
+            model=model,
+            finish_reason=finish,
+            cached=True,
+            tool_calls=_calls(more.get("tool_calls", [])),
+            choices=tuple(
+                Choice(c["text"], c["finish_reason"], _calls(c.get("tool_calls", [])))
+                for c in more.get("choices", [])
+            ),
         )
+        return completion if completion.complete_answer else None
 
     def put(self, key: str, completion: Completion) -> None:
+        """Store ``completion`` under ``key``, unless it is empty or cut off."""
+        if not completion.complete_answer:
+            return
         u = completion.usage
+        more: dict[str, Any] = {}
+        if completion.tool_calls:
+            more["tool_calls"] = list(completion.tool_calls)
+        if completion.choices:
+            more["choices"] = [
+                {"text": c.text, "finish_reason": c.finish_reason, "tool_calls": list(c.tool_calls)}
+                for c in completion.choices
+            ]
         self._db.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO responses (key, text, finish_reason, model, prompt_tokens, "
+            "completion_tokens, created, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 completion.text,
@@ -73,6 +106,7 @@ class ResponseCache:
                 u.prompt_tokens,
                 u.completion_tokens,
                 time.time(),
+                json.dumps(more, ensure_ascii=False) if more else None,
             ),
         )
 
@@ -86,7 +120,8 @@ class ResponseCache:
 class CachedModel:
     """A :class:`ModelClient` that answers repeated requests from a :class:`ResponseCache`.
 
-    Only successful answers are stored; errors are never cached. ``hits`` and ``misses``
+    Only whole answers are stored: errors, empty answers and answers cut off at the token
+    limit never are. ``hits`` and ``misses``
     count lookups; a hit's :class:`~genteach.models.Completion` has ``cached=True`` and the
     usage of the original call (what the answer cost when it was bought).
     """
@@ -114,6 +149,10 @@ class CachedModel:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _calls(rows: list[dict[str, str]]) -> tuple[ToolCall, ...]:
+    return tuple({"id": r["id"], "name": r["name"], "arguments": r["arguments"]} for r in rows)
 
 
 __all__ = ["CACHE_FILE", "CachedModel", "ResponseCache"]

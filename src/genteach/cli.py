@@ -53,8 +53,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from genteach.models.base import FatalModelError, OutageError
+
     try:
         return int(args.func(args))
+    except FatalModelError as exc:
+        print(
+            f"genteach: the teacher cannot serve this run: {exc} "
+            "(nothing more was marked done; fix it and run the same command)",
+            file=sys.stderr,
+        )
+        return 3
+    except OutageError as exc:
+        print(
+            f"genteach: {exc}; finished units are saved: run the same command to resume",
+            file=sys.stderr,
+        )
+        return 4
     except KeyboardInterrupt:
         print(
             "\ninterrupted: finished units are saved; run the same command to resume",
@@ -151,6 +166,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="resume even though the teacher, endpoint, taxonomy, skills, seed or templates "
         "differ from OUT/run.json (which then keeps the earlier ones in its history)",
+    )
+    g.add_argument(
+        "--retry-rejects",
+        action="store_true",
+        help="redo the units of --out that ended with rejects (answers in the cache are reused)",
     )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument(
@@ -452,6 +472,8 @@ def _generate(args: argparse.Namespace) -> int:
         return 0
 
     if args.executor == "ray":
+        if args.retry_rejects:
+            raise ValueError("--retry-rejects works with --executor local only")
         if cfg.uses_local:
             print(LOCAL_MODEL_WARNING, file=sys.stderr)
         return _generate_on_ray(args, cfg, skills, settings, seeds)
@@ -510,6 +532,7 @@ def _generate(args: argparse.Namespace) -> int:
                 progress=on_progress,
                 seed_report=report,
                 accept_changes=args.accept_changes,
+                retry_rejects=args.retry_rejects,
             )
         finally:
             await client.close()  # in the loop that used it (HTTP sessions, model threads)
@@ -526,7 +549,7 @@ def _generate(args: argparse.Namespace) -> int:
         skips_file=Path(args.out) / SKIPS_FILE,
     )
     print(str(summary))
-    return 0
+    return 4 if summary.units_unfinished else 0
 
 
 def _print_seeds(report: Any, *, stopped_at: int | None, skips_file: Path | None) -> None:

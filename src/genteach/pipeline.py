@@ -6,6 +6,14 @@ line in ``progress.jsonl`` marks it done. Re-running with the same output folder
 done units and never writes a record id twice. ``run.json`` records what made the folder
 (teacher, endpoint, taxonomy, template hashes, settings); a resume that would mix in
 another teacher or other templates is refused unless asked for (``accept_changes``).
+
+done units and never writes a record id twice.
+
+A unit is marked done only when it ended on its own terms (records, or rejects with a
+reason). A model call that failed transiently past its retries leaves its unit unfinished:
+it is redone later in the run (up to :data:`UNIT_RETRIES` times) and, if it still fails,
+on resume. A fatal endpoint error (wrong key, unknown model, nothing listening) or an
+outage past the deadline stops the whole run at once, and no unit is marked done after it.
 """
 
 from __future__ import annotations
@@ -18,8 +26,8 @@ import os
 import random
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -34,7 +42,16 @@ from genteach.cost import PriceTable, format_cost
 from genteach.flows import build_flows, known_settings
 from genteach.flows.base import Flow, FlowBuild, FlowType, Judge, RunContext, WorkItem, unit_key
 from genteach.keys import AnswerKey, KeyKinds
-from genteach.models.base import ModelClient, ModelError, Usage
+from genteach.models.base import (
+    Completion,
+    FatalModelError,
+    ModelClient,
+    ModelError,
+    ModelRequest,
+    OutageError,
+    TransientModelError,
+    Usage,
+)
 from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
 from genteach.models.resilient import ResilientModel
 from genteach.preflight import check_templates, naming_file, run_templates
@@ -51,6 +68,8 @@ PROGRESS_FILE = "progress.jsonl"
 RUN_FILE = "run.json"
 SKIPS_FILE = "skips.jsonl"
 LOCK_FILE = ".lock"
+#: Times a run redoes, after its other units, a unit left unfinished by transient errors.
+UNIT_RETRIES = 2
 
 
 @pydantic_dataclass(config=ConfigDict(extra="forbid"))
@@ -135,6 +154,24 @@ class RunSettings:
         "suggestions=1 --set tasks_per_type=1 (repeatable)",
         json_schema_extra={"flag": "--set", "metavar": "KEY=VALUE"},
     )
+    outage_deadline: float | None = Field(
+        default=900.0,
+        ge=0,
+        description="seconds the endpoint may stay down (new calls paused while it is probed) "
+        "before the run stops with exit 4 (default 900; none: wait for ever)",
+    )
+    breaker_threshold: int = Field(
+        default=5,
+        ge=0,
+        description="transient failures in a row that pause new calls and start probing the "
+        "endpoint (0: never pause)",
+    )
+    max_probe_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="the longest wait in seconds between two probes of an endpoint that is "
+        "down (the first comes after the backoff)",
+    )
 
 
 @dataclass
@@ -177,6 +214,7 @@ class RunSummary:
     retries: int = 0
     cost: float | None = None
     seeds_skipped: int = 0
+    units_unfinished: int = 0
     verified: dict[str, dict[str, int]] = field(default_factory=dict)
     positions: dict[str, int] = field(default_factory=dict)
 
@@ -197,7 +235,7 @@ class RunSummary:
         return line
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{self.records} records, {self.rejects} rejects from {self.units_done} units "
             f"({self.units_resumed} already done); {self.usage.calls} model calls "
             f"({self.cached_calls} answered from the cache, {self.retries} retries), "
@@ -205,6 +243,12 @@ class RunSummary:
             f"tokens, cost {format_cost(self.cost)}; output in {self.out_dir}\n"
             f"{self.verification_line()}"
         )
+        if self.units_unfinished:
+            text += (
+                f"; {self.units_unfinished} units left unfinished by model errors that "
+                "outlasted their retries: run the same command to redo them"
+            )
+        return text
 
 
 class Pipeline:
@@ -342,6 +386,7 @@ class Pipeline:
         progress: Callable[[Progress], None] | None = None,
         seed_report: SeedReport | None = None,
         accept_changes: bool = False,
+        retry_rejects: bool = False,
     ) -> RunSummary:
         """Synchronous :meth:`arun`. Works in notebooks, where an event loop is running,
         by running the pipeline in a worker thread with its own loop."""
@@ -350,6 +395,7 @@ class Pipeline:
             "progress": progress,
             "seed_report": seed_report,
             "accept_changes": accept_changes,
+            "retry_rejects": retry_rejects,
         }
         try:
             asyncio.get_running_loop()
@@ -379,6 +425,7 @@ class Pipeline:
         progress: Callable[[Progress], None] | None = None,
         seed_report: SeedReport | None = None,
         accept_changes: bool = False,
+        retry_rejects: bool = False,
     ) -> RunSummary:
         """Run every unit not yet done and write its records; see the module docstring.
 
@@ -396,10 +443,18 @@ class Pipeline:
             accept_changes: resume even if the teacher, endpoint, taxonomy, skills, seed or
                 templates differ from ``run.json``'s; the earlier identity is kept in its
                 ``history``. Without it such a resume is refused (ValueError).
+            retry_rejects: redo the done units that ended with rejects (their lines are
+                dropped first); answers in the cache are reused, so a reject caused by an
+                error is retried for real and one caused by a cached answer comes out the same.
+
+        Returns:
+            The summary; ``units_unfinished`` counts units left for a later run.
 
         Raises:
             ValueError: the output folder cannot be written, a seed source given by name
                 holds no usable seed, or a resume would mix runs; nothing is written then.
+            FatalModelError: the endpoint cannot serve the run (nothing more was marked done).
+            OutageError: the endpoint stayed down past ``settings.outage_deadline``.
         """
         report = seed_report if seed_report is not None else SeedReport()
         if isinstance(seeds, str | Path):
@@ -430,7 +485,9 @@ class Pipeline:
             skips = _SkipsWriter(out / SKIPS_FILE)
             report.attach(skips.write)
             try:
-                return await self._arun_locked(out, seed_iter, sized, report, seed_report, progress)
+                return await self._arun_locked(
+                    out, seed_iter, sized, report, seed_report, progress, retry_rejects
+                )
             finally:
                 report.attach(None)
                 skips.close()
@@ -445,7 +502,10 @@ class Pipeline:
         report: SeedReport,
         seed_report: SeedReport | None,
         progress: Callable[[Progress], None] | None,
+        retry_rejects: bool,
     ) -> RunSummary:
+        if retry_rejects:
+            _reopen_rejected_units(out)
         progress_rows = list(read_jsonl(out / PROGRESS_FILE))
         done = {str(p["unit"]) for p in progress_rows}
         # Lines of units not marked done were left by a crash between a unit's records and
@@ -490,6 +550,9 @@ class Pipeline:
             max_retries=self.settings.max_retries,
             timeout=self.settings.timeout,
             base_delay=self.settings.backoff,
+            breaker_threshold=self.settings.breaker_threshold,
+            max_probe_interval=self.settings.max_probe_interval,
+            outage_deadline=self.settings.outage_deadline,
             on_usage=on_usage,
         )
         counters.cost = self.prices.cost(teacher, counters.usage)
@@ -510,10 +573,10 @@ class Pipeline:
         # Enough units in flight to keep `concurrency` calls busy; the seeds are read
         # lazily, so a streamed corpus never sits in memory whole.
         n_workers = max(1, self.settings.concurrency)
-        queue: asyncio.Queue[tuple[Skill, Seed] | None] = asyncio.Queue(maxsize=2 * n_workers)
         total = 0
+        run = _RunState()
 
-        async def producer() -> None:
+        def fresh_units() -> Iterator[tuple[Skill, Seed]]:
             nonlocal total
             try:
                 for skill, seed in self.iter_units(seed_iter):
@@ -522,61 +585,76 @@ class Pipeline:
                         counters.units_done += 1
                         counters.units_skipped += 1
                         continue
-                    await queue.put((skill, seed))
+                    yield skill, seed
             finally:
                 counters.units_total = total
-                for _ in range(n_workers):
-                    await queue.put(None)
 
-        async def worker() -> None:
+        def mark_done(item: WorkItem) -> None:
             nonlocal duplicates
-            while True:
-                unit = await queue.get()
-                if unit is None:
-                    return
-                skill, seed = unit
-                item = await self._process(skill, seed, ctx)
-                written = 0
-                for rec in item.records:
-                    if rec.id in seen_ids:
-                        duplicates += 1
-                        continue
-                    seen_ids.add(rec.id)
-                    records_w.write(rec)
-                    written += 1
-                counters.records += written
-                for rej in item.rejects:
-                    rejects_w.write(rej)
-                counters.rejects += len(item.rejects)
-                # The unit's line comes last: a unit without it is redone on resume, its
-                # answers then come from the cache and its records are not written twice.
-                progress_w.write(
-                    {
-                        "unit": item.unit,
-                        "records": written,
-                        "duplicates": len(item.records) - written,
-                        "rejects": len(item.rejects),
-                        "verified": dict(item.verified),
-                        "usage": item.usage.as_dict(),
-                    }
+            written = 0
+            for rec in item.records:
+                if rec.id in seen_ids:
+                    duplicates += 1
+                    continue
+                seen_ids.add(rec.id)
+                records_w.write(rec)
+                written += 1
+            counters.records += written
+            for rej in item.rejects:
+                rejects_w.write(rej)
+            counters.rejects += len(item.rejects)
+            # The unit's line comes last: a unit without it is redone on resume, its
+            # answers then come from the cache and its records are not written twice.
+            progress_w.write(
+                {
+                    "unit": item.unit,
+                    "records": written,
+                    "duplicates": len(item.records) - written,
+                    "rejects": len(item.rejects),
+                    "verified": dict(item.verified),
+                    "usage": item.usage.as_dict(),
+                }
+            )
+            checks = counters.verified.setdefault(item.skill.id, {})
+            for status, n in item.verified.items():
+                checks[status] = checks.get(status, 0) + n
+            for pos, n in item.positions.items():
+                counters.positions[pos] = counters.positions.get(pos, 0) + n
+            counters.units_done += 1
+            notify()
+
+        async def one(skill: Skill, seed: Seed) -> None:
+            unit = _UnitClient(client, run)
+            item = await self._process(skill, seed, replace(ctx, client=unit))
+            if run.error is not None:
+                return  # the run is stopping: nothing more is marked done
+            if unit.failure is not None:
+                log.warning(
+                    "unit %s left unfinished (to redo): %s",
+                    unit_key(skill.id, seed.id),
+                    unit.failure,
                 )
-                checks = counters.verified.setdefault(item.skill.id, {})
-                for status, n in item.verified.items():
-                    checks[status] = checks.get(status, 0) + n
-                for pos, n in item.positions.items():
-                    counters.positions[pos] = counters.positions.get(pos, 0) + n
-                counters.units_done += 1
-                notify()
+                run.unfinished.append((skill, seed))
+                return
+            mark_done(item)
 
         try:
             notify()
-            await asyncio.gather(producer(), *(worker() for _ in range(n_workers)))
+            await _work(fresh_units(), one, n_workers, run)
+            for _ in range(UNIT_RETRIES):
+                if not run.unfinished or run.error is not None:
+                    break
+                again, run.unfinished = run.unfinished, []
+                log.warning("redoing %d units whose model calls failed", len(again))
+                await _work(iter(again), one, n_workers, run)
         finally:
             records_w.close()
             rejects_w.close()
             progress_w.close()
             if cache is not None:
                 cache.close()
+        if run.error is not None:
+            raise run.error
         refresh()
         if sized and seed_report is None:
             report.kept = len(seed_iter)  # type: ignore[arg-type]
@@ -596,6 +674,7 @@ class Pipeline:
             verified=counters.verified,
             positions=counters.positions,
             seeds_skipped=sum(report.skipped.values()),
+            units_unfinished=len(run.unfinished),
         )
 
     async def _process(self, skill: Skill, seed: Seed, ctx: RunContext) -> WorkItem:
@@ -742,6 +821,111 @@ def _why(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+class _RunState:
+    """What the units of one run share: the error that stops it, and the units left
+    unfinished by transient errors."""
+
+    def __init__(self) -> None:
+        self.error: ModelError | None = None
+        self.stopping = asyncio.Event()
+        self.unfinished: list[tuple[Skill, Seed]] = []
+
+    def stop(self, error: ModelError) -> None:
+        if self.error is None:
+            self.error = error
+            self.stopping.set()
+
+
+class _UnitClient:
+    """The run's client as one unit sees it.
+
+    It remembers the first failure that must not end the unit as rejects (a transient
+    error past its retries, a fatal error, an outage) and fails the unit's later calls at
+    once with it; a fatal error or an outage also stops the run. The flows still turn the
+    error into rejects, but the pipeline then leaves the unit unfinished.
+    """
+
+    def __init__(self, client: ModelClient, run: _RunState) -> None:
+        self.client = client
+        self.run = run
+        self.failure: ModelError | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.client.model_name
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        if self.failure is not None:
+            raise self.failure
+        try:
+            return await self.client.complete(request)
+        except (FatalModelError, OutageError) as exc:
+            self.failure = exc
+            self.run.stop(exc)
+            raise
+        except TransientModelError as exc:
+            self.failure = exc
+            raise
+
+    async def close(self) -> None:
+        return None  # the run's client is closed by its owner
+
+
+async def _work(
+    units: Iterator[tuple[Skill, Seed]],
+    handle: Callable[[Skill, Seed], Awaitable[None]],
+    n_workers: int,
+    run: _RunState,
+) -> None:
+    """Run ``handle`` on ``units`` with ``n_workers`` workers; when the run stops, cancel
+    every unit in flight (none of them is marked done) and return."""
+    queue: asyncio.Queue[tuple[Skill, Seed] | None] = asyncio.Queue(maxsize=2 * n_workers)
+
+    async def producer() -> None:
+        try:
+            for unit in units:
+                await queue.put(unit)
+        finally:
+            for _ in range(n_workers):
+                await queue.put(None)
+
+    async def worker() -> None:
+        while (unit := await queue.get()) is not None:
+            await handle(*unit)
+
+    tasks = [asyncio.ensure_future(producer())]
+    tasks += [asyncio.ensure_future(worker()) for _ in range(n_workers)]
+    stopping = asyncio.ensure_future(run.stopping.wait())
+    pending: set[asyncio.Future[Any]] = set(tasks)
+    try:
+        while pending and not stopping.done():
+            done, pending = await asyncio.wait(
+                pending | {stopping}, return_when=asyncio.FIRST_COMPLETED
+            )
+            pending.discard(stopping)
+            for task in done - {stopping}:
+                error = task.exception()
+                if error is not None:  # a bug or an I/O error, not a model error: raise it
+                    raise error
+    finally:
+        for task in [*tasks, stopping]:
+            task.cancel()
+        await asyncio.gather(*tasks, stopping, return_exceptions=True)
+
+
+def _reopen_rejected_units(out: Path) -> None:
+    """Mark the done units that ended with rejects as not done, so the run redoes them:
+    their progress lines are dropped (one atomic rewrite), and their records and rejects
+    lines then go as those of any unfinished unit."""
+    path = out / PROGRESS_FILE
+    rows = list(read_jsonl(path))
+    keep = [p for p in rows if not p.get("rejects")]
+    if len(keep) == len(rows):
+        return
+    log.info("%s: redoing %d units that ended with rejects", path, len(rows) - len(keep))
+    _rewrite(path, keep)
+
+
 class _FolderLock:
     def __init__(self, fh: IO[str] | None) -> None:
         self.fh = fh
@@ -794,9 +978,14 @@ def _keep_units(
     if len(keep) == len(rows):
         return
     log.info("%s: dropping %d lines of unfinished units", path, len(rows) - len(keep))
+    _rewrite(path, keep)
+
+
+def _rewrite(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replace ``path`` with ``rows`` atomically (a crash leaves the old or the new file)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        for r in keep:
+        for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
         fh.flush()
         os.fsync(fh.fileno())

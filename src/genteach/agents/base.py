@@ -30,6 +30,10 @@ from genteach.prompts import PromptLibrary
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
 
+#: Seeds of the calls that ask again after an empty or cut-off answer step by this prime,
+#: so they never meet the seeds of the next attempts (``seed + 1``, ``seed + 2``, ...).
+_RETRY_SEED_STEP = 104_729
+
 REPAIR_TEMPLATE = "common/repair.j2"
 RETRY_NOTE_TEMPLATE = "common/retry_note.j2"
 #: How a malformed answer is repaired (see :meth:`Agent.repair_messages`).
@@ -54,7 +58,8 @@ class AgentSkipped(AgentError):
 
 @dataclass(frozen=True)
 class AgentResult(Generic[OutT]):
-    """An agent's parsed output, the raw text it came from, and the cost of getting it."""
+    """An agent's parsed output, the raw text it came from, and the cost of getting it
+    (``attempts``: the model calls it took, repairs and asking again included)."""
 
     output: OutT
     raw: str
@@ -141,6 +146,10 @@ class Agent(Generic[InT, OutT]):
     #: An answer repeating this many consecutive words of its system prompt (and not of
     #: the material in the user turns) copied its instructions; 0 turns the check off.
     echo_words: ClassVar[int] = 10
+    #: Calls per run that ask again after an empty answer, without spending a repair.
+    max_empty_retries: ClassVar[int] = 5
+    #: Calls per run that ask again after an answer cut off at the token limit.
+    max_cutoff_retries: ClassVar[int] = 1
 
     def __init__(
         self,
@@ -222,6 +231,12 @@ class Agent(Generic[InT, OutT]):
     ) -> AgentResult[OutT]:
         """Render, call the model, parse; repair malformed answers a bounded number of times.
 
+        An empty answer is asked for again (``max_empty_retries`` times per run, each time
+        with another seed) and an answer cut off at the token limit once more
+        (``max_cutoff_retries``); neither spends a repair. Past those budgets they count as
+        malformed answers ("the answer was empty", "the answer was cut off at the token
+        limit").
+
         Raises:
             AgentSkipped: the model declined the input (its ``skip`` answer), with reason.
             AgentError: no parseable answer after ``max_parse_retries`` repairs.
@@ -242,6 +257,8 @@ class Agent(Generic[InT, OutT]):
         last_reason = ""
         raw = ""
         rejected: list[tuple[str, str]] = []
+        retries = {"empty": self.max_empty_retries, "cutoff": self.max_cutoff_retries}
+        calls = 0
         for attempt in range(1, self.max_parse_retries + 2):
             if rejected:
                 request = request.with_(
@@ -251,13 +268,22 @@ class Agent(Generic[InT, OutT]):
                     if self.repair_temperature is None
                     else self.repair_temperature,
                 )
-            completion = await client.complete(
-                request.with_(seed=None if seed is None else seed + attempt - 1)
-            )
-            usage = usage + completion.usage
+            base = None if seed is None else seed + attempt - 1
+            again = 0
+            while True:
+                completion = await client.complete(request.with_(seed=_retry_seed(base, again)))
+                calls += 1
+                usage = usage + completion.usage
+                kind = "empty" if completion.empty else "cutoff" if completion.cut_off else ""
+                if not kind or retries[kind] <= 0:
+                    break
+                retries[kind] -= 1
+                again += 1
             raw = completion.text
             try:
-                if completion.finish_reason == "length":
+                if completion.empty:
+                    raise ParseError("the answer was empty")
+                if completion.cut_off:
                     raise ParseError("the answer was cut off at the token limit")
                 output = self.parse(raw, inputs)
                 self.check_answer(raw, guard, [reason for _, reason in rejected])
@@ -267,7 +293,7 @@ class Agent(Generic[InT, OutT]):
                 last_reason = exc.reason
                 rejected.append((raw, exc.reason))
                 continue
-            return AgentResult(output=output, raw=raw, usage=usage, attempts=attempt)
+            return AgentResult(output=output, raw=raw, usage=usage, attempts=calls)
         raise AgentError(
             self.name,
             f"malformed answer after {self.max_parse_retries + 1} attempts: {last_reason}",
@@ -345,6 +371,14 @@ class Agent(Generic[InT, OutT]):
     def wants_json(self) -> bool:
         """Whether the output is JSON (so structured output may be requested)."""
         return True
+
+
+def _retry_seed(seed: int | None, again: int) -> int | None:
+    """The seed of the ``again``-th call asking again for one attempt's answer (the
+    attempt's own seed first); ``None`` stays ``None``."""
+    if seed is None or again == 0:
+        return seed
+    return (seed + again * _RETRY_SEED_STEP) % 2**31
 
 
 __all__ = ["Agent", "AgentError", "AgentResult", "AgentSkipped"]

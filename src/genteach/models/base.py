@@ -1,9 +1,9 @@
 """genteach's own small model interface.
 
 Agents never touch a vendor SDK. They call a :class:`ModelClient`: one async method that
-takes chat messages and returns a :class:`Completion`. AutoGen's ``ChatCompletionClient``
-is adapted to it in :mod:`genteach.models.autogen`, so every AutoGen client works, while the
-runtime underneath can be swapped without touching an agent.
+takes a :class:`ModelRequest` and returns a :class:`Completion`. genteach's own clients
+(:mod:`genteach.models.http`, :mod:`genteach.models.local`) implement it directly; any
+AutoGen ``ChatCompletionClient`` is adapted to it in :mod:`genteach.models.autogen`.
 """
 
 from __future__ import annotations
@@ -186,14 +186,45 @@ class Completion:
         """Every sample: ``choices``, or the one this completion holds."""
         return self.choices or (Choice(self.text, self.finish_reason, self.tool_calls),)
 
+    @property
+    def empty(self) -> bool:
+        """Whether the (first) answer says nothing: no text and no tool call."""
+        return not self.text.strip() and not self.tool_calls
+
+    @property
+    def cut_off(self) -> bool:
+        """Whether the (first) answer was cut off at the token limit."""
+        return self.finish_reason == "length"
+
+    @property
+    def complete_answer(self) -> bool:
+        """Whether every sample is a whole answer (neither empty nor cut off): only such
+        completions are worth keeping in a cache."""
+        return all(
+            (c.text.strip() or c.tool_calls) and c.finish_reason != "length" for c in self.samples
+        )
+
 
 class ModelError(Exception):
-    """A model call failed for good (a bad request: this request will never succeed)."""
+    """A model call failed for good (a bad request: this request will never succeed).
+
+    ``status`` is the HTTP status of the failure, when there was one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class FatalModelError(ModelError):
     """The endpoint cannot serve this run at all (wrong API key, no access, unknown model,
     nothing listening at start): the run stops at once, before anything is marked done."""
+
+
+class OutageError(ModelError):
+    """The endpoint stayed down past the outage deadline (the circuit breaker of
+    :class:`~genteach.models.resilient.ResilientModel`): the run stops; units not yet
+    finished are redone when it is run again."""
 
 
 class TransientModelError(ModelError):
@@ -205,11 +236,24 @@ class TransientModelError(ModelError):
     """
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, overload: bool | None = None
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        overload: bool | None = None,
+        status: int | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, status=status)
         self.retry_after = retry_after
         self.overload = retry_after is not None if overload is None else overload
+
+
+class UnreachableError(TransientModelError):
+    """Nothing answered at the endpoint's address (connection refused, unknown host).
+
+    Transient once the endpoint has answered in this run (a server restarting); fatal
+    before that (:class:`~genteach.models.resilient.ResilientModel` turns it into a
+    :class:`FatalModelError`: nothing is listening there)."""
 
 
 @runtime_checkable
@@ -222,6 +266,10 @@ class ModelClient(Protocol):
     the answer either way. Errors are :class:`TransientModelError` (worth retrying),
     :class:`FatalModelError` (the run cannot go on) or :class:`ModelError` (this request
     failed for good).
+
+    A client that times its own calls by their progress (the embedded model: no new token
+    for a while) sets a class attribute ``handles_timeout = True``; wrappers then apply no
+    wall-clock timeout to it.
     """
 
     @property
@@ -248,10 +296,12 @@ __all__ = [
     "ModelClient",
     "ModelError",
     "ModelRequest",
+    "OutageError",
     "Role",
     "ToolCall",
     "ToolSpec",
     "TransientModelError",
+    "UnreachableError",
     "Usage",
     "is_trained",
     "message",

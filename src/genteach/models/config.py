@@ -152,7 +152,11 @@ def endpoint_host(url: str) -> str:
 
 
 def build_client(config: ModelConfig | None = None) -> ModelClient:
-    """Return the teacher client described by ``config`` (default: the environment)."""
+    """Return the teacher client described by ``config`` (default: the environment):
+    :class:`~genteach.models.local.LocalModel` for the embedded backend,
+    :class:`~genteach.models.http.HttpModel` for an endpoint, or, with
+    ``transport="openai-sdk"``, AutoGen's ``OpenAIChatCompletionClient`` behind
+    :class:`~genteach.models.autogen.AutoGenModel`."""
     cfg = config or ModelConfig.from_env()
     if cfg.uses_local:
         from genteach.models.local import local_model_client
@@ -160,33 +164,27 @@ def build_client(config: ModelConfig | None = None) -> ModelClient:
         return local_model_client(
             cfg.local_model, temperature=cfg.temperature, max_tokens=cfg.max_tokens
         )
-    from autogen_core.models import ModelFamily, ModelInfo
-
-    from genteach.models.autogen import AutoGenModel
-
     model = cfg.model or DEFAULT_OPENAI_MODEL
     if cfg.transport not in ("aiohttp", "openai-sdk"):
         raise ValueError(f"transport {cfg.transport!r}: use 'aiohttp' or 'openai-sdk'")
     if cfg.transport == "aiohttp":
-        from genteach.models.http import AioHttpChatCompletionClient
+        from genteach.models.http import HttpModel
 
         structured = (
             cfg.structured_output if cfg.structured_output is not None else cfg.base_url is None
         )
-        info = ModelInfo(
-            vision=False,
-            function_calling=False,
-            json_output=structured,
-            family=ModelFamily.UNKNOWN,
+        return HttpModel(
+            model,
+            cfg.base_url or OPENAI_BASE_URL,
+            cfg.api_key or "EMPTY",
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
             structured_output=structured,
         )
-        http = AioHttpChatCompletionClient(
-            model, cfg.base_url or OPENAI_BASE_URL, cfg.api_key or "EMPTY", model_info=info
-        )
-        return AutoGenModel(
-            http, name=model, temperature=cfg.temperature, max_tokens=cfg.max_tokens
-        )
+    from autogen_core.models import ModelFamily, ModelInfo
     from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+    from genteach.models.autogen import AutoGenModel
 
     # max_retries=0: genteach's ResilientModel does the retrying (with Retry-After),
     # so the SDK must not retry on its own as well.
@@ -200,7 +198,7 @@ def build_client(config: ModelConfig | None = None) -> ModelClient:
         structured = bool(cfg.structured_output)
         kwargs["model_info"] = ModelInfo(
             vision=False,
-            function_calling=False,
+            function_calling=True,
             json_output=structured,
             family=ModelFamily.UNKNOWN,
             structured_output=structured,

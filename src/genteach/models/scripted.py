@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from pydantic import BaseModel
 
@@ -18,7 +19,10 @@ class ScriptExhausted(ModelError):
     """The script has no answer left for a call."""
 
 
-Responder = Callable[[Sequence[Message]], str]
+#: One scripted answer: its text, or a whole :class:`Completion` (tool calls, a finish
+#: reason such as ``"length"``, samples).
+Answer = str | Completion
+Responder = Callable[[Sequence[Message]], Answer]
 
 
 class ScriptedModel:
@@ -28,7 +32,7 @@ class ScriptedModel:
         script: a list of answers given in call order; or a mapping from a marker
             string to a list of answers, where a call takes the next answer of the first
             marker found in its system message (robust to concurrent calls); or a function
-            of the messages.
+            of the messages. An answer is a text or a whole :class:`Completion`.
         name: the model name written into records.
 
     Every call is kept in ``requests`` (the :class:`ModelRequest` objects) for assertions,
@@ -42,14 +46,14 @@ class ScriptedModel:
 
     def __init__(
         self,
-        script: Iterable[str] | Mapping[str, Iterable[str]] | Responder,
+        script: Iterable[Answer] | Mapping[str, Iterable[Answer]] | Responder,
         *,
         name: str = "scripted",
     ) -> None:
         self._name = name
         self._fn: Responder | None = None
-        self._queue: deque[str] | None = None
-        self._routes: dict[str, deque[str]] | None = None
+        self._queue: deque[Answer] | None = None
+        self._routes: dict[str, deque[Answer]] | None = None
         if callable(script):
             self._fn = script
         elif isinstance(script, Mapping):
@@ -66,7 +70,7 @@ class ScriptedModel:
     def model_name(self) -> str:
         return self._name
 
-    def answer(self, messages: Sequence[Message]) -> str:
+    def answer(self, messages: Sequence[Message]) -> Answer:
         if self._fn is not None:
             return self._fn(messages)
         if self._queue is not None:
@@ -92,9 +96,13 @@ class ScriptedModel:
         self.schemas.append(request.response_schema)
         self.grammars.append(request.grammar)
         self.temperatures.append(request.temperature)
-        text = self.answer(messages)
+        answer = self.answer(messages)
+        if isinstance(answer, Completion):
+            return answer if answer.model else replace(answer, model=self._name)
         prompt = sum(len(m["content"].split()) for m in messages)
-        return Completion(text=text, usage=Usage(prompt, len(text.split()), 1), model=self._name)
+        return Completion(
+            text=answer, usage=Usage(prompt, len(answer.split()), 1), model=self._name
+        )
 
     def remaining(self) -> int:
         """Answers not yet used (scripts and routes)."""
@@ -108,4 +116,4 @@ class ScriptedModel:
         return None
 
 
-__all__ = ["ScriptExhausted", "ScriptedModel"]
+__all__ = ["Answer", "ScriptExhausted", "ScriptedModel"]
