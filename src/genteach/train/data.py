@@ -2,16 +2,19 @@
 
 Sources (one :class:`SourceConfig` each):
 
-* genteach JSONL (``messages`` list of ``{"role", "content"}``, plus ``id`` and ``meta``) or a
-  folder written by ``datasets.Dataset.save_to_disk``;
+* genteach JSONL or a ``genteach export`` (``messages``: ``{"role", "content"}`` turns that may
+  carry ``trained``, ``tool_calls``, ``tool_call_id`` and ``name``), or a folder written by
+  ``datasets.Dataset.save_to_disk``; an assistant turn with ``trained: false`` stays in the
+  context but is not trained;
 * the ``microsoft/orca-agentinstruct-1M-v1`` layout: ``messages`` is a JSON *string*, one split
   per skill (a local copy: ``path`` is the folder, ``splits`` the skills to read);
 * ``THUDM/AgentInstruct``: ``conversations`` of ``{"from", "value", "loss"}``; turns with
   ``loss: false`` stay in the context but are not trained;
 * TRL prompt/completion rows (strings, or message lists).
 
-Every row becomes ``messages`` with a ``train`` flag per turn, or is counted as bad with a
-reason. Bad rows never stop a run: they are reported and left out.
+Every row becomes ``messages`` with a ``train`` flag per turn (only assistant turns can be
+trained), or is counted as bad with a reason. Bad rows never stop a run: they are reported
+and left out.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ __all__ = [
     "BAD_REASONS",
     "DataArguments",
     "DataReport",
-    "Message",
     "Normalized",
     "SourceConfig",
     "SourceReport",
+    "Turn",
     "load_source",
     "mix_counts",
     "normalize_row",
@@ -44,11 +47,11 @@ __all__ = [
 
 #: Why a row is left out. The report counts each.
 BAD_REASONS: dict[str, str] = {
-    "malformed": "not a JSON object / unknown format / unknown role",
+    "malformed": "not a JSON object / unknown format / unknown role / bad tool call or flag",
     "empty": "no message with text",
     "system_not_first": "a system message after the first turn",
     "no_assistant_turn": "no assistant turn with text",
-    "no_trained_turn": "every assistant turn has loss false",
+    "no_trained_turn": "every assistant turn has loss (or trained) false",
     "over_long": "no trained token left after truncation to max_length",
     "template_mismatch": "the template's generation blocks do not match the assistant turns",
 }
@@ -110,17 +113,26 @@ class DataArguments:
             raise ValueError("give a weight to every source or to none")
 
 
-class Message(TypedDict):
+class Turn(TypedDict):
+    """One normalised turn: ``train`` is True only on assistant turns that are learned.
+
+    ``tool_calls`` (assistant turns) holds ``{"id", "name", "arguments"}`` with the arguments
+    as JSON text; ``tool_call_id`` and ``name`` belong to ``tool`` turns (None elsewhere).
+    """
+
     role: str
     content: str
     train: bool
+    tool_calls: list[dict[str, str]]
+    tool_call_id: str | None
+    name: str | None
 
 
 @dataclass
 class Normalized:
     """A row in the one shape training uses; ``bad`` names the reason when it is left out."""
 
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Turn] = field(default_factory=list)
     prompt: str = ""
     completion: str = ""
     bad: str = ""
@@ -129,33 +141,80 @@ class Normalized:
 # Normalising rows (pure functions)
 
 
-def _message(role: Any, content: Any, train: bool) -> Message | None:
-    if role not in ("system", "user", "assistant"):
+def _tool_call(raw: Any) -> dict[str, str] | None:
+    """genteach's ``{"id", "name", "arguments"}`` or OpenAI's ``{"id", "function": {...}}``."""
+    if not isinstance(raw, Mapping):
+        return None
+    function = raw.get("function")
+    body = function if isinstance(function, Mapping) else raw
+    name, arguments, call_id = body.get("name"), body.get("arguments"), raw.get("id")
+    if isinstance(arguments, Mapping):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    if arguments is None:
+        arguments = "{}"
+    if not isinstance(name, str) or not name or not isinstance(arguments, str):
+        return None
+    if call_id is not None and not isinstance(call_id, str):
+        return None
+    return {"id": call_id or "", "name": name, "arguments": arguments}
+
+
+def _message(item: Mapping[str, Any], role: Any, content: Any, train: bool) -> Turn | None:
+    """One turn, or None when it is malformed. ``train`` is the format's flag for the turn."""
+    if role not in ("system", "user", "assistant", "tool"):
         return None
     if content is None:
         content = ""
     if not isinstance(content, str):
         return None
-    return {"role": role, "content": content, "train": train and role == "assistant"}
+    calls: list[dict[str, str]] = []
+    raw_calls = item.get("tool_calls")
+    if raw_calls is not None and role == "assistant":
+        if not isinstance(raw_calls, list):
+            return None
+        for raw in raw_calls:
+            call = _tool_call(raw)
+            if call is None:
+                return None
+            calls.append(call)
+    call_id, name = item.get("tool_call_id"), item.get("name")
+    if role != "tool":
+        call_id = name = None
+    if not isinstance(call_id, (str, type(None))) or not isinstance(name, (str, type(None))):
+        return None
+    return {
+        "role": role,
+        "content": content,
+        "train": train and role == "assistant",
+        "tool_calls": calls,
+        "tool_call_id": call_id,
+        "name": name,
+    }
 
 
-def _check(messages: list[Message]) -> Normalized:
+def _has_text(m: Turn) -> bool:
+    return bool(m["content"].strip() or m["tool_calls"])
+
+
+def _check(messages: list[Turn]) -> Normalized:
     messages = [m for m in messages if not (m["role"] == "system" and not m["content"].strip())]
-    if not any(m["content"].strip() for m in messages):
+    if not any(_has_text(m) for m in messages):
         return Normalized(bad="empty")
     if any(m["role"] == "system" for m in messages[1:]):
         return Normalized(bad="system_not_first")
     for m in messages:  # an assistant turn without text would only train its EOS
-        if m["role"] == "assistant" and not m["content"].strip():
+        if m["role"] == "assistant" and not _has_text(m):
             m["train"] = False
-    if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
+    if not any(m["role"] == "assistant" and _has_text(m) for m in messages):
         return Normalized(bad="no_assistant_turn")
     if not any(m["train"] for m in messages):
         return Normalized(bad="no_trained_turn")
     return Normalized(messages=messages)
 
 
-def _from_messages(raw: Any, trained: bool = True) -> list[Message] | None:
+def _from_messages(raw: Any, trained: bool = True) -> list[Turn] | None:
+    """genteach/OpenAI messages; a turn's own ``trained`` flag wins over the default
+    (assistant turns trained), and ``trained=False`` masks every turn (a prompt)."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -163,27 +222,31 @@ def _from_messages(raw: Any, trained: bool = True) -> list[Message] | None:
             return None
     if not isinstance(raw, list):
         return None
-    out: list[Message] = []
+    out: list[Turn] = []
     for item in raw:
         if not isinstance(item, Mapping):
             return None
-        message = _message(item.get("role"), item.get("content"), trained)
+        flag = item.get("trained")
+        if flag is not None and not isinstance(flag, bool):
+            return None
+        own = flag if flag is not None else item.get("role") == "assistant"
+        message = _message(item, item.get("role"), item.get("content"), trained and own)
         if message is None:
             return None
         out.append(message)
     return out
 
 
-def _from_thudm(raw: Any) -> list[Message] | None:
+def _from_thudm(raw: Any) -> list[Turn] | None:
     if not isinstance(raw, list):
         return None
-    out: list[Message] = []
+    out: list[Turn] = []
     for item in raw:
         if not isinstance(item, Mapping):
             return None
         speaker = item.get("from")
         role = "system" if speaker == "system" else _THUDM_ROLES.get(str(speaker))
-        message = _message(role, item.get("value"), item.get("loss") is not False)
+        message = _message({}, role, item.get("value"), item.get("loss") is not False)
         if message is None:
             return None
         out.append(message)
@@ -209,11 +272,11 @@ def normalize_row(row: Mapping[str, Any], fmt: str = "auto") -> Normalized:
         if not isinstance(parsed, Mapping):
             return Normalized(bad="malformed")
         return normalize_row(parsed, fmt)
-    if fmt == "auto":
-        if row.get("conversations") is not None:
-            fmt = "thudm"
-        elif row.get("messages") is not None:
+    if fmt == "auto":  # a genteach export has both columns: its messages are the richer
+        if row.get("messages") is not None:
             fmt = "messages"
+        elif row.get("conversations") is not None:
+            fmt = "thudm"
         elif row.get("prompt") is not None and row.get("completion") is not None:
             fmt = "prompt_completion"
         else:
@@ -239,7 +302,15 @@ def normalize_row(row: Mapping[str, Any], fmt: str = "auto") -> Normalized:
 def _features() -> Features:
     from datasets import Features, List, Value
 
-    message = {"role": Value("string"), "content": Value("string"), "train": Value("bool")}
+    call = {"id": Value("string"), "name": Value("string"), "arguments": Value("string")}
+    message = {
+        "role": Value("string"),
+        "content": Value("string"),
+        "train": Value("bool"),
+        "tool_calls": List(call),
+        "tool_call_id": Value("string"),
+        "name": Value("string"),
+    }
     return Features(
         {
             "source": Value("string"),
