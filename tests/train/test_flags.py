@@ -17,8 +17,10 @@ import yaml
 from genteach.export import export_dataset
 from genteach.models.base import Message
 from genteach.records import JsonlWriter, Record, RecordMeta
-from genteach.train.data import normalize_row, tokenize_batch
+from genteach.train.data import normalize_row
 from genteach.train.templates import read_template
+
+from .conftest import masked_text, tokenize, trained_runs, trained_text
 
 SYSTEM = "You act in a Linux shell."
 CALL = {"id": "call_1", "name": "bash", "arguments": '{"cmd": "wc -l notes.txt"}'}
@@ -62,58 +64,35 @@ QWEN_TRAINED = (
 )
 
 
-def tokenize(tokenizer: Any, row: dict[str, Any], template: str, fmt: str = "auto") -> Any:
-    normal = normalize_row(row, fmt)
-    assert not normal.bad, normal.bad
-    batch = {"messages": [normal.messages], "prompt": [""], "completion": [""], "bad": [""]}
-    out = tokenize_batch(batch, tokenizer, template, 1024)
-    assert out["bad"] == [""]
-    return out["input_ids"][0], out["labels"][0]
-
-
-def trained_text(tokenizer: Any, ids: list[int], labels: list[int]) -> str:
-    return str(tokenizer.decode([t for t, lab in zip(ids, labels, strict=True) if lab != -100]))
-
-
-def runs_of_trained(tokenizer: Any, ids: list[int], labels: list[int]) -> list[str]:
-    """The trained text as separate runs (one per trained turn)."""
-    runs: list[list[int]] = []
-    previous = False
-    for token, label in zip(ids, labels, strict=True):
-        if label != -100:
-            if not previous:
-                runs.append([])
-            runs[-1].append(token)
-        previous = label != -100
-    return [str(tokenizer.decode(run)) for run in runs]
-
-
 @pytest.mark.parametrize(
-    ("template", "text", "trained", "runs"),
+    ("tokenizer", "template", "text", "trained"),
     [
-        ("mistral.jinja", MISTRAL_TEXT, MISTRAL_TRAINED, 2),
-        ("qwen2.jinja", QWEN_TEXT, QWEN_TRAINED, 2),
+        ("mistral_tokenizer", "mistral.jinja", MISTRAL_TEXT, MISTRAL_TRAINED),
+        ("tiny_tokenizer", "qwen2.jinja", QWEN_TEXT, QWEN_TRAINED),
     ],
 )
 def test_only_flagged_assistant_turns_are_trained(
-    tiny_tokenizer: Any, template: str, text: str, trained: str, runs: int
+    request: pytest.FixtureRequest, tokenizer: str, template: str, text: str, trained: str
 ) -> None:
-    ids, labels = tokenize(tiny_tokenizer, {"messages": TRAJECTORY}, read_template(template))
-    assert tiny_tokenizer.decode(ids) == text
-    assert trained_text(tiny_tokenizer, ids, labels) == trained
-    assert len(runs_of_trained(tiny_tokenizer, ids, labels)) == runs
+    tok = request.getfixturevalue(tokenizer)
+    rendered, ids, labels = tokenize(tok, {"messages": TRAJECTORY}, read_template(template))
+    assert rendered == text
+    runs = trained_runs(tok, rendered, ids, labels)
+    assert "".join(runs) == trained and len(runs) == 2  # the tool-call turn and the answer
     assert all(label in (-100, token) for token, label in zip(ids, labels, strict=True))
+    masked = masked_text(tok, rendered, ids, labels)
+    assert "Ok." in masked and "ls -1 /etc | wc -l" in masked and "3 notes.txt" in masked
 
 
-def test_trained_true_on_a_non_assistant_turn_is_not_trained(tiny_tokenizer: Any) -> None:
+def test_trained_true_on_a_non_assistant_turn_is_not_trained(mistral_tokenizer: Any) -> None:
     row = {
         "messages": [
             {"role": "user", "content": "Add two and three.", "trained": True},
             {"role": "assistant", "content": "Five."},
         ]
     }
-    ids, labels = tokenize(tiny_tokenizer, row, read_template("mistral.jinja"))
-    assert trained_text(tiny_tokenizer, ids, labels) == " Five.</s>"
+    text, ids, labels = tokenize(mistral_tokenizer, row, read_template("mistral.jinja"))
+    assert trained_text(mistral_tokenizer, text, ids, labels) == " Five.</s>"
 
 
 def after_user(turn: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +116,7 @@ def test_bad_flags_and_tool_calls(row: dict[str, Any], reason: str) -> None:
     assert normalize_row(row).bad == reason
 
 
-def test_openai_style_tool_calls_and_a_call_without_text(tiny_tokenizer: Any) -> None:
+def test_openai_style_tool_calls_and_a_call_without_text(mistral_tokenizer: Any) -> None:
     row = {
         "messages": [
             {"role": "user", "content": "Files?"},
@@ -152,9 +131,9 @@ def test_openai_style_tool_calls_and_a_call_without_text(tiny_tokenizer: Any) ->
             {"role": "assistant", "content": "One file."},
         ]
     }
-    ids, labels = tokenize(tiny_tokenizer, row, read_template("mistral.jinja"))
-    assert trained_text(tiny_tokenizer, ids, labels) == (
-        '[TOOL_CALLS] [{"name": "ls", "arguments": {}}]</s> One file.</s>'
+    text, ids, labels = tokenize(mistral_tokenizer, row, read_template("mistral.jinja"))
+    assert trained_text(mistral_tokenizer, text, ids, labels) == (
+        ' [TOOL_CALLS] [{"name": "ls", "arguments": {}}]</s> One file.</s>'
     )
 
 
@@ -186,28 +165,30 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_export_then_train_messages_and_conversations(tiny_tokenizer: Any, exported: Path) -> None:
+def test_export_then_train_messages_and_conversations(
+    mistral_tokenizer: Any, exported: Path
+) -> None:
     import datasets
 
     row = datasets.load_dataset(str(exported), split="tool_use")[0]
     mistral = read_template("mistral.jinja")
-    ids, labels = tokenize(tiny_tokenizer, row, mistral)  # auto picks `messages`
-    assert tiny_tokenizer.decode(ids) == MISTRAL_TEXT
-    assert trained_text(tiny_tokenizer, ids, labels) == MISTRAL_TRAINED
+    text, ids, labels = tokenize(mistral_tokenizer, row, mistral)  # auto picks `messages`
+    assert text == MISTRAL_TEXT
+    assert trained_text(mistral_tokenizer, text, ids, labels) == MISTRAL_TRAINED
     # THUDM's form of the same record: loss false on "Ok." and the demo, tools as text
-    ids, labels = tokenize(tiny_tokenizer, row, mistral, fmt="thudm")
-    assert trained_text(tiny_tokenizer, ids, labels) == (
+    text, ids, labels = tokenize(mistral_tokenizer, row, mistral, fmt="thudm")
+    assert trained_runs(mistral_tokenizer, text, ids, labels) == [
         " I will count them.\n<tool_call>\n"
-        '{"name": "bash", "arguments": {"cmd": "wc -l notes.txt"}}\n</tool_call></s>'
-        " notes.txt has 3 lines.</s>"
-    )
-    masked = tiny_tokenizer.decode([t for t, lab in zip(ids, labels, strict=True) if lab == -100])
+        '{"name": "bash", "arguments": {"cmd": "wc -l notes.txt"}}\n</tool_call></s>',
+        " notes.txt has 3 lines.</s>",
+    ]
+    masked = masked_text(mistral_tokenizer, text, ids, labels)
     assert " Ok.</s>" in masked and " ls -1 /etc | wc -l</s>" in masked
     assert "[INST] <tool_response>\n3 notes.txt\n</tool_response> [/INST]" in masked
 
 
 def test_recipe_trains_only_the_flagged_turns(
-    tiny_mistral_dir: Path, exported: Path, tmp_path: Path, tiny_tokenizer: Any
+    tiny_mistral_dir: Path, exported: Path, tmp_path: Path, mistral_tokenizer: Any
 ) -> None:
     from genteach.train.recipe import train_from_config
 
@@ -216,20 +197,18 @@ def test_recipe_trains_only_the_flagged_turns(
         "sources": [{"path": str(exported), "splits": ["tool_use"]}],
         "max_length": 512,
         "max_steps": 1,
-        "assistant_only_loss": True,
         "per_device_train_batch_size": 1,
         "use_cpu": True,
         "bf16": False,
         "report_to": "none",
         "save_strategy": "no",
         "output_dir": str(tmp_path / "out"),
-    }
+    }  # assistant_only_loss unset: the recipe's default
     path = tmp_path / "flags.yaml"
     path.write_text(yaml.safe_dump(config))
     result = train_from_config(str(path))
     batch = next(iter(result.trainer.get_train_dataloader()))
     ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
-    assert tiny_tokenizer.decode(ids) == MISTRAL_TEXT
-    # the collator shifts nothing: labels are the dataset's, -100 outside the flagged turns
-    assert trained_text(tiny_tokenizer, ids, labels) == MISTRAL_TRAINED
+    runs = trained_runs(mistral_tokenizer, MISTRAL_TEXT, ids, labels)
+    assert "".join(runs) == MISTRAL_TRAINED and len(runs) == 2
     assert result.report.trained_tokens == sum(1 for x in labels if x != -100)

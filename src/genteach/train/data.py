@@ -400,7 +400,11 @@ def mix_counts(available: Sequence[int], weights: Sequence[float | None]) -> lis
 
 
 def _token_range(encoding: Any, row: int, start: int, end: int) -> tuple[int, int] | None:
-    """Tokens covering characters [start, end) of text ``row``, as a half-open range."""
+    """Tokens that begin inside characters [start, end) of text ``row`` (half-open range).
+
+    A token that begins before ``start`` and runs into the span (a merge across the
+    boundary, such as ``][`` in ``[/INST][TOOL_CALLS]`` with Mistral's tokenizer) is left
+    out: it is prompt text, never trained."""
     first = last = None
     for char in range(start, end):
         first = encoding.char_to_token(row, char)
@@ -412,7 +416,9 @@ def _token_range(encoding: Any, row: int, start: int, end: int) -> tuple[int, in
             break
     if first is None or last is None:
         return None
-    return first, last + 1
+    if encoding.token_to_chars(row, first).start < start:
+        first += 1
+    return (first, last + 1) if first <= last else None
 
 
 def tokenize_batch(
@@ -501,13 +507,16 @@ def tokenize_batch(
 
 @dataclass
 class SourceReport:
-    """What one source gave, from rows read to tokens trained."""
+    """What one source gave, from rows read to tokens trained.
+
+    ``rows_usable`` counts the rows left after normalising and tokenizing (bad and over-long
+    rows dropped); the mix is taken from those, so ``rows_kept`` follows the weights.
+    """
 
     name: str
     weight: float | None
     rows_read: int
     rows_usable: int = 0
-    rows_mixed: int = 0
     rows_kept: int = 0
     truncated: int = 0
     tokens: int = 0
@@ -522,6 +531,7 @@ class DataReport:
     sources: list[SourceReport]
     max_length: int | None
     seed: int
+    assistant_only_loss: bool = True
 
     @property
     def rows_kept(self) -> int:
@@ -535,27 +545,33 @@ class DataReport:
     def trained_tokens(self) -> int:
         return sum(s.trained_tokens for s in self.sources)
 
+    def shares(self) -> dict[str, float]:
+        """Each source's share of the kept rows (what the weights ask for)."""
+        total = self.rows_kept
+        return {s.name: s.rows_kept / total if total else 0.0 for s in self.sources}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "rows_kept": self.rows_kept,
             "tokens": self.tokens,
             "trained_tokens": self.trained_tokens,
+            "shares": self.shares(),
         }
 
     def format(self) -> str:
         head = (
-            f"{'source':<24}{'weight':>7}{'read':>9}{'usable':>9}{'mixed':>9}{'kept':>9}"
+            f"{'source':<24}{'weight':>7}{'read':>9}{'usable':>9}{'kept':>9}"
             f"{'share':>7}{'tokens':>12}{'trained':>9}"
         )
         lines = [f"data report (max_length={self.max_length}, seed={self.seed})", head]
+        shares = self.shares()
         for s in self.sources:
-            share = s.rows_kept / self.rows_kept if self.rows_kept else 0.0
             trained = s.trained_tokens / s.tokens if s.tokens else 0.0
             weight = "-" if s.weight is None else f"{s.weight:g}"
             lines.append(
-                f"{s.name[:23]:<24}{weight:>7}{s.rows_read:>9}{s.rows_usable:>9}{s.rows_mixed:>9}"
-                f"{s.rows_kept:>9}{share:>7.1%}{s.tokens:>12}{trained:>9.1%}"
+                f"{s.name[:23]:<24}{weight:>7}{s.rows_read:>9}{s.rows_usable:>9}{s.rows_kept:>9}"
+                f"{shares[s.name]:>7.1%}{s.tokens:>12}{trained:>9.1%}"
             )
             for reason, count in sorted(s.bad.items()):
                 lines.append(f"    bad rows, {reason}: {count} ({BAD_REASONS.get(reason, '')})")
@@ -565,6 +581,8 @@ class DataReport:
         lines.append(
             f"total: {self.rows_kept} rows, {self.tokens} tokens, {share:.1%} of them trained"
         )
+        if not self.assistant_only_loss:
+            lines.append("assistant_only_loss is off: every token is trained, prompts included")
         return "\n".join(lines)
 
 
@@ -581,6 +599,10 @@ def _count(dataset: Dataset, key: str, columns: Sequence[str]) -> dict[tuple[str
     return out
 
 
+def _not_bad(batch: Mapping[str, list[Any]]) -> list[bool]:
+    return [not r for r in batch["bad"]]
+
+
 def prepare_dataset(
     data_args: DataArguments,
     tokenizer: PreTrainedTokenizerBase,
@@ -591,10 +613,11 @@ def prepare_dataset(
     completion_only_loss: bool | None = None,
     num_proc: int | None = None,
 ) -> tuple[Dataset, DataReport]:
-    """Load, normalise, mix and tokenize every source; return the rows to train and the report.
+    """Load, normalise, tokenize and mix every source; return the rows to train and the report.
 
-    The dataset has ``input_ids``, ``labels`` (-100 where masked), ``source``, ``n_tokens``
-    and ``n_trained``; TRL's SFTTrainer takes it as is and only packs it.
+    Each source is tokenized before mixing, so rows dropped as bad or over-long never count
+    towards the mix: the kept rows follow the weights. The dataset has ``input_ids``,
+    ``labels`` (-100 where masked), ``source``, ``n_tokens`` and ``n_trained``.
     """
     from datasets import concatenate_datasets
 
@@ -616,44 +639,41 @@ def prepare_dataset(
             desc=f"Normalising {source.name}",
         )
         report = SourceReport(name=source.name, weight=source.weight, rows_read=len(raw))
-        for (_, reason), (count,) in _count(normal, "bad", []).items():
-            if reason:
-                report.bad[reason] = count
-        good = normal.filter(lambda b: [not r for r in b["bad"]], batched=True, num_proc=num_proc)
-        report.rows_usable = len(good)
+        good = normal.filter(_not_bad, batched=True, num_proc=num_proc)
+        tokenized = good.map(
+            tokenize_batch,
+            batched=True,
+            fn_kwargs={
+                "tokenizer": tokenizer,
+                "template": template,
+                "max_length": max_length,
+                "assistant_only_loss": assistant_only_loss,
+                "completion_only_loss": completion_only_loss,
+            },
+            remove_columns=["messages", "prompt", "completion"],
+            num_proc=num_proc,
+            desc=f"Tokenizing {source.name}",
+        )
+        for bad_rows in (normal, tokenized):
+            for (_, reason), (count,) in _count(bad_rows, "bad", []).items():
+                if reason:
+                    report.bad[reason] = report.bad.get(reason, 0) + count
+        kept = tokenized.filter(_not_bad, batched=True, num_proc=num_proc)
+        report.rows_usable = len(kept)
         reports.append(report)
-        usable.append(good)
+        usable.append(kept)
     takes = mix_counts([len(d) for d in usable], [s.weight for s in data_args.sources])
     parts = []
     for report, dataset, take in zip(reports, usable, takes, strict=True):
-        report.rows_mixed = take
-        parts.append(
-            dataset.shuffle(seed=seed).select(range(take)) if take < len(dataset) else dataset
-        )
-    mixed = concatenate_datasets(parts).shuffle(seed=seed)
-    tokenized = mixed.map(
-        tokenize_batch,
-        batched=True,
-        fn_kwargs={
-            "tokenizer": tokenizer,
-            "template": template,
-            "max_length": max_length,
-            "assistant_only_loss": assistant_only_loss,
-            "completion_only_loss": completion_only_loss,
-        },
-        remove_columns=["messages", "prompt", "completion"],
-        num_proc=num_proc,
-        desc="Tokenizing",
-    )
-    by_name = {r.name: r for r in reports}
-    counts = _count(tokenized, "bad", ["n_tokens", "n_trained", "truncated"])
-    for (name, reason), (count, tokens, trained, truncated) in counts.items():
-        report = by_name[name]
-        if reason:
-            report.bad[reason] = report.bad.get(reason, 0) + count
-        else:
+        part = dataset.shuffle(seed=seed).select(range(take)) if take < len(dataset) else dataset
+        if len(part):
+            count, tokens, trained, truncated = _count(
+                part, "bad", ["n_tokens", "n_trained", "truncated"]
+            )[(str(report.name), "")]
             report.rows_kept, report.tokens, report.trained_tokens = count, tokens, trained
             report.truncated = truncated
-    kept = tokenized.filter(lambda b: [not r for r in b["bad"]], batched=True, num_proc=num_proc)
-    kept = kept.remove_columns(["bad", "truncated"])
-    return kept, DataReport(sources=reports, max_length=max_length, seed=seed)
+        parts.append(part)
+    mixed = concatenate_datasets(parts).shuffle(seed=seed).remove_columns(["bad", "truncated"])
+    return mixed, DataReport(
+        sources=reports, max_length=max_length, seed=seed, assistant_only_loss=assistant_only_loss
+    )
