@@ -1,4 +1,5 @@
-"""The CPU smoke config on the real small model the [local] extra ships (slow: ~1-2 min)."""
+"""The CPU smoke config on the real small model the [local] extra ships (slow: 3-7 min on
+2 shared cores, see docs/training.md)."""
 
 from __future__ import annotations
 
