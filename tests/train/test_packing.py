@@ -150,3 +150,19 @@ def test_flash_attention_varlen_isolates_packed_examples(
 
 def test_recipe_arguments_default() -> None:
     assert RecipeArguments().pure_bf16 is False
+
+
+def test_attention_pick(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    from transformers import GPT2Config, MistralConfig
+
+    assert pick_attention(None, MistralConfig()) == "sdpa"  # CPU
+    assert pick_attention("eager", MistralConfig()) == "eager"  # asked for
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_attention(None, MistralConfig()) == "flex_attention"  # GPU, no flash-attn
+    assert pick_attention(None, GPT2Config()) == "sdpa"  # a class without FlexAttention
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: object() if name == "flash_attn" else real(name)
+    )
+    assert pick_attention(None, MistralConfig()) == "flash_attention_2"

@@ -129,13 +129,13 @@ def resolve_model_path(name: str | None) -> str:
     return name
 
 
-def pick_attention(requested: str | None) -> str:
+def pick_attention(requested: str | None, config: Any = None) -> str:
     """The attention path for packed rows.
 
     ``flash_attention_2`` on a GPU with flash-attn installed (varlen: sequence boundaries);
-    else ``flex_attention`` on a GPU (a block mask from the reset position ids: blocks
-    outside an example are skipped); else ``sdpa`` (CPU: a dense block-diagonal mask per
-    row). An explicit ``attn_implementation`` wins.
+    else ``flex_attention`` on a GPU when the model class supports it (a block mask from
+    the reset position ids: blocks outside an example are skipped); else ``sdpa`` (CPU: a
+    dense block-diagonal mask per row). An explicit ``attn_implementation`` wins.
     """
     if requested:
         return requested
@@ -146,8 +146,19 @@ def pick_attention(requested: str | None) -> str:
     if torch.cuda.is_available():
         if importlib.util.find_spec("flash_attn") is not None:
             return "flash_attention_2"
-        return "flex_attention"
+        if config is None or _supports_flex(config):
+            return "flex_attention"
     return "sdpa"
+
+
+def _supports_flex(config: Any) -> bool:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    try:
+        model_class = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
+    except KeyError:
+        return False
+    return bool(getattr(model_class, "_supports_flex_attn", False))
 
 
 def load_dtype(
@@ -228,7 +239,7 @@ def precision_summary(trainer: SFTTrainer) -> str:
     model: Any = trainer.model
     trainable = [p for p in model.parameters() if p.requires_grad]
     dtypes = sorted({str(p.dtype).replace("torch.", "") for p in trainable})
-    compute = "bf16 autocast" if args.bf16 else "fp16 autocast" if args.fp16 else "parameter dtype"
+    compute = "bf16 autocast" if args.bf16 else "fp16 autocast" if args.fp16 else "no autocast"
     line = f"precision: trainable parameters {'/'.join(dtypes)}, compute {compute}"
     half = any(p.dtype in (torch.bfloat16, torch.float16) for p in trainable)
     kind = trainer.accelerator.distributed_type
@@ -268,9 +279,8 @@ def build_trainer(
     output_dir = training_args.output_dir or "trainer_output"
     model_path = resolve_model_path(model_args.model_name_or_path)
     tokenizer = load_tokenizer(model_path, model_args.model_revision)
-    model_type = AutoConfig.from_pretrained(
-        model_path, revision=model_args.model_revision
-    ).model_type
+    model_config = AutoConfig.from_pretrained(model_path, revision=model_args.model_revision)
+    model_type = model_config.model_type
     template = resolve_chat_template(tokenizer, model_type, training_args.chat_template_path)
     tokenizer.chat_template = template
 
@@ -297,7 +307,7 @@ def build_trainer(
         raise ValueError("no usable rows: see the data report above")
 
     # Model in fp32 (master weights) unless pure_bf16 or LoRA; the attention path
-    attention = pick_attention(model_args.attn_implementation)
+    attention = pick_attention(model_args.attn_implementation, model_config)
     model = load_model(model_path, model_args, training_args, recipe_args, attention)
 
     # Packed rows (BFD, whole examples) and a collator that never joins rows into one mask
