@@ -4,6 +4,7 @@ backward) and the attention work each path does, on one batch of packed rows.
 Usage::
 
     python benchmarks/attention_paths_bench.py                   # CPU: 2 rows of 2048, small model
+    python benchmarks/attention_paths_bench.py --length 4096 --vocab 1000   # attention-bound
     python benchmarks/attention_paths_bench.py --device cuda --length 8192 --hidden 4096 --layers 4
 
 Paths (one packed batch, the same tokens and examples for each):
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=2048)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-flex", action="store_true")
     args = parser.parse_args()
@@ -111,7 +113,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     config = MistralConfig(
-        vocab_size=32000,
+        vocab_size=args.vocab,
         hidden_size=args.hidden,
         intermediate_size=args.hidden * 7 // 2,
         num_hidden_layers=args.layers,
@@ -122,7 +124,7 @@ def main() -> None:
     )
     dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
     model = MistralForCausalLM(config).to(args.device, dtype)
-    ids, positions, lengths = packed_batch(args.rows, args.length, 32000)
+    ids, positions, lengths = packed_batch(args.rows, args.length, args.vocab)
     ids, positions = ids.to(args.device), positions.to(args.device)
     joined = (ids.reshape(1, -1), positions.reshape(1, -1))
     total = args.rows * args.length
@@ -130,7 +132,7 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, device {args.device}, {args.rows} rows x {args.length} "
         f"tokens, {len(lengths)} examples (mean {statistics.fmean(lengths):.0f} tokens), "
-        f"model d={args.hidden} x {args.layers} layers"
+        f"model d={args.hidden} x {args.layers} layers, vocab {args.vocab}"
     )
     print(f"causal entries needed inside the examples: {exact:,}")
     cases = [
