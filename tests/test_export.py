@@ -18,11 +18,13 @@ from genteach.export import (
     export_dataset,
     find_record_files,
     push_export,
+    to_conversations,
 )
 from genteach.models.base import Message
 from genteach.records import JsonlWriter, Record, RecordMeta, Reject
 
 TEACHER = "teacher-x"
+NO_TOOLS = {"tool_calls": None, "tool_call_id": None, "name": None}
 
 
 def record(skill: str, n: int, *, sub: str = "weaken", teacher: str = TEACHER) -> Record:
@@ -177,7 +179,13 @@ def test_export_layout_reloads_with_datasets(runs: tuple[Path, Path], tmp_path: 
     features = {split: ds.features for split, ds in reloaded.items()}
     assert all(f == dataset_features() for f in features.values())
     row = reloaded["fermi"][0]
-    assert row["messages"] == [dict(m) for m in record("fermi", 3).messages]
+    assert row["messages"] == [
+        {**m, "trained": m["role"] == "assistant", **NO_TOOLS} for m in record("fermi", 3).messages
+    ]
+    assert row["conversations"] == [
+        {"from": "human", "value": "Question 3 about fermi: why do tunnels flood?", "loss": None},
+        {"from": "gpt", "value": "Answer 3: water finds the lowest point.", "loss": True},
+    ]
     assert row["id"] == record("fermi", 3).id
     assert row["meta"]["teacher"] == TEACHER
     assert row["meta"]["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "calls": 1}
@@ -189,10 +197,12 @@ def test_json_messages_and_no_meta(runs: tuple[Path, Path], tmp_path: Path) -> N
     out = tmp_path / "hf"
     export_dataset(runs[0], out, messages_format="json", include_meta=False)
     reloaded = load(out, tmp_path)
-    assert reloaded["rc"].column_names == ["id", "messages"]
+    assert reloaded["rc"].column_names == ["id", "messages", "conversations"]
     text = reloaded["fermi"][0]["messages"]
     assert isinstance(text, str)
-    assert json.loads(text) == [dict(m) for m in record("fermi", 3).messages]
+    assert json.loads(text) == [
+        {**m, "trained": m["role"] == "assistant"} for m in record("fermi", 3).messages
+    ]
     assert "`messages` (JSON string)" in (out / "README.md").read_text()
 
 
@@ -220,7 +230,9 @@ def test_card(runs: tuple[Path, Path], tmp_path: Path) -> None:
     assert cells[1:3] == ["4", "3"]  # records, rejects
     tmin, tmean, tmax, ttotal = int(cells[3]), float(cells[4]), int(cells[5]), int(cells[6])
     assert 0 < tmin <= tmean <= tmax and ttotal >= 4 * tmin
-    assert cells[8:] == ["1.00", "1"]  # one assistant turn per record
+    assert cells[7] == cells[8]  # every assistant token is trained
+    assert cells[9:] == ["1.00", "1"]  # one assistant turn per record
+    assert "`conversations` (list)" in body and "`<tool_call>`" in body
     assert "- **rc**: strengthen 1, weaken 3" in body
     assert "taxonomy_sha256: abc" in body and "seed: 7" in body
 
@@ -245,7 +257,7 @@ def test_card_tokens_with_another_tokenizer(runs: tuple[Path, Path], tmp_path: P
     body = (out / "README.md").read_text()
     assert "Tokens: `words` (approximate) tokens" in body
     # fermi/3: "" (0) + "Question 3 about fermi: ..." (8) + "Answer 3: water ..." (7)
-    assert "| fermi | 1 | 0 | 15 | 15.0 | 15 | 15 | 7 | 1.00 | 1 |" in body
+    assert "| fermi | 1 | 0 | 15 | 15.0 | 15 | 15 | 7 | 7 | 1.00 | 1 |" in body
 
 
 def test_out_dir_must_be_empty_unless_overwrite(runs: tuple[Path, Path], tmp_path: Path) -> None:
@@ -262,7 +274,9 @@ def test_out_dir_must_be_empty_unless_overwrite(runs: tuple[Path, Path], tmp_pat
 
 def test_meta_features_follow_record_meta() -> None:
     assert list(dataset_features()["meta"]) == list(RecordMeta.model_fields)
-    assert list(dataset_features(include_meta=False)) == ["id", "messages"]
+    assert list(dataset_features(include_meta=False)) == ["id", "messages", "conversations"]
+    bare = dataset_features(include_meta=False, include_conversations=False)
+    assert list(bare) == ["id", "messages"]
 
 
 def test_max_shard_size(runs: tuple[Path, Path], tmp_path: Path) -> None:
@@ -348,3 +362,127 @@ def test_identical_rejects_in_one_file_both_count_but_a_copied_folder_does_not(
     shutil.copytree(run, copy)
     assert collect_records([run]).rejects == 2
     assert collect_records([run, copy]).rejects == 2  # the copy adds nothing
+
+
+# An agent trajectory: a scripted "Ok.", a one-shot demo, a tool call and its result.
+TRAJECTORY: list[Message] = [
+    {"role": "system", "content": "You act in a Linux shell."},
+    {"role": "user", "content": "Answer with one command. Say Ok. if you understand."},
+    {"role": "assistant", "content": "Ok.", "trained": False},
+    {"role": "user", "content": "Demo: count the files in /etc."},
+    {"role": "assistant", "content": "ls -1 /etc | wc -l", "trained": False},
+    {"role": "user", "content": "Task: how many lines has notes.txt?"},
+    {
+        "role": "assistant",
+        "content": "I will count them.",
+        "tool_calls": [{"id": "call_1", "name": "bash", "arguments": '{"cmd": "wc -l notes.txt"}'}],
+    },
+    {"role": "tool", "content": "3 notes.txt", "tool_call_id": "call_1", "name": "bash"},
+    {"role": "assistant", "content": "notes.txt has 3 lines."},
+]
+
+
+def trajectory_record() -> Record:
+    meta = record("tool_use", 0).meta.model_copy(update={"skill": "tool_use"})
+    return Record(id=Record.make_id(TRAJECTORY), messages=TRAJECTORY, meta=meta)
+
+
+def test_to_conversations_maps_flags_system_and_tool_turns() -> None:
+    assert to_conversations(TRAJECTORY) == [
+        {
+            "from": "human",
+            "value": "You act in a Linux shell.\n\nAnswer with one command. Say Ok. if you understand.",
+            "loss": None,
+        },
+        {"from": "gpt", "value": "Ok.", "loss": False},
+        {"from": "human", "value": "Demo: count the files in /etc.", "loss": None},
+        {"from": "gpt", "value": "ls -1 /etc | wc -l", "loss": False},
+        {"from": "human", "value": "Task: how many lines has notes.txt?", "loss": None},
+        {
+            "from": "gpt",
+            "value": 'I will count them.\n<tool_call>\n{"name": "bash", "arguments": {"cmd": "wc -l notes.txt"}}\n</tool_call>',
+            "loss": True,
+        },
+        {"from": "human", "value": "<tool_response>\n3 notes.txt\n</tool_response>", "loss": None},
+        {"from": "gpt", "value": "notes.txt has 3 lines.", "loss": True},
+    ]
+
+
+def test_to_conversations_edge_cases() -> None:
+    # a system prompt before an assistant turn is its own human turn; human turns that
+    # would follow each other (parallel tool results) are joined; calls without text
+    calls = [
+        {"id": "a", "name": "f", "arguments": "{}"},
+        {"id": "b", "name": "g", "arguments": "not json"},
+    ]
+    messages: list[Message] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "assistant", "content": "", "tool_calls": calls},  # type: ignore[typeddict-item]
+        {"role": "tool", "content": "1", "tool_call_id": "a"},
+        {"role": "tool", "content": "2", "tool_call_id": "b"},
+        {"role": "assistant", "content": "Done.", "trained": True},
+    ]
+    assert to_conversations(messages) == [
+        {"from": "human", "value": "Be brief.", "loss": None},
+        {
+            "from": "gpt",
+            "value": '<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>\n'
+            '<tool_call>\n{"name": "g", "arguments": "not json"}\n</tool_call>',
+            "loss": True,
+        },
+        {
+            "from": "human",
+            "value": "<tool_response>\n1\n</tool_response>\n\n<tool_response>\n2\n</tool_response>",
+            "loss": None,
+        },
+        {"from": "gpt", "value": "Done.", "loss": True},
+    ]
+    assert to_conversations([{"role": "system", "content": " "}]) == []
+
+
+def test_tool_turns_and_flags_export_with_stable_features(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [trajectory_record(), record("rc", 1)])
+    out = tmp_path / "hf"
+    export_dataset(run, out, tokenizer=WordTokenizer())
+    reloaded = load(out, tmp_path)
+    # a split with tool calls and one without have the same features
+    assert reloaded["tool_use"].features == reloaded["rc"].features == dataset_features()
+    row = reloaded["tool_use"][0]
+    assert [m["trained"] for m in row["messages"]] == [
+        False, False, False, False, False, False, True, False, True
+    ]  # fmt: skip
+    assert row["messages"][6]["tool_calls"] == TRAJECTORY[6]["tool_calls"]
+    assert row["messages"][7] == {
+        "role": "tool",
+        "content": "3 notes.txt",
+        "trained": False,
+        "tool_calls": None,
+        "tool_call_id": "call_1",
+        "name": "bash",
+    }
+    assert row["conversations"] == to_conversations(TRAJECTORY)
+    assert [m["tool_calls"] for m in reloaded["rc"][0]["messages"]] == [None, None, None]
+    # the card counts trained tokens apart from assistant tokens (words here):
+    # "Ok." 1 + "ls -1 /etc | wc -l" 6 (not trained) + the call turn 13 + "notes.txt has 3 lines." 4
+    body = (out / "README.md").read_text()
+    line = next(x for x in body.splitlines() if x.startswith("| tool_use |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[7:9] == ["24", "17"]
+
+
+def test_json_messages_keep_tool_fields_only_where_set(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [trajectory_record()])
+    export_dataset(run, tmp_path / "hf", messages_format="json")
+    row = load(tmp_path / "hf", tmp_path)["tool_use"][0]
+    turns = json.loads(row["messages"])
+    assert turns[2] == {"role": "assistant", "content": "Ok.", "trained": False}
+    assert turns[7] == {**TRAJECTORY[7], "trained": False}
+    assert turns[6] == {**TRAJECTORY[6], "trained": True}
+
+
+def test_cli_no_conversations(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "hf"
+    assert main(["export", str(runs[0]), "--out", str(out), "--no-conversations"]) == 0
+    reloaded = load(out, tmp_path)
+    assert reloaded["rc"].column_names == ["id", "messages", "meta"]
+    assert "`conversations`" not in (out / "README.md").read_text()

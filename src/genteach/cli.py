@@ -229,7 +229,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="messages as one JSON string (the orca-agentinstruct-1M form) instead of a list",
     )
-    e.add_argument("--no-meta", action="store_true", help="only the id and messages columns")
+    e.add_argument("--no-meta", action="store_true", help="leave out the meta column")
+    e.add_argument(
+        "--no-conversations",
+        action="store_true",
+        help="leave out THUDM's conversations column (the messages column has the same turns)",
+    )
     e.add_argument("--rows-per-shard", type=int, help="most rows per parquet file")
     e.add_argument(
         "--max-shard-size", default="500MB", help="most bytes per parquet file (default 500MB)"
@@ -741,6 +746,7 @@ def _export(args: argparse.Namespace) -> int:
         args.out,
         messages_format="json" if args.json_messages else "list",
         include_meta=not args.no_meta,
+        include_conversations=not args.no_conversations,
         rows_per_shard=args.rows_per_shard,
         max_shard_size=args.max_shard_size,
         name=args.name,

@@ -3,7 +3,9 @@
 One split per skill id (as in ``microsoft/orca-agentinstruct-1M-v1``), parquet shards at
 ``data/<split>-NNNNN-of-MMMMM.parquet`` (the Hub's own layout, so ``load_dataset(folder)``
 and the Hub viewer find the splits), and a ``README.md`` dataset card with counts, token
-statistics, the teacher model and the generation config.
+statistics, the teacher model and the generation config. Each row has the conversation
+twice: genteach's ``messages`` (per-turn ``trained`` flags, tool calls and tool turns) and
+THUDM/AgentInstruct's ``conversations`` (``{"from", "value", "loss"}``), unless left out.
 
 Example:
     >>> dsd = export_dataset(["out/"], "hf/")                  # doctest: +SKIP
@@ -18,7 +20,7 @@ import re
 import shutil
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +29,7 @@ import yaml
 from pydantic import ValidationError
 
 from genteach import __version__
+from genteach.models.base import Message, is_trained
 from genteach.pipeline import RECORDS_FILE, REJECTS_FILE, RUN_FILE
 from genteach.records import Record, read_jsonl
 from genteach.tokens import Tokenizer, tokenizer_for
@@ -166,22 +169,36 @@ def collect_records(inputs: str | Path | Sequence[str | Path]) -> RecordSet:
 
 
 def dataset_features(
-    messages_format: Literal["list", "json"] = "list", *, include_meta: bool = True
+    messages_format: Literal["list", "json"] = "list",
+    *,
+    include_meta: bool = True,
+    include_conversations: bool = True,
 ) -> Features:
-    """The features every exported split has.
+    """The features every exported split has (the same in every split and every export).
 
-    ``id`` (string); ``messages``: a list of ``{role, content}`` or, with ``"json"``, that
-    list as one JSON string (the public orca-agentinstruct-1M form); ``meta``: a struct with
-    :class:`~genteach.records.RecordMeta`'s fields (``usage`` as
-    ``{prompt_tokens, completion_tokens, calls}``), unless ``include_meta`` is false.
+    ``id`` (string); ``messages``: a list of ``{role, content, trained, tool_calls,
+    tool_call_id, name}`` structs (``trained`` always set; the tool fields null where a turn
+    has none; ``tool_calls`` items are ``{id, name, arguments}`` with the arguments as JSON
+    text) or, with ``"json"``, the turns as one JSON string (keys only where set);
+    ``conversations``: THUDM's list of ``{from, value, loss}`` (see :func:`to_conversations`),
+    unless ``include_conversations`` is false; ``meta``: a struct with
+    :class:`~genteach.records.RecordMeta`'s fields (``usage`` as ``{prompt_tokens,
+    completion_tokens, calls}``), unless ``include_meta`` is false.
     """
     from datasets import Features, Value
 
-    s, i = Value("string"), Value("int64")
-    feats: dict[str, Any] = {
-        "id": s,
-        "messages": s if messages_format == "json" else [{"role": s, "content": s}],
+    s, i, b = Value("string"), Value("int64"), Value("bool")
+    message = {
+        "role": s,
+        "content": s,
+        "trained": b,
+        "tool_calls": [{"id": s, "name": s, "arguments": s}],
+        "tool_call_id": s,
+        "name": s,
     }
+    feats: dict[str, Any] = {"id": s, "messages": s if messages_format == "json" else [message]}
+    if include_conversations:
+        feats["conversations"] = [{"from": s, "value": s, "loss": b}]
     if include_meta:
         feats["meta"] = {
             "skill": s,
@@ -210,12 +227,93 @@ def dataset_features(
     return Features(feats)
 
 
+def export_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """A record's turns as exported: ``trained`` resolved on every turn (see
+    :func:`~genteach.models.base.is_trained`; only assistant turns are ever trained), other
+    keys only where the turn has them."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        trained = m["role"] == "assistant" and is_trained(m)
+        turn: dict[str, Any] = {"role": m["role"], "content": m["content"], "trained": trained}
+        for key in ("tool_calls", "tool_call_id", "name"):
+            if m.get(key) is not None:
+                turn[key] = m[key]
+        out.append(turn)
+    return out
+
+
+def tool_call_text(call: Mapping[str, Any]) -> str:
+    """One tool call as text: ``<tool_call>`` around ``{"name": ..., "arguments": ...}``.
+
+    The markup of Qwen2.5's (and Hermes') chat templates; arguments that are a JSON object
+    are written as an object, anything else as a string.
+    """
+    try:
+        arguments: Any = json.loads(call["arguments"])
+    except (json.JSONDecodeError, TypeError):
+        arguments = call["arguments"]
+    body = json.dumps({"name": call["name"], "arguments": arguments}, ensure_ascii=False)
+    return f"<tool_call>\n{body}\n</tool_call>"
+
+
+def to_conversations(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """A record's turns in THUDM/AgentInstruct's form: ``{"from", "value", "loss"}``.
+
+    - assistant -> ``gpt`` with ``loss`` = its trained flag (scripted and demo turns false);
+      its tool calls follow its text, one :func:`tool_call_text` block each;
+    - user -> ``human``, ``loss`` null (THUDM never trains a human turn);
+    - tool -> a ``human`` turn, ``<tool_response>`` around the result: AgentTuning's
+      observations are human turns;
+    - system -> the head of the first human turn (blank line between), as AgentTuning's
+      data carries its instructions in the first human turn; its own human turn when the
+      conversation does not start with one. An empty system prompt is dropped.
+
+    Human turns that would follow each other (a user turn then a tool result, or the
+    results of parallel calls) are joined by a blank line, so turns alternate as THUDM's
+    data and its readers expect.
+
+    Example:
+        >>> to_conversations([{"role": "user", "content": "hi"},
+        ...                   {"role": "assistant", "content": "Ok.", "trained": False}])[1]
+        {'from': 'gpt', 'value': 'Ok.', 'loss': False}
+    """
+    out: list[dict[str, Any]] = []
+    system = ""
+    for i, m in enumerate(messages):
+        if m["role"] == "system":
+            if i == 0:
+                system = m["content"].strip() and m["content"]
+                continue
+            value, speaker = m["content"], "human"  # a late system turn: context, as a human turn
+        elif m["role"] == "assistant":
+            calls = [tool_call_text(c) for c in m.get("tool_calls") or []]
+            value = "\n".join([m["content"], *calls] if m["content"] else calls)
+            speaker = "gpt"
+        elif m["role"] == "tool":
+            value, speaker = f"<tool_response>\n{m['content']}\n</tool_response>", "human"
+        else:
+            value, speaker = m["content"], "human"
+        if speaker == "human" and out and out[-1]["from"] == "human":
+            out[-1]["value"] += "\n\n" + value
+        elif speaker == "human":
+            out.append({"from": "human", "value": value, "loss": None})
+        else:
+            out.append({"from": "gpt", "value": value, "loss": is_trained(m)})
+    if system:
+        if out and out[0]["from"] == "human":
+            out[0]["value"] = f"{system}\n\n{out[0]['value']}"
+        else:
+            out.insert(0, {"from": "human", "value": system, "loss": None})
+    return out
+
+
 def export_dataset(
     inputs: RecordSet | str | Path | Sequence[str | Path],
     out_dir: str | Path,
     *,
     messages_format: Literal["list", "json"] = "list",
     include_meta: bool = True,
+    include_conversations: bool = True,
     rows_per_shard: int | None = None,
     max_shard_size: int | str = "500MB",
     name: str | None = None,
@@ -231,9 +329,10 @@ def export_dataset(
         inputs: output folders / records files (see :func:`collect_records`), or a
             :class:`RecordSet` already collected.
         out_dir: the folder to write; must be empty or missing unless ``overwrite``.
-        messages_format: ``"list"`` (list of ``{role, content}``) or ``"json"`` (one JSON
-            string, as in microsoft/orca-agentinstruct-1M-v1).
-        include_meta: keep the ``meta`` column (provenance); without it: ``id``, ``messages``.
+        messages_format: ``"list"`` (list of turn structs) or ``"json"`` (one JSON string, as
+            in microsoft/orca-agentinstruct-1M-v1).
+        include_meta: keep the ``meta`` column (provenance).
+        include_conversations: add THUDM's ``conversations`` column (:func:`to_conversations`).
         rows_per_shard: most rows in one parquet file (None: no row limit).
         max_shard_size: most bytes (in memory, Arrow) per parquet file, e.g. ``"500MB"``.
         name: the dataset's title in the card (default: the folder name).
@@ -264,13 +363,15 @@ def export_dataset(
     out = Path(out_dir)
     _prepare_out_dir(out, overwrite=overwrite)
 
-    features = dataset_features(messages_format, include_meta=include_meta)
+    features = dataset_features(
+        messages_format, include_meta=include_meta, include_conversations=include_conversations
+    )
     tok = tokenizer or tokenizer_for(None)
     dsd = DatasetDict()
     stats: dict[str, dict[str, Any]] = {}
     for skill in sorted(rs.by_skill):
         records = rs.by_skill[skill]
-        rows = [_row(r, messages_format, include_meta) for r in records]
+        rows = [_row(r, messages_format, include_meta, include_conversations) for r in records]
         ds = Dataset.from_list(rows, features=features, split=skill)
         del rows
         _write_shards(ds, out / DATA_DIR, skill, rows_per_shard, max_bytes)
@@ -282,6 +383,7 @@ def export_dataset(
         name=name or out.resolve().name,
         json_messages=messages_format == "json",
         include_meta=include_meta,
+        include_conversations=include_conversations,
         tokenizer=tok,
     )
     (out / CARD_FILE).write_text(card, encoding="utf-8")
@@ -348,12 +450,16 @@ def _prepare_out_dir(out: Path, *, overwrite: bool) -> None:
 _JSON_META = ("key", "view", "slot")
 
 
-def _row(record: Record, messages_format: str, include_meta: bool) -> dict[str, Any]:
-    msgs = [{"role": m["role"], "content": m["content"]} for m in record.messages]
+def _row(
+    record: Record, messages_format: str, include_meta: bool, include_conversations: bool
+) -> dict[str, Any]:
+    msgs = export_messages(record.messages)
     row: dict[str, Any] = {
         "id": record.id,
         "messages": json.dumps(msgs, ensure_ascii=False) if messages_format == "json" else msgs,
     }
+    if include_conversations:
+        row["conversations"] = to_conversations(record.messages)
     if include_meta:
         meta = record.meta.model_dump()
         meta["usage"] = {k: int(meta["usage"].get(k, 0)) for k in _USAGE_KEYS}
@@ -383,16 +489,22 @@ def _write_shards(
     return files
 
 
+def _turn_text(m: Message) -> str:
+    calls = [tool_call_text(c) for c in m.get("tool_calls") or []]
+    return "\n".join([m["content"], *calls])
+
+
 def _split_stats(records: Sequence[Record], tokenizer: Tokenizer) -> dict[str, Any]:
-    """Tokens (message contents only, no chat template) and turns of one split's records."""
+    """Tokens (turn texts with their tool calls, no chat template) and turns of one split."""
     tokens: list[int] = []
     turns: list[int] = []
-    answer_tokens = 0
+    answer_tokens = trained_tokens = 0
     for r in records:
-        per_msg = [(m["role"], tokenizer.count(m["content"])) for m in r.messages]
+        per_msg = [(m, tokenizer.count(_turn_text(m))) for m in r.messages]
         tokens.append(sum(n for _, n in per_msg))
-        answer_tokens += sum(n for role, n in per_msg if role == "assistant")
-        turns.append(sum(1 for role, _ in per_msg if role == "assistant"))
+        answer_tokens += sum(n for m, n in per_msg if m["role"] == "assistant")
+        trained_tokens += sum(n for m, n in per_msg if m["role"] == "assistant" and is_trained(m))
+        turns.append(sum(1 for m, _ in per_msg if m["role"] == "assistant"))
     return {
         "records": len(records),
         "tokens_min": min(tokens),
@@ -400,6 +512,7 @@ def _split_stats(records: Sequence[Record], tokenizer: Tokenizer) -> dict[str, A
         "tokens_max": max(tokens),
         "tokens_total": sum(tokens),
         "assistant_tokens_total": answer_tokens,
+        "trained_tokens_total": trained_tokens,
         "turns_mean": statistics.fmean(turns),
         "turns_max": max(turns),
         "sub_categories": Counter(r.meta.sub_category for r in records),
@@ -414,6 +527,7 @@ def _render_card(
     name: str,
     json_messages: bool,
     include_meta: bool,
+    include_conversations: bool,
     tokenizer: Tokenizer,
 ) -> str:
     """The dataset card: YAML front matter for the Hub, then counts, tokens and config."""
@@ -442,7 +556,13 @@ def _render_card(
         "",
         f"Synthetic chat pairs made by genteach {__version__} with "
         "AgentInstruct agent flows (content transformation, seed instruction, refinement). "
-        "One split per skill, as in `microsoft/orca-agentinstruct-1M-v1`.",
+        "One split per skill, as in `microsoft/orca-agentinstruct-1M-v1`. Each conversation "
+        "is given as genteach's `messages` (per-turn `trained` flags, tool calls)"
+        + (
+            " and as THUDM/AgentInstruct's `conversations` (`loss` per turn); train on either."
+            if include_conversations
+            else "."
+        ),
         "",
         f"- records: {rs.total} in {len(stats)} splits",
         f"- teacher model(s): {', '.join(f'`{t}` ({n})' for t, n in teachers.most_common())}",
@@ -453,22 +573,24 @@ def _render_card(
         "## Splits",
         "",
         f"Tokens: `{tokenizer.name}`{' (approximate)' if tokenizer.approximate else ''} tokens "
-        "of the message contents of a record, no chat template. Turns: assistant messages per "
-        "record.",
+        "of the turns of a record (contents and tool calls), no chat template. Trained: tokens "
+        "of the assistant turns a student learns from (scripted and demonstration turns are "
+        "context only). Turns: assistant messages per record.",
         "",
         "| split | records | rejects | tokens min | tokens mean | tokens max | tokens total "
-        "| assistant tokens | turns mean | turns max |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| assistant tokens | trained tokens | turns mean | turns max |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in sorted(stats):
         st = stats[s]
         lines.append(
             f"| {s} | {st['records']} | {rs.rejects_by_skill.get(s, 0)} | {st['tokens_min']} "
             f"| {st['tokens_mean']:.1f} | {st['tokens_max']} | {st['tokens_total']} "
-            f"| {st['assistant_tokens_total']} | {st['turns_mean']:.2f} | {st['turns_max']} |"
+            f"| {st['assistant_tokens_total']} | {st['trained_tokens_total']} "
+            f"| {st['turns_mean']:.2f} | {st['turns_max']} |"
         )
     total_tokens = sum(st["tokens_total"] for st in stats.values())
-    lines += [f"| **all** | {rs.total} | {rs.rejects} | | | | {total_tokens} | | | |", ""]
+    lines += [f"| **all** | {rs.total} | {rs.rejects} | | | | {total_tokens} | | | | |", ""]
     lines += ["### Sub-categories", ""]
     for s in sorted(stats):
         subs = ", ".join(f"{k} {n}" for k, n in sorted(stats[s]["sub_categories"].items()))
@@ -478,9 +600,22 @@ def _render_card(
         "## Schema",
         "",
         "- `id` (string): content hash of the messages, unique across splits",
-        f"- `messages` ({'JSON string' if json_messages else 'list'}): "
-        '`[{"role": ..., "content": ...}, ...]`, roles system / user / assistant',
+        f"- `messages` ({'JSON string' if json_messages else 'list'}): genteach's turns "
+        '`{"role", "content", "trained", "tool_calls", "tool_call_id", "name"}`, roles system / '
+        "user / assistant / tool. `trained` is true on the assistant turns to learn, false on "
+        "context (prompts, tool results, scripted and demonstration answers); an assistant "
+        '`tool_calls` item is `{"id", "name", "arguments"}` (arguments: JSON text); a tool turn '
+        "names the call it answers in `tool_call_id`. "
+        + ("Keys a turn does not have are left out." if json_messages else "Null where unset."),
     ]
+    if include_conversations:
+        lines.append(
+            '- `conversations` (list): the same turns in THUDM/AgentInstruct\'s form, `{"from": '
+            '"human"|"gpt", "value", "loss"}`: `loss` is the trained flag on gpt turns, null on '
+            "human turns; the system prompt heads the first human turn; tool calls are "
+            "`<tool_call>` blocks in the gpt turn and tool results `<tool_response>` blocks in "
+            "a human turn"
+        )
     if include_meta:
         lines.append(
             "- `meta` (struct): skill, sub_category, seed_id, unit, agents, teacher, usage, "
@@ -525,6 +660,9 @@ __all__ = [
     "collect_records",
     "dataset_features",
     "export_dataset",
+    "export_messages",
     "find_record_files",
     "push_export",
+    "to_conversations",
+    "tool_call_text",
 ]

@@ -1,4 +1,6 @@
-"""Fixtures for the training tests: a tiny Mistral and its tokenizer, built here, offline."""
+"""Fixtures for the training tests, built here, offline: Mistral-7B-v0.1's real tokenizer
+(rebuilt from mistral-common's ``tokenizer.model.v1``), a tiny random Mistral that uses it,
+and a small byte-level BPE for the Qwen template's tests."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from genteach.train.data import normalize_row, tokenize_batch
+from genteach.train.templates import render_with_spans
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -48,6 +53,12 @@ def make_tokenizer() -> Any:
     )
 
 
+def mistral_model_file() -> Path:
+    """Mistral-7B-v0.1's SentencePiece model, as the mistral-common package ships it."""
+    mistral_common = pytest.importorskip("mistral_common")
+    return Path(mistral_common.__file__).parent / "data" / "tokenizer.model.v1"
+
+
 def make_model(vocab_size: int, seed: int = 0) -> Any:
     import torch
     from transformers import MistralConfig, MistralForCausalLM
@@ -75,12 +86,22 @@ def tiny_tokenizer() -> Any:
 
 
 @pytest.fixture(scope="session")
-def tiny_mistral_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with a tiny random Mistral and the tokenizer, loadable like a hub model."""
+def mistral_tokenizer() -> Any:
+    """Mistral-7B-v0.1's tokenizer (32,000 pieces), equal to SentencePiece (test_tokenizer)."""
+    from genteach.train.tokenizer import tokenizer_from_sentencepiece
+
+    return tokenizer_from_sentencepiece(mistral_model_file())
+
+
+@pytest.fixture(scope="session")
+def tiny_mistral_dir(tmp_path_factory: pytest.TempPathFactory, mistral_tokenizer: Any) -> Path:
+    """A folder with a tiny random Mistral and Mistral's real tokenizer, loadable like a hub
+    model (the tokenizer as ``tokenizer.model`` only, as Mistral-7B-v0.1 first shipped)."""
+    import shutil
+
     folder = tmp_path_factory.mktemp("tiny-mistral")
-    tokenizer = make_tokenizer()
-    tokenizer.save_pretrained(folder)
-    make_model(len(tokenizer)).save_pretrained(folder)
+    shutil.copy(mistral_model_file(), folder / "tokenizer.model")
+    make_model(len(mistral_tokenizer)).save_pretrained(folder)
     return folder
 
 
@@ -117,3 +138,41 @@ def write_jsonl(path: Path, rows: list[Any], extra_lines: tuple[str, ...] = ()) 
         for line in extra_lines:
             handle.write(line + "\n")
     return path
+
+
+# Which characters are trained
+
+
+def tokenize(tokenizer: Any, row: dict[str, Any], template: str, fmt: str = "auto") -> Any:
+    """The rendered text, its token ids and labels, as the recipe makes them."""
+    normal = normalize_row(row, fmt)
+    assert not normal.bad, normal.bad
+    batch = {"messages": [normal.messages], "prompt": [""], "completion": [""], "bad": [""]}
+    out = tokenize_batch(batch, tokenizer, template, 1024)
+    assert out["bad"] == [""]
+    text = render_with_spans(tokenizer, template, [normal.messages])[0][0]
+    return text, out["input_ids"][0], out["labels"][0]
+
+
+def trained_runs(tokenizer: Any, text: str, ids: list[int], labels: list[int]) -> list[str]:
+    """The characters of ``text`` under trained tokens, one string per run of them."""
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert encoding["input_ids"] == ids  # the labels line up with this text's tokens
+    runs: list[str] = []
+    previous = False
+    for (start, end), label in zip(encoding["offset_mapping"], labels, strict=True):
+        if label != -100:
+            if not previous:
+                runs.append("")
+            runs[-1] += text[start:end]
+        previous = label != -100
+    return runs
+
+
+def trained_text(tokenizer: Any, text: str, ids: list[int], labels: list[int]) -> str:
+    return "".join(trained_runs(tokenizer, text, ids, labels))
+
+
+def masked_text(tokenizer: Any, text: str, ids: list[int], labels: list[int]) -> str:
+    flipped = [-100 if label != -100 else 0 for label in labels]
+    return "|".join(trained_runs(tokenizer, text, ids, flipped))

@@ -90,7 +90,7 @@ def test_mix_counts_follow_eta() -> None:
 
 
 def test_prepare_mixes_by_ratio_reports_and_survives_bad_rows(
-    tiny_tokenizer: Any, tmp_path: Path
+    mistral_tokenizer: Any, tmp_path: Path
 ) -> None:
     from datasets import Dataset, DatasetDict
 
@@ -112,7 +112,7 @@ def test_prepare_mixes_by_ratio_reports_and_survives_bad_rows(
         ],
         mix_seed=7,
     )
-    dataset, report = prepare_dataset(data_args, tiny_tokenizer, MISTRAL, max_length=256)
+    dataset, report = prepare_dataset(data_args, mistral_tokenizer, MISTRAL, max_length=256)
     by_name = {s.name: s for s in report.sources}
     assert by_name["genteach"].rows_read == 51
     assert by_name["genteach"].bad == {"malformed": 1, "empty": 1, "no_assistant_turn": 1}
@@ -125,14 +125,14 @@ def test_prepare_mixes_by_ratio_reports_and_survives_bad_rows(
     assert 0 < report.trained_tokens < report.tokens
     assert json.loads(json.dumps(report.to_dict()))["rows_kept"] == 60
 
-    again, _ = prepare_dataset(data_args, tiny_tokenizer, MISTRAL, max_length=256)
+    again, _ = prepare_dataset(data_args, mistral_tokenizer, MISTRAL, max_length=256)
     assert again["input_ids"] == dataset["input_ids"]  # same seed, same mix and order
     data_args.mix_seed = 8
-    other, _ = prepare_dataset(data_args, tiny_tokenizer, MISTRAL, max_length=256)
+    other, _ = prepare_dataset(data_args, mistral_tokenizer, MISTRAL, max_length=256)
     assert other["input_ids"] != dataset["input_ids"]
 
 
-def test_over_long_rows_are_counted_not_fatal(tiny_tokenizer: Any, tmp_path: Path) -> None:
+def test_over_long_rows_are_counted_not_fatal(mistral_tokenizer: Any, tmp_path: Path) -> None:
     rows = [
         {
             "messages": [
@@ -145,14 +145,14 @@ def test_over_long_rows_are_counted_not_fatal(tiny_tokenizer: Any, tmp_path: Pat
     path = write_jsonl(tmp_path / "long.jsonl", rows)
     dataset, report = prepare_dataset(
         DataArguments(sources=[SourceConfig(path=str(path))]),
-        tiny_tokenizer,
+        mistral_tokenizer,
         MISTRAL,
         max_length=64,
     )
     assert len(dataset) == 1 and report.sources[0].bad == {"over_long": 1}
 
 
-def test_orca_layout_from_a_local_folder_of_splits(tiny_tokenizer: Any, tmp_path: Path) -> None:
+def test_orca_layout_from_a_local_folder_of_splits(mistral_tokenizer: Any, tmp_path: Path) -> None:
     from datasets import Dataset
 
     folder = tmp_path / "orca-agentinstruct-1M-v1" / "data"
@@ -163,7 +163,7 @@ def test_orca_layout_from_a_local_folder_of_splits(tiny_tokenizer: Any, tmp_path
         )
     source = SourceConfig(path=str(folder.parent), splits=["fermi", "mcq"])
     dataset, report = prepare_dataset(
-        DataArguments(sources=[source]), tiny_tokenizer, MISTRAL, max_length=128
+        DataArguments(sources=[source]), mistral_tokenizer, MISTRAL, max_length=128
     )
     assert report.sources[0].rows_kept == 10 and len(dataset) == 10
 
@@ -177,7 +177,41 @@ def test_sources_from_yaml_dicts() -> None:
         SourceConfig(path="a", format="sharegpt")
 
 
-def test_missing_source_file_is_a_clear_error(tiny_tokenizer: Any, tmp_path: Path) -> None:
+def test_missing_source_file_is_a_clear_error(mistral_tokenizer: Any, tmp_path: Path) -> None:
     source = SourceConfig(path=str(tmp_path / "nothing-*.jsonl"), name="gone")
     with pytest.raises(FileNotFoundError, match="gone"):
-        prepare_dataset(DataArguments(sources=[source]), tiny_tokenizer, MISTRAL, max_length=64)
+        prepare_dataset(DataArguments(sources=[source]), mistral_tokenizer, MISTRAL, max_length=64)
+
+
+def test_mix_follows_the_weights_after_over_long_rows_are_dropped(
+    mistral_tokenizer: Any, tmp_path: Path
+) -> None:
+    long_row = {
+        "messages": [
+            {"role": "user", "content": "why " * 100},
+            {"role": "assistant", "content": "x"},
+        ]
+    }
+    agent = write_jsonl(tmp_path / "agent.jsonl", [SAMPLE_PAIRS[2]] * 6 + [long_row] * 4)
+    general = write_jsonl(tmp_path / "general.jsonl", SAMPLE_PAIRS * 10)  # 120 rows
+    data_args = DataArguments(
+        sources=[
+            SourceConfig(path=str(agent), name="agent", weight=0.3),
+            SourceConfig(path=str(general), name="general", weight=0.7),
+        ]
+    )
+    dataset, report = prepare_dataset(data_args, mistral_tokenizer, MISTRAL, max_length=64)
+    agent_report, general_report = report.sources
+    assert agent_report.bad == {"over_long": 4} and agent_report.rows_usable == 6
+    # 6 agent rows are 30% of 20: 14 general rows; before the fix, 10 agent rows were
+    # mixed against 23 general ones and 4 were dropped afterwards (6/29 = 20.7%)
+    assert (
+        [agent_report.rows_kept, general_report.rows_kept]
+        == [6, 14]
+        == [
+            dataset["source"].count("agent"),
+            dataset["source"].count("general"),
+        ]
+    )
+    assert report.shares() == {"agent": 0.3, "general": 0.7}
+    assert "30.0%" in report.format() and "70.0%" in report.format()

@@ -30,11 +30,10 @@ def tiny_config(tiny_mistral_dir: Path, tmp_path: Path) -> Path:
         ],
         "max_length": 96,
         "packing": True,
-        "assistant_only_loss": True,
         "learning_rate": 3e-3,
         "max_steps": 4,
         "per_device_train_batch_size": 2,
-        "gradient_checkpointing": False,
+        "activation_checkpointing": False,
         "use_cpu": True,
         "bf16": False,
         "logging_steps": 1,
@@ -56,17 +55,22 @@ def test_public_names() -> None:
         "LOCAL_MODEL",
         "DataArguments",
         "DataReport",
+        "PrecisionWarning",
+        "RecipeArguments",
         "RecipeResult",
         "SourceConfig",
+        "build_trainer",
+        "load_tokenizer",
         "prepare_dataset",
         "resolve_chat_template",
+        "tokenizer_from_sentencepiece",
         "train",
         "train_from_config",
     }
 
 
 def test_yaml_then_command_line_overrides(tiny_config: Path) -> None:
-    data_args, training_args, model_args = parse_args(
+    data_args, training_args, model_args, _ = parse_args(
         ["--config", str(tiny_config), "--learning_rate", "1e-4", "--max_steps", "7"]
     )
     assert training_args.learning_rate == 1e-4 and training_args.max_steps == 7
@@ -77,12 +81,14 @@ def test_yaml_then_command_line_overrides(tiny_config: Path) -> None:
 
 def test_orca3_default_config_is_the_orca3_recipe() -> None:
     # bf16 needs a GPU; --use_cpu lets the config be parsed here
-    data_args, args, model = parse_args(
+    data_args, args, model, recipe = parse_args(
         ["--config", str(CONFIGS / "orca3_mistral7b.yaml"), "--use_cpu", "true"]
     )
     assert model.model_name_or_path == "mistralai/Mistral-7B-v0.1"
     assert (args.max_length, args.packing, args.packing_strategy) == (8192, True, "bfd")
     assert args.assistant_only_loss and args.bf16
+    assert model.dtype == "float32" and not recipe.pure_bf16  # fp32 master weights
+    assert args.activation_checkpointing
     assert args.optim.startswith("adamw") and args.learning_rate == 8e-6
     assert args.lr_scheduler_type == "cosine" and args.warmup_steps == 500
     assert args.weight_decay == 0.1 and args.num_train_epochs == 3
@@ -164,3 +170,52 @@ def test_cli_usage_and_missing_extra(
     monkeypatch.setattr(cli, "missing_extra", lambda: ["trl"])
     assert cli.main(["--config", "x.yaml"]) == 2
     assert "pip install 'genteach[train]'" in capsys.readouterr().err
+
+
+def test_import_is_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, genteach.train, genteach.train.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(eval(out.stdout))
+    heavy = {"autogen_core", "autogen_agentchat", "autogen_ext", "openai", "tiktoken"}
+    heavy |= {"torch", "transformers", "trl", "datasets"}  # loaded when a function runs
+    assert not loaded & heavy, loaded & heavy
+
+
+def test_assistant_only_loss_is_the_default_everywhere(
+    tiny_mistral_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", SAMPLE_PAIRS)
+    # the command: no config, no --assistant_only_loss
+    argv = ["inspect", "--sources", str(pairs), "--model_name_or_path", str(tiny_mistral_dir)]
+    assert cli.main([*argv, "--color", "never"]) == 0
+    printed = capsys.readouterr().out
+    total = printed.strip().splitlines()[-1]
+    assert total.startswith("total: 12 rows") and "100.0% of them trained" not in total
+    share = float(total.split(", ")[-1].split("%")[0])
+    assert 10 < share < 50, total  # the answers and their EOS, not the prompts
+    _, training_args, _, _ = parse_args(["--sources", str(pairs), "--use_cpu", "true"])
+    assert training_args.assistant_only_loss
+    assert cli.main([*argv, "--assistant_only_loss", "false"]) == 0
+    assert "100.0% of them trained" in capsys.readouterr().out  # only when asked for
+
+
+def test_chat_template_without_markers_is_refused(tiny_config: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.jinja"
+    plain.write_text("{% for m in messages %}{{ m.content }}{% endfor %}")
+    with pytest.raises(ValueError, match="generation"):
+        train_from_config(str(tiny_config), ["--chat_template_path", str(plain)])
+
+
+def test_help_lists_inspect(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "genteach train inspect --config" in printed
+    assert "--pure_bf16" in printed and "--assistant_only_loss" in printed

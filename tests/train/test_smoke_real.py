@@ -1,4 +1,5 @@
-"""The CPU smoke config on the real small model the [local] extra ships (slow: ~1-2 min)."""
+"""The CPU smoke config on the real small model the [local] extra ships (slow: 3-7 min on
+2 shared cores, see docs/training.md)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,23 @@ def test_qwen_template_masks_real_tokenizer(local_model: Path) -> None:
     user = [{"role": "user", "content": "What is 2 plus 3?"}]
     prompt = tokenizer.apply_chat_template(user, tokenize=False, add_generation_prompt=True)
     assert str(tokenizer.decode(ids)).startswith(str(prompt))
+
+
+def test_qwen_template_renders_tool_turns_as_qwen_does(local_model: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from genteach.train.templates import read_template, template_message
+
+    from .test_flags import QWEN_TEXT, TRAJECTORY
+
+    tokenizer = AutoTokenizer.from_pretrained(local_model)
+    turns = [template_message(dict(m)) for m in TRAJECTORY]
+    own = tokenizer.apply_chat_template(turns, tokenize=False)  # Qwen2.5's own template
+    assert own == QWEN_TEXT
+    ours = tokenizer.apply_chat_template(
+        turns, chat_template=read_template("qwen2.jinja"), tokenize=False
+    )
+    assert ours == own
 
 
 def test_smoke_config_trains_and_loss_goes_down(

@@ -38,35 +38,35 @@ def test_every_shipped_template_is_marked_and_renders(tiny_tokenizer: Any) -> No
         assert SYSTEM in text and len(trained) == 2
 
 
-def test_mistral_format_exact(tiny_tokenizer: Any) -> None:
-    text, trained = spans_text(tiny_tokenizer, "mistral.jinja", MULTI_TURN)
+def test_mistral_format_exact(mistral_tokenizer: Any) -> None:
+    text, trained = spans_text(mistral_tokenizer, "mistral.jinja", MULTI_TURN)
     assert text == (
         f"<s>[INST] {SYSTEM}\n\nWhat is 2+2? [/INST] 4</s>[INST] And 3+3? [/INST] 6</s>"
     )
     assert trained == [" 4</s>", " 6</s>"]  # every assistant turn, EOS inside the markers
 
 
-def test_mistral_keeps_system_when_last_turn_is_assistant(tiny_tokenizer: Any) -> None:
+def test_mistral_keeps_system_when_last_turn_is_assistant(mistral_tokenizer: Any) -> None:
     # Mistral's v0.3 template puts the system prompt on the last user turn only, and drops it
     # when the conversation ends with an assistant turn, which is every training example.
-    text, _ = spans_text(tiny_tokenizer, "mistral.jinja", MULTI_TURN)
+    text, _ = spans_text(mistral_tokenizer, "mistral.jinja", MULTI_TURN)
     assert text.count(SYSTEM) == 1 and text.index(SYSTEM) < text.index("What is 2+2?")
-    text, _ = spans_text(tiny_tokenizer, "mistral.jinja", MULTI_TURN[:3])
+    text, _ = spans_text(mistral_tokenizer, "mistral.jinja", MULTI_TURN[:3])
     assert SYSTEM in text
 
 
-def test_mistral_system_before_an_assistant_first_turn(tiny_tokenizer: Any) -> None:
+def test_mistral_system_before_an_assistant_first_turn(mistral_tokenizer: Any) -> None:
     messages = [{"role": "system", "content": SYSTEM}, {"role": "assistant", "content": "Hi."}]
-    text, trained = spans_text(tiny_tokenizer, "mistral.jinja", messages)
+    text, trained = spans_text(mistral_tokenizer, "mistral.jinja", messages)
     assert text == f"<s>[INST] {SYSTEM} [/INST] Hi.</s>" and trained == [" Hi.</s>"]
 
 
-def test_mistral_generation_prompt_matches_training_prefix(tiny_tokenizer: Any) -> None:
+def test_mistral_generation_prompt_matches_training_prefix(mistral_tokenizer: Any) -> None:
     template = read_template("mistral.jinja")
-    prompt = tiny_tokenizer.apply_chat_template(
+    prompt = mistral_tokenizer.apply_chat_template(
         MULTI_TURN[:4], chat_template=template, tokenize=False, add_generation_prompt=True
     )
-    full = tiny_tokenizer.apply_chat_template(MULTI_TURN, chat_template=template, tokenize=False)
+    full = mistral_tokenizer.apply_chat_template(MULTI_TURN, chat_template=template, tokenize=False)
     assert full.startswith(prompt) and full[len(prompt) :] == " 6</s>"
 
 

@@ -17,8 +17,9 @@ REQUIRED = ("torch", "transformers", "trl", "accelerate", "datasets")
 USAGE = """usage: genteach train --config CONFIG.yaml [--field value ...]
        genteach train inspect --config CONFIG.yaml [--index N] [--max_rows N] [--color auto]
 
-Train with the SFT recipe (TRL), or print what a config trains. Configs: configs/train/.
-Any field of the config can be overridden on the command line; `--help` lists them all."""
+Train with the SFT recipe (TRL), or print what a config trains (`inspect`). Configs:
+configs/train/. Any field of the config can be overridden on the command line;
+`genteach train --help` and `genteach train inspect --help` list them all."""
 
 
 def missing_extra() -> list[str]:

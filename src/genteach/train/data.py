@@ -2,16 +2,19 @@
 
 Sources (one :class:`SourceConfig` each):
 
-* genteach JSONL (``messages`` list of ``{"role", "content"}``, plus ``id`` and ``meta``) or a
-  folder written by ``datasets.Dataset.save_to_disk``;
+* genteach JSONL or a ``genteach export`` (``messages``: ``{"role", "content"}`` turns that may
+  carry ``trained``, ``tool_calls``, ``tool_call_id`` and ``name``), or a folder written by
+  ``datasets.Dataset.save_to_disk``; an assistant turn with ``trained: false`` stays in the
+  context but is not trained;
 * the ``microsoft/orca-agentinstruct-1M-v1`` layout: ``messages`` is a JSON *string*, one split
   per skill (a local copy: ``path`` is the folder, ``splits`` the skills to read);
 * ``THUDM/AgentInstruct``: ``conversations`` of ``{"from", "value", "loss"}``; turns with
   ``loss: false`` stay in the context but are not trained;
 * TRL prompt/completion rows (strings, or message lists).
 
-Every row becomes ``messages`` with a ``train`` flag per turn, or is counted as bad with a
-reason. Bad rows never stop a run: they are reported and left out.
+Every row becomes ``messages`` with a ``train`` flag per turn (only assistant turns can be
+trained), or is counted as bad with a reason. Bad rows never stop a run: they are reported
+and left out.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ __all__ = [
     "BAD_REASONS",
     "DataArguments",
     "DataReport",
-    "Message",
     "Normalized",
     "SourceConfig",
     "SourceReport",
+    "Turn",
     "load_source",
     "mix_counts",
     "normalize_row",
@@ -44,11 +47,11 @@ __all__ = [
 
 #: Why a row is left out. The report counts each.
 BAD_REASONS: dict[str, str] = {
-    "malformed": "not a JSON object / unknown format / unknown role",
+    "malformed": "not a JSON object / unknown format / unknown role / bad tool call or flag",
     "empty": "no message with text",
     "system_not_first": "a system message after the first turn",
     "no_assistant_turn": "no assistant turn with text",
-    "no_trained_turn": "every assistant turn has loss false",
+    "no_trained_turn": "every assistant turn has loss (or trained) false",
     "over_long": "no trained token left after truncation to max_length",
     "template_mismatch": "the template's generation blocks do not match the assistant turns",
 }
@@ -110,17 +113,26 @@ class DataArguments:
             raise ValueError("give a weight to every source or to none")
 
 
-class Message(TypedDict):
+class Turn(TypedDict):
+    """One normalised turn: ``train`` is True only on assistant turns that are learned.
+
+    ``tool_calls`` (assistant turns) holds ``{"id", "name", "arguments"}`` with the arguments
+    as JSON text; ``tool_call_id`` and ``name`` belong to ``tool`` turns (None elsewhere).
+    """
+
     role: str
     content: str
     train: bool
+    tool_calls: list[dict[str, str]]
+    tool_call_id: str | None
+    name: str | None
 
 
 @dataclass
 class Normalized:
     """A row in the one shape training uses; ``bad`` names the reason when it is left out."""
 
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Turn] = field(default_factory=list)
     prompt: str = ""
     completion: str = ""
     bad: str = ""
@@ -129,33 +141,80 @@ class Normalized:
 # Normalising rows (pure functions)
 
 
-def _message(role: Any, content: Any, train: bool) -> Message | None:
-    if role not in ("system", "user", "assistant"):
+def _tool_call(raw: Any) -> dict[str, str] | None:
+    """genteach's ``{"id", "name", "arguments"}`` or OpenAI's ``{"id", "function": {...}}``."""
+    if not isinstance(raw, Mapping):
+        return None
+    function = raw.get("function")
+    body = function if isinstance(function, Mapping) else raw
+    name, arguments, call_id = body.get("name"), body.get("arguments"), raw.get("id")
+    if isinstance(arguments, Mapping):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    if arguments is None:
+        arguments = "{}"
+    if not isinstance(name, str) or not name or not isinstance(arguments, str):
+        return None
+    if call_id is not None and not isinstance(call_id, str):
+        return None
+    return {"id": call_id or "", "name": name, "arguments": arguments}
+
+
+def _message(item: Mapping[str, Any], role: Any, content: Any, train: bool) -> Turn | None:
+    """One turn, or None when it is malformed. ``train`` is the format's flag for the turn."""
+    if role not in ("system", "user", "assistant", "tool"):
         return None
     if content is None:
         content = ""
     if not isinstance(content, str):
         return None
-    return {"role": role, "content": content, "train": train and role == "assistant"}
+    calls: list[dict[str, str]] = []
+    raw_calls = item.get("tool_calls")
+    if raw_calls is not None and role == "assistant":
+        if not isinstance(raw_calls, list):
+            return None
+        for raw in raw_calls:
+            call = _tool_call(raw)
+            if call is None:
+                return None
+            calls.append(call)
+    call_id, name = item.get("tool_call_id"), item.get("name")
+    if role != "tool":
+        call_id = name = None
+    if not isinstance(call_id, (str, type(None))) or not isinstance(name, (str, type(None))):
+        return None
+    return {
+        "role": role,
+        "content": content,
+        "train": train and role == "assistant",
+        "tool_calls": calls,
+        "tool_call_id": call_id,
+        "name": name,
+    }
 
 
-def _check(messages: list[Message]) -> Normalized:
+def _has_text(m: Turn) -> bool:
+    return bool(m["content"].strip() or m["tool_calls"])
+
+
+def _check(messages: list[Turn]) -> Normalized:
     messages = [m for m in messages if not (m["role"] == "system" and not m["content"].strip())]
-    if not any(m["content"].strip() for m in messages):
+    if not any(_has_text(m) for m in messages):
         return Normalized(bad="empty")
     if any(m["role"] == "system" for m in messages[1:]):
         return Normalized(bad="system_not_first")
     for m in messages:  # an assistant turn without text would only train its EOS
-        if m["role"] == "assistant" and not m["content"].strip():
+        if m["role"] == "assistant" and not _has_text(m):
             m["train"] = False
-    if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
+    if not any(m["role"] == "assistant" and _has_text(m) for m in messages):
         return Normalized(bad="no_assistant_turn")
     if not any(m["train"] for m in messages):
         return Normalized(bad="no_trained_turn")
     return Normalized(messages=messages)
 
 
-def _from_messages(raw: Any, trained: bool = True) -> list[Message] | None:
+def _from_messages(raw: Any, trained: bool = True) -> list[Turn] | None:
+    """genteach/OpenAI messages; a turn's own ``trained`` flag wins over the default
+    (assistant turns trained), and ``trained=False`` masks every turn (a prompt)."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -163,27 +222,31 @@ def _from_messages(raw: Any, trained: bool = True) -> list[Message] | None:
             return None
     if not isinstance(raw, list):
         return None
-    out: list[Message] = []
+    out: list[Turn] = []
     for item in raw:
         if not isinstance(item, Mapping):
             return None
-        message = _message(item.get("role"), item.get("content"), trained)
+        flag = item.get("trained")
+        if flag is not None and not isinstance(flag, bool):
+            return None
+        own = flag if flag is not None else item.get("role") == "assistant"
+        message = _message(item, item.get("role"), item.get("content"), trained and own)
         if message is None:
             return None
         out.append(message)
     return out
 
 
-def _from_thudm(raw: Any) -> list[Message] | None:
+def _from_thudm(raw: Any) -> list[Turn] | None:
     if not isinstance(raw, list):
         return None
-    out: list[Message] = []
+    out: list[Turn] = []
     for item in raw:
         if not isinstance(item, Mapping):
             return None
         speaker = item.get("from")
         role = "system" if speaker == "system" else _THUDM_ROLES.get(str(speaker))
-        message = _message(role, item.get("value"), item.get("loss") is not False)
+        message = _message({}, role, item.get("value"), item.get("loss") is not False)
         if message is None:
             return None
         out.append(message)
@@ -209,11 +272,11 @@ def normalize_row(row: Mapping[str, Any], fmt: str = "auto") -> Normalized:
         if not isinstance(parsed, Mapping):
             return Normalized(bad="malformed")
         return normalize_row(parsed, fmt)
-    if fmt == "auto":
-        if row.get("conversations") is not None:
-            fmt = "thudm"
-        elif row.get("messages") is not None:
+    if fmt == "auto":  # a genteach export has both columns: its messages are the richer
+        if row.get("messages") is not None:
             fmt = "messages"
+        elif row.get("conversations") is not None:
+            fmt = "thudm"
         elif row.get("prompt") is not None and row.get("completion") is not None:
             fmt = "prompt_completion"
         else:
@@ -239,7 +302,15 @@ def normalize_row(row: Mapping[str, Any], fmt: str = "auto") -> Normalized:
 def _features() -> Features:
     from datasets import Features, List, Value
 
-    message = {"role": Value("string"), "content": Value("string"), "train": Value("bool")}
+    call = {"id": Value("string"), "name": Value("string"), "arguments": Value("string")}
+    message = {
+        "role": Value("string"),
+        "content": Value("string"),
+        "train": Value("bool"),
+        "tool_calls": List(call),
+        "tool_call_id": Value("string"),
+        "name": Value("string"),
+    }
     return Features(
         {
             "source": Value("string"),
@@ -329,7 +400,11 @@ def mix_counts(available: Sequence[int], weights: Sequence[float | None]) -> lis
 
 
 def _token_range(encoding: Any, row: int, start: int, end: int) -> tuple[int, int] | None:
-    """Tokens covering characters [start, end) of text ``row``, as a half-open range."""
+    """Tokens that begin inside characters [start, end) of text ``row`` (half-open range).
+
+    A token that begins before ``start`` and runs into the span (a merge across the
+    boundary, such as ``][`` in ``[/INST][TOOL_CALLS]`` with Mistral's tokenizer) is left
+    out: it is prompt text, never trained."""
     first = last = None
     for char in range(start, end):
         first = encoding.char_to_token(row, char)
@@ -341,7 +416,9 @@ def _token_range(encoding: Any, row: int, start: int, end: int) -> tuple[int, in
             break
     if first is None or last is None:
         return None
-    return first, last + 1
+    if encoding.token_to_chars(row, first).start < start:
+        first += 1
+    return (first, last + 1) if first <= last else None
 
 
 def tokenize_batch(
@@ -430,13 +507,16 @@ def tokenize_batch(
 
 @dataclass
 class SourceReport:
-    """What one source gave, from rows read to tokens trained."""
+    """What one source gave, from rows read to tokens trained.
+
+    ``rows_usable`` counts the rows left after normalising and tokenizing (bad and over-long
+    rows dropped); the mix is taken from those, so ``rows_kept`` follows the weights.
+    """
 
     name: str
     weight: float | None
     rows_read: int
     rows_usable: int = 0
-    rows_mixed: int = 0
     rows_kept: int = 0
     truncated: int = 0
     tokens: int = 0
@@ -451,6 +531,7 @@ class DataReport:
     sources: list[SourceReport]
     max_length: int | None
     seed: int
+    assistant_only_loss: bool = True
 
     @property
     def rows_kept(self) -> int:
@@ -464,27 +545,33 @@ class DataReport:
     def trained_tokens(self) -> int:
         return sum(s.trained_tokens for s in self.sources)
 
+    def shares(self) -> dict[str, float]:
+        """Each source's share of the kept rows (what the weights ask for)."""
+        total = self.rows_kept
+        return {s.name: s.rows_kept / total if total else 0.0 for s in self.sources}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "rows_kept": self.rows_kept,
             "tokens": self.tokens,
             "trained_tokens": self.trained_tokens,
+            "shares": self.shares(),
         }
 
     def format(self) -> str:
         head = (
-            f"{'source':<24}{'weight':>7}{'read':>9}{'usable':>9}{'mixed':>9}{'kept':>9}"
+            f"{'source':<24}{'weight':>7}{'read':>9}{'usable':>9}{'kept':>9}"
             f"{'share':>7}{'tokens':>12}{'trained':>9}"
         )
         lines = [f"data report (max_length={self.max_length}, seed={self.seed})", head]
+        shares = self.shares()
         for s in self.sources:
-            share = s.rows_kept / self.rows_kept if self.rows_kept else 0.0
             trained = s.trained_tokens / s.tokens if s.tokens else 0.0
             weight = "-" if s.weight is None else f"{s.weight:g}"
             lines.append(
-                f"{s.name[:23]:<24}{weight:>7}{s.rows_read:>9}{s.rows_usable:>9}{s.rows_mixed:>9}"
-                f"{s.rows_kept:>9}{share:>7.1%}{s.tokens:>12}{trained:>9.1%}"
+                f"{s.name[:23]:<24}{weight:>7}{s.rows_read:>9}{s.rows_usable:>9}{s.rows_kept:>9}"
+                f"{shares[s.name]:>7.1%}{s.tokens:>12}{trained:>9.1%}"
             )
             for reason, count in sorted(s.bad.items()):
                 lines.append(f"    bad rows, {reason}: {count} ({BAD_REASONS.get(reason, '')})")
@@ -494,6 +581,8 @@ class DataReport:
         lines.append(
             f"total: {self.rows_kept} rows, {self.tokens} tokens, {share:.1%} of them trained"
         )
+        if not self.assistant_only_loss:
+            lines.append("assistant_only_loss is off: every token is trained, prompts included")
         return "\n".join(lines)
 
 
@@ -510,6 +599,10 @@ def _count(dataset: Dataset, key: str, columns: Sequence[str]) -> dict[tuple[str
     return out
 
 
+def _not_bad(batch: Mapping[str, list[Any]]) -> list[bool]:
+    return [not r for r in batch["bad"]]
+
+
 def prepare_dataset(
     data_args: DataArguments,
     tokenizer: PreTrainedTokenizerBase,
@@ -520,10 +613,11 @@ def prepare_dataset(
     completion_only_loss: bool | None = None,
     num_proc: int | None = None,
 ) -> tuple[Dataset, DataReport]:
-    """Load, normalise, mix and tokenize every source; return the rows to train and the report.
+    """Load, normalise, tokenize and mix every source; return the rows to train and the report.
 
-    The dataset has ``input_ids``, ``labels`` (-100 where masked), ``source``, ``n_tokens``
-    and ``n_trained``; TRL's SFTTrainer takes it as is and only packs it.
+    Each source is tokenized before mixing, so rows dropped as bad or over-long never count
+    towards the mix: the kept rows follow the weights. The dataset has ``input_ids``,
+    ``labels`` (-100 where masked), ``source``, ``n_tokens`` and ``n_trained``.
     """
     from datasets import concatenate_datasets
 
@@ -545,44 +639,41 @@ def prepare_dataset(
             desc=f"Normalising {source.name}",
         )
         report = SourceReport(name=source.name, weight=source.weight, rows_read=len(raw))
-        for (_, reason), (count,) in _count(normal, "bad", []).items():
-            if reason:
-                report.bad[reason] = count
-        good = normal.filter(lambda b: [not r for r in b["bad"]], batched=True, num_proc=num_proc)
-        report.rows_usable = len(good)
+        good = normal.filter(_not_bad, batched=True, num_proc=num_proc)
+        tokenized = good.map(
+            tokenize_batch,
+            batched=True,
+            fn_kwargs={
+                "tokenizer": tokenizer,
+                "template": template,
+                "max_length": max_length,
+                "assistant_only_loss": assistant_only_loss,
+                "completion_only_loss": completion_only_loss,
+            },
+            remove_columns=["messages", "prompt", "completion"],
+            num_proc=num_proc,
+            desc=f"Tokenizing {source.name}",
+        )
+        for bad_rows in (normal, tokenized):
+            for (_, reason), (count,) in _count(bad_rows, "bad", []).items():
+                if reason:
+                    report.bad[reason] = report.bad.get(reason, 0) + count
+        kept = tokenized.filter(_not_bad, batched=True, num_proc=num_proc)
+        report.rows_usable = len(kept)
         reports.append(report)
-        usable.append(good)
+        usable.append(kept)
     takes = mix_counts([len(d) for d in usable], [s.weight for s in data_args.sources])
     parts = []
     for report, dataset, take in zip(reports, usable, takes, strict=True):
-        report.rows_mixed = take
-        parts.append(
-            dataset.shuffle(seed=seed).select(range(take)) if take < len(dataset) else dataset
-        )
-    mixed = concatenate_datasets(parts).shuffle(seed=seed)
-    tokenized = mixed.map(
-        tokenize_batch,
-        batched=True,
-        fn_kwargs={
-            "tokenizer": tokenizer,
-            "template": template,
-            "max_length": max_length,
-            "assistant_only_loss": assistant_only_loss,
-            "completion_only_loss": completion_only_loss,
-        },
-        remove_columns=["messages", "prompt", "completion"],
-        num_proc=num_proc,
-        desc="Tokenizing",
-    )
-    by_name = {r.name: r for r in reports}
-    counts = _count(tokenized, "bad", ["n_tokens", "n_trained", "truncated"])
-    for (name, reason), (count, tokens, trained, truncated) in counts.items():
-        report = by_name[name]
-        if reason:
-            report.bad[reason] = report.bad.get(reason, 0) + count
-        else:
+        part = dataset.shuffle(seed=seed).select(range(take)) if take < len(dataset) else dataset
+        if len(part):
+            count, tokens, trained, truncated = _count(
+                part, "bad", ["n_tokens", "n_trained", "truncated"]
+            )[(str(report.name), "")]
             report.rows_kept, report.tokens, report.trained_tokens = count, tokens, trained
             report.truncated = truncated
-    kept = tokenized.filter(lambda b: [not r for r in b["bad"]], batched=True, num_proc=num_proc)
-    kept = kept.remove_columns(["bad", "truncated"])
-    return kept, DataReport(sources=reports, max_length=max_length, seed=seed)
+        parts.append(part)
+    mixed = concatenate_datasets(parts).shuffle(seed=seed).remove_columns(["bad", "truncated"])
+    return mixed, DataReport(
+        sources=reports, max_length=max_length, seed=seed, assistant_only_loss=assistant_only_loss
+    )

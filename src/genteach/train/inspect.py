@@ -4,6 +4,8 @@ Usage::
 
     genteach train inspect --config configs/train/smoke_cpu.yaml
     genteach train inspect --config configs/train/orca3_mistral7b.yaml --index 3 --max_rows 2000
+    genteach train inspect --sources out/records.jsonl \
+        --model_name_or_path mistralai/Mistral-7B-v0.1
 
 Reads the same YAML as training (fields it does not need are ignored), so what it shows is
 what the recipe trains. Trained tokens print green (or inside ``[[ ]]`` when not a terminal).
@@ -44,7 +46,9 @@ class InspectArguments:
         },
     )
     max_length: int | None = field(default=1024, metadata={"help": "As SFTConfig.max_length."})
-    assistant_only_loss: bool = field(default=False, metadata={"help": "As SFTConfig."})
+    assistant_only_loss: bool = field(
+        default=True, metadata={"help": "As SFTConfig (true here, as in `genteach train`)."}
+    )
     completion_only_loss: bool | None = field(default=None, metadata={"help": "As SFTConfig."})
     chat_template_path: str | None = field(default=None, metadata={"help": "As SFTConfig."})
     dataset_num_proc: int | None = field(default=None, metadata={"help": "As SFTConfig."})
@@ -75,13 +79,14 @@ def inspect(
     data_args: DataArguments, model_args: Any, args: InspectArguments, out: TextIO | None = None
 ) -> float:
     """Print examples and the data report (to ``out``, default stdout); return the trained share."""
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     from genteach.train.recipe import resolve_model_path
+    from genteach.train.tokenizer import load_tokenizer
 
     out = out or sys.stdout
     path = resolve_model_path(model_args.model_name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(path, revision=model_args.model_revision)
+    tokenizer = load_tokenizer(path, model_args.model_revision)
     model_type = AutoConfig.from_pretrained(path, revision=model_args.model_revision).model_type
     template = resolve_chat_template(tokenizer, model_type, args.chat_template_path)
     if args.max_rows is not None:

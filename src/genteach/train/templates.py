@@ -9,7 +9,9 @@ variant of it.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ __all__ = [
     "read_template",
     "render_with_spans",
     "resolve_chat_template",
+    "template_message",
 ]
 
 #: ``config.model_type`` -> template file shipped in ``genteach/train/templates/``.
@@ -85,20 +88,48 @@ def resolve_chat_template(
     )
 
 
+def template_message(turn: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a turn that a chat template sees, keys only where set.
+
+    ``role`` and ``content`` always; ``tool_calls`` as ``{"id", "name", "arguments"}`` with
+    the arguments parsed into an object when they are a JSON object (templates write them
+    with ``tojson``); a tool turn's ``tool_call_id`` and ``name``.
+    """
+    out: dict[str, Any] = {"role": turn["role"], "content": turn["content"]}
+    calls = turn.get("tool_calls") or []
+    if calls:
+        out["tool_calls"] = [
+            {"id": c.get("id") or "", "name": c["name"], "arguments": _arguments(c["arguments"])}
+            for c in calls
+        ]
+    for key in ("tool_call_id", "name"):
+        if turn.get(key) is not None and turn["role"] == "tool":
+            out[key] = turn[key]
+    return out
+
+
+def _arguments(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, dict) else text
+
+
 def render_with_spans(
     tokenizer: PreTrainedTokenizerBase,
     template: str,
-    conversations: Sequence[Sequence[dict[str, Any]]],
+    conversations: Sequence[Sequence[Mapping[str, Any]]],
 ) -> tuple[list[str], list[list[tuple[int, int]]]]:
     """Render conversations and return, for each, the character spans of its generation blocks.
 
     There is one span per ``{% generation %}`` block, in order: with genteach's templates, one
-    per assistant turn. Only ``role`` and ``content`` reach the template.
+    per assistant turn. The template sees :func:`template_message` of each turn.
     """
     from transformers.utils.chat_template_utils import render_jinja_template
 
     render: Any = render_jinja_template  # returns (texts, spans) with the mask flag on
-    plain = [[{"role": m["role"], "content": m["content"]} for m in conv] for conv in conversations]
+    plain = [[template_message(m) for m in conv] for conv in conversations]
     texts, spans = render(
         conversations=plain,
         chat_template=template,

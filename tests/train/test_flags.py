@@ -1,0 +1,214 @@
+"""Per-turn trained flags end to end: records with a scripted "Ok.", a demo and tool turns,
+exported (``messages`` and THUDM ``conversations``) and trained by the recipe.
+
+Each test states exactly which text is trained: the generation blocks of assistant turns
+whose flag is true, EOS included; everything else (system, user, the scripted and demo
+answers, tool results) stays in the context with label -100.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from genteach.export import export_dataset
+from genteach.models.base import Message
+from genteach.records import JsonlWriter, Record, RecordMeta
+from genteach.train.data import normalize_row
+from genteach.train.templates import read_template
+
+from .conftest import masked_text, tokenize, trained_runs, trained_text
+
+SYSTEM = "You act in a Linux shell."
+CALL = {"id": "call_1", "name": "bash", "arguments": '{"cmd": "wc -l notes.txt"}'}
+TRAJECTORY: list[Message] = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": "Answer with one command. Say Ok. if you understand."},
+    {"role": "assistant", "content": "Ok.", "trained": False},  # scripted
+    {"role": "user", "content": "Demo: count the files in /etc."},
+    {"role": "assistant", "content": "ls -1 /etc | wc -l", "trained": False},  # demonstration
+    {"role": "user", "content": "Task: how many lines has notes.txt?"},
+    {"role": "assistant", "content": "I will count them.", "tool_calls": [CALL]},  # type: ignore[list-item]
+    {"role": "tool", "content": "3 notes.txt", "tool_call_id": "call_1", "name": "bash"},
+    {"role": "assistant", "content": "notes.txt has 3 lines."},
+]
+MISTRAL_TEXT = (
+    "<s>[INST] You act in a Linux shell.\n\nAnswer with one command. Say Ok. if you understand."
+    " [/INST] Ok.</s>[INST] Demo: count the files in /etc. [/INST] ls -1 /etc | wc -l</s>"
+    "[INST] Task: how many lines has notes.txt? [/INST] I will count them.[TOOL_CALLS] "
+    '[{"name": "bash", "arguments": {"cmd": "wc -l notes.txt"}}]</s>'
+    "[TOOL_RESULTS] 3 notes.txt[/TOOL_RESULTS] notes.txt has 3 lines.</s>"
+)
+MISTRAL_TRAINED = (
+    ' I will count them.[TOOL_CALLS] [{"name": "bash", "arguments": {"cmd": "wc -l notes.txt"}}]'
+    "</s> notes.txt has 3 lines.</s>"
+)
+QWEN_TEXT = (
+    "<|im_start|>system\nYou act in a Linux shell.<|im_end|>\n"
+    "<|im_start|>user\nAnswer with one command. Say Ok. if you understand.<|im_end|>\n"
+    "<|im_start|>assistant\nOk.<|im_end|>\n"
+    "<|im_start|>user\nDemo: count the files in /etc.<|im_end|>\n"
+    "<|im_start|>assistant\nls -1 /etc | wc -l<|im_end|>\n"
+    "<|im_start|>user\nTask: how many lines has notes.txt?<|im_end|>\n"
+    "<|im_start|>assistant\nI will count them.\n<tool_call>\n"
+    '{"name": "bash", "arguments": {"cmd": "wc -l notes.txt"}}\n</tool_call><|im_end|>\n'
+    "<|im_start|>user\n<tool_response>\n3 notes.txt\n</tool_response><|im_end|>\n"
+    "<|im_start|>assistant\nnotes.txt has 3 lines.<|im_end|>\n"
+)
+QWEN_TRAINED = (
+    'I will count them.\n<tool_call>\n{"name": "bash", "arguments": {"cmd": "wc -l notes.txt"}}'
+    "\n</tool_call><|im_end|>\nnotes.txt has 3 lines.<|im_end|>\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("tokenizer", "template", "text", "trained"),
+    [
+        ("mistral_tokenizer", "mistral.jinja", MISTRAL_TEXT, MISTRAL_TRAINED),
+        ("tiny_tokenizer", "qwen2.jinja", QWEN_TEXT, QWEN_TRAINED),
+    ],
+)
+def test_only_flagged_assistant_turns_are_trained(
+    request: pytest.FixtureRequest, tokenizer: str, template: str, text: str, trained: str
+) -> None:
+    tok = request.getfixturevalue(tokenizer)
+    rendered, ids, labels = tokenize(tok, {"messages": TRAJECTORY}, read_template(template))
+    assert rendered == text
+    runs = trained_runs(tok, rendered, ids, labels)
+    assert "".join(runs) == trained and len(runs) == 2  # the tool-call turn and the answer
+    assert all(label in (-100, token) for token, label in zip(ids, labels, strict=True))
+    masked = masked_text(tok, rendered, ids, labels)
+    assert "Ok." in masked and "ls -1 /etc | wc -l" in masked and "3 notes.txt" in masked
+
+
+def test_trained_true_on_a_non_assistant_turn_is_not_trained(mistral_tokenizer: Any) -> None:
+    row = {
+        "messages": [
+            {"role": "user", "content": "Add two and three.", "trained": True},
+            {"role": "assistant", "content": "Five."},
+        ]
+    }
+    text, ids, labels = tokenize(mistral_tokenizer, row, read_template("mistral.jinja"))
+    assert trained_text(mistral_tokenizer, text, ids, labels) == " Five.</s>"
+
+
+def after_user(turn: dict[str, Any]) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": "a"}, turn]}
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (after_user({"role": "assistant", "content": "b", "trained": "yes"}), "malformed"),
+        (after_user({"role": "assistant", "content": "b", "trained": False}), "no_trained_turn"),
+        (
+            after_user({"role": "assistant", "content": "", "tool_calls": [{"name": ""}]}),
+            "malformed",
+        ),
+        (after_user({"role": "assistant", "content": "", "tool_calls": "f()"}), "malformed"),
+        (after_user({"role": "tool", "content": "1", "tool_call_id": 3}), "malformed"),
+    ],
+)
+def test_bad_flags_and_tool_calls(row: dict[str, Any], reason: str) -> None:
+    assert normalize_row(row).bad == reason
+
+
+def test_openai_style_tool_calls_and_a_call_without_text(mistral_tokenizer: Any) -> None:
+    row = {
+        "messages": [
+            {"role": "user", "content": "Files?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c", "type": "function", "function": {"name": "ls", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "content": "a.txt", "tool_call_id": "c"},
+            {"role": "assistant", "content": "One file."},
+        ]
+    }
+    text, ids, labels = tokenize(mistral_tokenizer, row, read_template("mistral.jinja"))
+    assert trained_text(mistral_tokenizer, text, ids, labels) == (
+        ' [TOOL_CALLS] [{"name": "ls", "arguments": {}}]</s> One file.</s>'
+    )
+
+
+# Through the export and the recipe
+
+
+def trajectory_run(folder: Path) -> Path:
+    meta = RecordMeta(
+        skill="tool_use",
+        sub_category="shell",
+        seed_id="s0",
+        unit="tool_use/s0",
+        agents=["env"],
+        teacher="t",
+        usage={},
+        task_id="t0",
+    )
+    folder.mkdir(parents=True)
+    with JsonlWriter(folder / "records.jsonl") as writer:
+        writer.write(Record(id=Record.make_id(TRAJECTORY), messages=TRAJECTORY, meta=meta))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("flags")
+    out = folder / "hf"
+    export_dataset(trajectory_run(folder / "run"), out)
+    return out
+
+
+def test_export_then_train_messages_and_conversations(
+    mistral_tokenizer: Any, exported: Path
+) -> None:
+    import datasets
+
+    row = datasets.load_dataset(str(exported), split="tool_use")[0]
+    mistral = read_template("mistral.jinja")
+    text, ids, labels = tokenize(mistral_tokenizer, row, mistral)  # auto picks `messages`
+    assert text == MISTRAL_TEXT
+    assert trained_text(mistral_tokenizer, text, ids, labels) == MISTRAL_TRAINED
+    # THUDM's form of the same record: loss false on "Ok." and the demo, tools as text
+    text, ids, labels = tokenize(mistral_tokenizer, row, mistral, fmt="thudm")
+    assert trained_runs(mistral_tokenizer, text, ids, labels) == [
+        " I will count them.\n<tool_call>\n"
+        '{"name": "bash", "arguments": {"cmd": "wc -l notes.txt"}}\n</tool_call></s>',
+        " notes.txt has 3 lines.</s>",
+    ]
+    masked = masked_text(mistral_tokenizer, text, ids, labels)
+    assert " Ok.</s>" in masked and " ls -1 /etc | wc -l</s>" in masked
+    assert "[INST] <tool_response>\n3 notes.txt\n</tool_response> [/INST]" in masked
+
+
+def test_recipe_trains_only_the_flagged_turns(
+    tiny_mistral_dir: Path, exported: Path, tmp_path: Path, mistral_tokenizer: Any
+) -> None:
+    from genteach.train.recipe import train_from_config
+
+    config = {
+        "model_name_or_path": str(tiny_mistral_dir),
+        "sources": [{"path": str(exported), "splits": ["tool_use"]}],
+        "max_length": 512,
+        "max_steps": 1,
+        "per_device_train_batch_size": 1,
+        "use_cpu": True,
+        "bf16": False,
+        "report_to": "none",
+        "save_strategy": "no",
+        "output_dir": str(tmp_path / "out"),
+    }  # assistant_only_loss unset: the recipe's default
+    path = tmp_path / "flags.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = train_from_config(str(path))
+    batch = next(iter(result.trainer.get_train_dataloader()))
+    ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    runs = trained_runs(mistral_tokenizer, MISTRAL_TEXT, ids, labels)
+    assert "".join(runs) == MISTRAL_TRAINED and len(runs) == 2
+    assert result.report.trained_tokens == sum(1 for x in labels if x != -100)
