@@ -270,7 +270,9 @@ class ChoiceKey(AnswerKey):
         "stated reason",
     )
     explanation: str = Field(
-        default="", description="one or two sentences: why the correct option is right"
+        default="",
+        description="why the correct option is right and, briefly, what is wrong with each "
+        "distractor",
     )
     form: ClassVar[str] = "choice"
 
@@ -573,31 +575,44 @@ class MatchingKey(AnswerKey):
 
     kind: Literal["matching"] = "matching"
     pairs: list[Pair] = Field(min_length=3, max_length=8, description="the correct pairs")
+    unused: list[str] = Field(
+        default_factory=list,
+        max_length=3,
+        description="items of the second column that match nothing (plausible ones, so the "
+        "last pair does not follow by elimination); may be empty",
+    )
     form: ClassVar[str] = "matching"
 
     @model_validator(mode="after")
     def _distinct(self) -> MatchingKey:
         for side in ("left", "right"):
             vals = [normalize(getattr(p, side)) for p in self.pairs]
+            if side == "right":
+                vals += [normalize(u) for u in self.unused]
             if len(set(vals)) != len(vals):
-                raise ValueError(f"two pairs have the same {side} item")
+                raise ValueError(f"two items of the {side} column are the same")
         return self
 
+    @property
+    def right(self) -> list[str]:
+        """The second column in key order: the pairs' items, then the unused ones."""
+        return [*(p.right for p in self.pairs), *self.unused]
+
     def layout(self, rng: random.Random, label_styles: Sequence[str]) -> Layout:
-        n = len(self.pairs)
+        n = len(self.right)
         order = list(range(n))
-        while order == list(range(n)):
+        while order[: len(self.pairs)] == list(range(len(self.pairs))):
             rng.shuffle(order)
         return Layout(order=order, labels="upper_paren")
 
     def view(self, layout: Layout) -> dict[str, Any]:
+        right = self.right
         return {
             "form": self.form,
             "kind": self.kind,
             "left": [{"label": f"{i + 1}.", "text": p.left} for i, p in enumerate(self.pairs)],
             "right": [
-                {"label": layout.label(p), "text": self.pairs[i].right}
-                for p, i in enumerate(layout.order)
+                {"label": layout.label(p), "text": right[i]} for p, i in enumerate(layout.order)
             ],
             "answer": self.summary(layout),
         }
@@ -612,7 +627,7 @@ class MatchingKey(AnswerKey):
         if answer is None:
             return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
         n = len(self.pairs)
-        alphabet = LABEL_STYLES[layout.labels][0][:n]
+        alphabet = LABEL_STYLES[layout.labels][0][: len(self.right)]
         got: dict[int, int] = {}
         for m in re.finditer(r"(\d+)\s*[-–—:→>=.)]+\s*\(?([A-Za-z])\)?", answer):
             left, sym = int(m.group(1)) - 1, m.group(2).upper()

@@ -66,7 +66,10 @@ class TaskDraft(BaseModel):
 
 
 class ExcerptDraft(TaskDraft):
-    """A task that works on its own excerpt of the passage (text modification)."""
+    """A task that works on its own excerpt of the passage (text modification). The
+    excerpt is written first: the instruction and its rubric are about it."""
+
+    shape_first: ClassVar[tuple[str, ...]] = ("text",)
 
     text: str = Field(
         min_length=20,

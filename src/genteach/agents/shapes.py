@@ -25,7 +25,9 @@ def json_shape(
     skip: frozenset[str] = frozenset(),
 ) -> str:
     """One line showing the shape of ``model``'s JSON, e.g.
-    ``{"title": "<a short, specific title>", "tags": ["<one tag>", ...]}``.
+    ``{"title": "<a short, specific title>", "tags": ["<one tag>", ...]}``. A model's
+    ``shape_first`` (a class attribute) names fields to show first: the order a model
+    should write them in (JSON objects are unordered, so parsing does not depend on it).
 
     Args:
         model: the pydantic model.
@@ -37,7 +39,10 @@ def json_shape(
 
 def _model(model: type[BaseModel], overrides: dict[str, str], skip: frozenset[str]) -> str:
     parts = []
-    for name, info in model.model_fields.items():
+    first = [n for n in getattr(model, "shape_first", ()) if n in model.model_fields]
+    names = [*first, *(n for n in model.model_fields if n not in first)]
+    for name in names:
+        info = model.model_fields[name]
         if name in skip or info.exclude:
             continue
         shown = overrides.get(name)
