@@ -1,21 +1,35 @@
-"""The tool-use action format and its parser, and the tool-use agents' checks."""
+"""The tool-use action format and its parser, and the tool-use agents' checks: API lists
+(names, bounds on their size), tasks (required and withheld APIs exist in the list), the
+assistant (grammar, repeated calls, last step) and the simulated API."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from genteach.agents import ApiList, ApiSpec, ParseError, parse_action
+from genteach.agents import (
+    ApiList,
+    ApiSpec,
+    InstructInput,
+    ParseError,
+    TransformInput,
+    json_shape,
+    parse_action,
+)
 from genteach.agents.tool_use import (
     FORMAT_EXAMPLES,
+    ApiListBuilder,
     ApiParam,
     ConversationInput,
     ToolTaskAgent,
-    ToolTaskInput,
+    ToolTaskDraft,
     ToolUseAssistant,
     action_grammar,
     copies_format_example,
 )
-from genteach.agents.views import CategoryView, SkillView
+from genteach.agents.views import CategoryView, SeedView, SkillView
+from genteach.keys import ToolOutcomeKey
 from genteach.models import AutoGenModel, ScriptedModel
 from genteach.models.base import ModelRequest, message
 from genteach.prompts import PromptLibrary
@@ -129,30 +143,169 @@ def test_api_list_dedupes_repeats_and_rejects_bad_names() -> None:
         ApiSpec(name="Create Meal Plan", description="spaces are not callable")
 
 
-def test_tool_task_parser_checks_withheld_and_required() -> None:
-    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
-    inputs = ToolTaskInput(
-        skill=SkillView(id="tool_use", name="Tool Use"),
-        category=CategoryView(id="x", name="X"),
-        library="L",
-        apis=APIS,
-        count=1,
+TOOL_SKILL = SkillView(id="tool_use", name="Tool Use")
+
+
+def task_inputs(count: int = 1) -> InstructInput:
+    apis = ApiList(library="L", apis=APIS)
+    return InstructInput(
+        skill=TOOL_SKILL,
+        category=CategoryView(id="x", name="X", guidance="tool_use/task_types/api_not_in_list.j2"),
+        material=apis,
+        material_text=apis.render(PromptLibrary(), "agent"),
+        count=count,
     )
-    ok = '{"tasks": [{"request": "Plan my vegetarian week at 1500 kcal.", "required_apis": ["create_meal_plan"], "withheld_apis": [], "expected_outcome": "final_answer", "answer": "a plan"}]}'
-    assert agent.parse(ok, inputs).tasks[0].required_apis == ["create_meal_plan"]
-    bad = ok.replace('"withheld_apis": []', '"withheld_apis": ["teleport"]')
-    with pytest.raises(ParseError, match=r"withheld_apis \['teleport'\] are not in the API list"):
-        agent.parse(bad, inputs)
-    no_req = ok.replace('["create_meal_plan"]', "[]")
-    with pytest.raises(ParseError, match="needs required_apis"):
-        agent.parse(no_req, inputs)
+
+
+def tool_task(**changes: object) -> str:
+    task = {
+        "instruction": "Plan my vegetarian week at 1500 kcal.",
+        "key": {
+            "kind": "tool_outcome",
+            "outcome": "final_answer",
+            "required_apis": ["create_meal_plan"],
+            "reference": "create_meal_plan(...) -> FINAL_ANSWER",
+        },
+        "withheld_apis": [],
+        **changes,
+    }
+    return json.dumps({"tasks": [task]})
+
+
+def test_tool_task_parser_reads_the_key_and_the_withheld_apis() -> None:
+    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
+    (task,) = agent.parse(tool_task(), task_inputs()).tasks  # type: ignore[attr-defined]
+    assert isinstance(task, ToolTaskDraft)
+    assert task.key == ToolOutcomeKey(
+        outcome="final_answer",
+        required_apis=["create_meal_plan"],
+        reference="create_meal_plan(...) -> FINAL_ANSWER",
+    )
+    failing = tool_task(
+        key={"kind": "tool_outcome", "outcome": "failed", "required_apis": ["foods.search"]},
+        withheld_apis=["foods.search"],
+    )
+    (task,) = agent.parse(failing, task_inputs()).tasks  # type: ignore[attr-defined]
+    # the task's own material withholds the API from the assistant
+    material = task.material(ApiList(library="L", apis=APIS))
+    assert isinstance(material, ApiList)
+    assert material.withheld == ["foods.search"]
+    assert [a.name for a in material.shown] == ["create_meal_plan"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        (
+            {"withheld_apis": ["teleport"]},
+            "task 1: withheld_apis ['teleport'] are not in the API list (create_meal_plan, "
+            "foods.search)",
+        ),
+        (
+            {"key": {"kind": "tool_outcome", "outcome": "final_answer", "required_apis": ["fly"]}},
+            "task 1: required_apis ['fly'] are not in the API list (create_meal_plan, foods.search)",
+        ),
+        (
+            {"key": {"kind": "tool_outcome", "outcome": "final_answer", "required_apis": [" "]}},
+            "task 1: a task that ends with FINAL_ANSWER needs required_apis",
+        ),
+        (
+            {"withheld_apis": ["create_meal_plan"]},
+            "task 1: ['create_meal_plan'] are required but withheld, so the task cannot end with "
+            "FINAL_ANSWER: withhold nothing it needs, or make it end with FAILED",
+        ),
+        (
+            {"key": {"kind": "exact", "value": "a plan"}},
+            "field tasks.0.key.kind: Input should be 'tool_outcome' (+2 more)",
+        ),
+        (
+            {"expected_outcome": "final_answer"},
+            "field tasks.0.expected_outcome: Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_tool_task_parser_checks_the_key_against_the_list(
+    changes: dict[str, object], reason: str
+) -> None:
+    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
+    with pytest.raises(ParseError) as exc:
+        agent.parse(tool_task(**changes), task_inputs())
+    assert exc.value.reason == reason
 
 
 def test_blank_api_names_in_task_lists_are_dropped() -> None:
     agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
-    text = '{"tasks": [{"request": "Find tofu recipes for me please.", "required_apis": ["foods.search", " "], "withheld_apis": [""], "expected_outcome": "final_answer"}]}'
-    task = agent.parse(text).tasks[0]
-    assert task.required_apis == ["foods.search"] and task.withheld_apis == []
+    text = tool_task(
+        key={
+            "kind": "tool_outcome",
+            "outcome": "final_answer",
+            "required_apis": ["foods.search", " "],
+        },
+        withheld_apis=[""],
+    )
+    (task,) = agent.parse(text, task_inputs()).tasks  # type: ignore[attr-defined]
+    assert task.key.required_apis == ["foods.search"] and task.withheld_apis == []
+
+
+def test_tool_task_prompt_shows_the_list_and_the_key_shape() -> None:
+    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
+    system, user = agent.render(task_inputs())
+    assert user["content"] == (
+        "Library: L\n<<<API_LIST\nLibrary: L\n\n"
+        "1. create_meal_plan: Create a meal plan for a week.\n  Parameters:\n"
+        "  - dietary_preferences (array, required)\n  - caloric_goal (integer, required)\n"
+        "  - num_meals (integer, optional)\n  Returns: not documented\n\n"
+        "2. foods.search: Search the food database.\n  Parameters:\n"
+        "  - query (string, required)\n  Returns: not documented\n"
+        'API_LIST>>>\n\nWrite 1 task of the family "X" for this API list.\n'
+        "Reply with the JSON object only."
+    )
+    assert "Shape: " + json_shape(ToolOutcomeKey, skip=frozenset({"shown"})) in system["content"]
+    assert system["content"].endswith(agent.output_shape())
+    assert agent.key_kinds == [ToolOutcomeKey]
+
+
+@pytest.mark.parametrize(
+    ("count", "reason"),
+    [
+        (2, "the list has 2 distinct APIs; write between 3 and 4"),
+        (3, None),
+        (4, None),
+        (5, "the list has 5 distinct APIs; write between 3 and 4"),
+    ],
+)
+def test_api_list_builder_enforces_the_api_count(count: int, reason: str | None) -> None:
+    builder = ApiListBuilder("transform/api_from_source", prompts=PromptLibrary())
+    inputs = TransformInput(
+        skill=TOOL_SKILL,
+        category=CategoryView(id="api_from_source", name="API Description Agent"),
+        seed=SeedView(id="s", text="def f(): pass", kind="code"),
+        min_items=3,
+        max_items=4,
+    )
+    text = json.dumps(
+        {
+            "library": "L",
+            "apis": [{"name": f"api_{i}", "description": "Does it."} for i in range(count)],
+        }
+    )
+    if reason is None:
+        assert len(builder.parse(text, inputs).apis) == count
+    else:
+        with pytest.raises(ParseError) as exc:
+            builder.parse(text, inputs)
+        assert exc.value.reason == reason
+    # repeats are dropped before counting: five names, two distinct
+    repeats = json.dumps(
+        {
+            "library": "L",
+            "apis": [{"name": f"api_{i % 2}", "description": "Does it."} for i in range(5)],
+        }
+    )
+    with pytest.raises(ParseError, match="the list has 2 distinct APIs"):
+        builder.parse(repeats, inputs)
+    # the API list is the skill's material
+    assert builder.parse(text.replace("api_4", "api_0"), None).material().kind == "api_list"
 
 
 # -- the ACTION grammar (constrained decoding on the embedded model) -----------------------
@@ -265,14 +418,7 @@ async def test_the_assistant_sends_its_grammar_and_json_agents_do_not() -> None:
     assert client.grammars == [action_grammar(GRAMMAR_APIS)]
     assert client.schemas == [None]
     agent = ToolTaskAgent("tasks", prompts=prompts)
-    task_inputs = ToolTaskInput(
-        skill=SkillView(id="tool_use", name="Tool Use"),
-        category=CategoryView(id="x", name="X"),
-        library="L",
-        apis=APIS,
-        count=1,
-    )
-    assert agent.output_grammar(task_inputs) is None  # JSON agents use their schema
+    assert agent.output_grammar(task_inputs()) is None  # JSON agents use their schema
 
 
 async def test_autogen_adapter_forwards_a_grammar_only_to_clients_that_take_one() -> None:
