@@ -251,7 +251,7 @@ def test_tool_task_prompt_shows_the_list_and_the_key_shape() -> None:
     agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
     system, user = agent.render(task_inputs())
     assert user["content"] == (
-        "Library: L\n<<<API_LIST\nLibrary: L\n\n"
+        "<<<API_LIST\nLibrary: L\n\n"
         "1. create_meal_plan: Create a meal plan for a week.\n  Parameters:\n"
         "  - dietary_preferences (array, required)\n  - caloric_goal (integer, required)\n"
         "  - num_meals (integer, optional)\n  Returns: not documented\n\n"
