@@ -423,7 +423,8 @@ def test_a_module_agent_resolves_next_to_its_taxonomy(
     line = error_line(capsys, code)
     assert line == (
         f"genteach: error: {folder / 'tax.yaml'}: skills.mini.task_types.alpha.agent: cannot "
-        "import 'genteach_test_agents_missing:MyAgent': no module 'genteach_test_agents_missing' on "
+        "import "
+        "'genteach_test_agents_missing:MyAgent': no module 'genteach_test_agents_missing' on "
         f"the Python path or in {folder.resolve()}; set PYTHONPATH to the folder that holds it"
     )
 
