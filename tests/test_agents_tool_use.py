@@ -1,6 +1,7 @@
-"""The tool-use action format and its parser, and the tool-use agents' checks: API lists
-(names, bounds on their size), tasks (required and withheld APIs exist in the list), the
-assistant (grammar, repeated calls, last step) and the simulated API."""
+"""The tool-use action format, its parser and its grammar, and the tool-use agents' checks:
+API lists (names, bounds on their size), tasks (required and withheld APIs exist in the
+list), and the simulated API. How the acting teacher's turns are checked within a
+conversation (last step, repeated calls) is tested with the conversation runtime."""
 
 from __future__ import annotations
 
@@ -21,10 +22,8 @@ from genteach.agents.tool_use import (
     FORMAT_EXAMPLES,
     ApiListBuilder,
     ApiParam,
-    ConversationInput,
     ToolTaskAgent,
     ToolTaskDraft,
-    ToolUseAssistant,
     action_grammar,
     copies_format_example,
 )
@@ -403,22 +402,30 @@ def test_action_grammar_without_apis_only_allows_stop() -> None:
     assert "API_CALL" not in grammar and "FINAL_ANSWER" in grammar
 
 
-async def test_the_assistant_sends_its_grammar_and_json_agents_do_not() -> None:
-    prompts = PromptLibrary()
-    assistant = ToolUseAssistant("assistant", prompts=prompts)
-    inputs = ConversationInput(
-        skill=SkillView(id="tool_use", name="Tool use"),
-        category=CategoryView(id="c", name="C"),
-        apis=GRAMMAR_APIS,
-        conversation=[message("system", "APIs: ..."), message("user", "Weather in Paris?")],
-    )
-    client = ScriptedModel(['Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'])
-    result = await assistant.run(client, inputs)
-    assert result.output.arguments == {"city": "Paris"}
-    assert client.grammars == [action_grammar(GRAMMAR_APIS)]
-    assert client.schemas == [None]
-    agent = ToolTaskAgent("tasks", prompts=prompts)
-    assert agent.output_grammar(task_inputs()) is None  # JSON agents use their schema
+async def test_json_agents_send_their_schema_and_no_grammar() -> None:
+    agent = ToolTaskAgent("tasks", prompts=PromptLibrary())
+    assert agent.output_grammar(task_inputs()) is None
+    client = ScriptedModel([tool_task()])
+    await agent.run(client, task_inputs())
+    assert client.grammars == [None] and client.schemas == [agent.output_model]
+
+
+def test_the_action_grammar_lists_each_api_and_its_parameters() -> None:
+    head = action_grammar(GRAMMAR_APIS).split("\n\n")[0]
+    assert head.splitlines() == [
+        'start: thought "\\n" action',
+        'action: "ACTION_TYPE : API_CALL\\nACTION: " call | "ACTION_TYPE : STOP\\nACTION: " stop',
+        'stop: "FINAL_ANSWER(" ANSWER ")" | "FAILED(" ANSWER ")"',
+        "thought[max_tokens=120]: THOUGHT",
+        "call: api0 | api1 | api2",
+        'a0_city: "city=" STRING',
+        'a0_days: "days=" INT',
+        'a0_units: "units=" STRING',
+        'api0: "get_weather(" a0_city (", " a0_days)? (", " a0_units)? ")"',
+        'api1: "list_cities("  ")"',
+        'a2_tags: "tags=" list',
+        'api2: "search(" (a2_tags)? ")"',
+    ]
 
 
 async def test_autogen_adapter_forwards_a_grammar_only_to_clients_that_take_one() -> None:
@@ -448,102 +455,16 @@ async def test_autogen_adapter_forwards_a_grammar_only_to_clients_that_take_one(
     assert seen[1]["grammar"] == "start: /x/"
 
 
-def _conversation_input(**kw: object) -> ConversationInput:
-    turns = [message("system", "APIs: ..."), message("user", "Weather in Paris?")]
-    return ConversationInput(
-        skill=SkillView(id="tool_use", name="Tool use"),
-        category=CategoryView(id="c", name="C"),
-        apis=GRAMMAR_APIS,
-        conversation=kw.pop("conversation", turns),  # type: ignore[arg-type]
-        **kw,  # type: ignore[arg-type]
+def test_stop_messages_copied_from_the_format_examples_are_recognised() -> None:
+    assert copies_format_example(FORMAT_EXAMPLES["final_answer"]) == "final_answer"
+    assert (
+        copies_format_example(
+            "missing value for city of get_weather: please tell me where to send the invoice"
+        )
+        == "failed"
     )
-
-
-def test_the_last_step_must_stop_and_its_grammar_only_allows_stop() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    last = _conversation_input(last_step=True)
-    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
-    with pytest.raises(ParseError, match="last step of the conversation: stop now"):
-        assistant.parse(call, last)
-    done = 'Known.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("18 degrees.")'
-    assert assistant.parse(done, last).kind == "final_answer"
-    assert assistant.output_grammar(last) == action_grammar([])
-    assert assistant.output_grammar(_conversation_input()) == action_grammar(GRAMMAR_APIS)
-
-
-def _after_one_call(request: str, call: str, result: str) -> ConversationInput:
-    """The conversation after the assistant's ``call`` and its ``result``."""
-    so_far = [
-        message("system", "APIs: ..."),
-        message("user", request),
-        message("assistant", call),
-        message("user", result),
-    ]
-    return _conversation_input(conversation=so_far)
-
-
-def _after_one_weather_call() -> tuple[str, ConversationInput]:
-    """The assistant's get_weather call and the conversation after its result."""
-    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
-    return call, _after_one_call("Weather in Paris?", call, 'API_RESULT get_weather: {"temp": 18}')
-
-
-def test_a_call_repeating_an_earlier_one_is_sent_back() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    call, inputs = _after_one_weather_call()
-    with pytest.raises(ParseError, match="already called with these arguments"):
-        assistant.parse(call, inputs)
-    other = 'Two days.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris", days=2)'
-    assert assistant.parse(other, inputs).arguments == {"city": "Paris", "days": 2}
-
-
-def test_an_api_without_parameters_is_not_offered_again_once_called() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    listed = "Need the cities.\nACTION_TYPE : API_CALL\nACTION: list_cities()"
-    inputs = _after_one_call("Which cities?", listed, 'API_RESULT list_cities: ["Paris"]')
-    grammar = assistant.output_grammar(inputs)
-    assert grammar == action_grammar([GRAMMAR_APIS[0], GRAMMAR_APIS[2]])
-    assert '"list_cities("' not in (grammar or "")
-
-
-async def test_a_repeated_call_is_repaired_under_a_grammar_without_that_api() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    call, inputs = _after_one_weather_call()
-    done = 'It is 18.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("18 degrees in Paris.")'
-    client = ScriptedModel([call, done])
-    result = await assistant.run(client, inputs)
-    assert result.output.kind == "final_answer" and result.attempts == 2
-    # first the full grammar; the repair may not call get_weather again (another API or stop)
-    assert client.grammars == [
-        action_grammar(GRAMMAR_APIS),
-        action_grammar(GRAMMAR_APIS[1:]),
-    ]
-    # the repair request says why, and the rejected turn is shown to the model
-    repair = client.calls[1]
-    assert repair[-2] == message("assistant", call)
-    assert "already called with these arguments" in repair[-1]["content"]
-
-
-def test_a_stop_message_copied_from_the_format_example_is_sent_back() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    inputs = _conversation_input()
-    copied = (
-        'No value.\nACTION_TYPE : STOP\nACTION: FAILED("missing value for city of get_weather: '
-        'please tell me where to send the invoice")'
-    )
-    with pytest.raises(ParseError, match="repeats the format example's wording"):
-        assistant.parse(copied, inputs)
-    verbatim = (
-        f'Done.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("{FORMAT_EXAMPLES["final_answer"]}")'
-    )
-    with pytest.raises(ParseError, match="format example"):
-        assistant.parse(verbatim, inputs)
     # the same form, written for this request, is fine
-    own = (
-        'No city.\nACTION_TYPE : STOP\nACTION: FAILED("missing value for city of get_weather: '
-        'please tell me which city you mean")'
-    )
-    assert assistant.parse(own, inputs).kind == "failed"
+    assert copies_format_example("missing value for city of get_weather: which city?") is None
     assert copies_format_example("please tell me which city you mean") is None
 
 

@@ -35,15 +35,6 @@ from genteach.agents import (
     SuggestInput,
     TransformInput,
 )
-from genteach.agents.tool_use import (
-    FORMAT_EXAMPLES,
-    ApiCallInput,
-    ApiExchange,
-    ApiList,
-    ApiParam,
-    ApiSpec,
-    ConversationInput,
-)
 from genteach.agents.views import GoalView
 from genteach.flows import (
     ContentTransformationFlow,
@@ -79,7 +70,6 @@ from genteach.keys import (
     NumericKey,
     OrderingKey,
     Pair,
-    ToolOutcomeKey,
     UnanswerableKey,
     public_view,
 )
@@ -88,6 +78,15 @@ from genteach.models import ScriptedModel
 from genteach.models.base import Message, message
 from genteach.prompts import PromptLibrary
 from genteach.taxonomy import Delimiter, Skill, SubCategory, load_taxonomy
+from tool_conversation import (
+    API_LIST,
+    ASSISTANT_MARKER,
+    REQUEST,
+    SIMULATOR_MARKER,
+    requests_of,
+    run_conversation,
+)
+from tool_conversation import KEY as TOOL_KEY
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 COMMAND = "PYTHONPATH=src python -m pytest tests/test_golden_prompts.py --update-golden"
@@ -120,32 +119,6 @@ CODE_SEED = SeedView(
 PASSAGE = Passage(
     title="Closing Mill Road",
     text=TEXT_SEED.text + " In August, traffic on the high street was 28% lower than in April.",
-)
-API_LIST = ApiList(
-    library="harbor",
-    description="Search ports and book berths.",
-    apis=[
-        ApiSpec(
-            name="find_port",
-            description="Search ports by name; returns matching ports with their ids.",
-            parameters=[
-                ApiParam(name="query", description="Part of the port name."),
-                ApiParam(name="country", description="ISO 3166 code.", required=False),
-            ],
-            returns="a list of objects with port_id (string) and name (string)",
-        ),
-        ApiSpec(
-            name="berths.book",
-            description="Book a berth at a port for a given arrival date.",
-            parameters=[
-                ApiParam(name="port_id", description="From find_port."),
-                ApiParam(name="arrival", description="YYYY-MM-DD."),
-                ApiParam(name="paid", type="boolean", required=False),
-            ],
-            returns="an object with booking_id (string) and status (string)",
-        ),
-        ApiSpec(name="ping", description="Check that the service is up.", parameters=[]),
-    ],
 )
 CHOICE = ChoiceKey(
     correct=["Traffic on the high street fell by more than a quarter."],
@@ -194,11 +167,7 @@ KEYS: dict[str, AnswerKey] = {
     "unanswerable": UnanswerableKey(
         missing="the sales figures after the closure", shown=CHOICE.model_dump()
     ),
-    "tool_outcome": ToolOutcomeKey(
-        outcome="final_answer",
-        required_apis=["find_port", "berths.book"],
-        reference='find_port(query="Porto Santo") -> berths.book(port_id, arrival="2025-06-03") -> FINAL_ANSWER',
-    ),
+    "tool_outcome": TOOL_KEY,
 }
 #: How each key is shown (fixed, not drawn: the files change only when a prompt does).
 LAYOUTS: dict[str, Layout] = {
@@ -217,7 +186,7 @@ INSTRUCTIONS: dict[str, str] = {
     "labels": "Label each statement True or False according to the passage.",
     "free_text": "How convincing is the evidence that the closure worked? Answer in one paragraph.",
     "unanswerable": "Which of the following is best supported by the passage?",
-    "tool_outcome": "Please book me a berth at Porto Santo arriving on 3 June 2025.",
+    "tool_outcome": REQUEST,
 }
 STUDENT_SYSTEM = "You are a helpful assistant."
 DELIMITER = Delimiter(open='"""', close='"""')
@@ -357,67 +326,12 @@ def render_skill(skill: Skill, prompts: PromptLibrary) -> dict[str, str]:
 
     converse = flows.get("tool_conversation")
     if isinstance(converse, ToolConversationFlow):
-        item = skill.task_types[0]
-        system = prompts.render(
-            converse.system_template,
-            library=API_LIST.library,
-            description=API_LIST.description,
-            apis=[a.model_dump() for a in API_LIST.shown],
-            examples=FORMAT_EXAMPLES,
-        )
-        call = (
-            "I need the port id of Porto Santo first.\nACTION_TYPE : API_CALL\n"
-            'ACTION: find_port(query="Porto Santo")'
-        )
-        result = {"port_id": "P-0412", "name": "Porto Santo"}
-        observation = prompts.render(
-            converse.observation_template,
-            api_name="find_port",
-            status="ok",
-            result=[result],
-            error="",
-        )
-        conversation = [message("system", system), message("user", INSTRUCTIONS["tool_outcome"])]
-        inputs = ConversationInput(
-            skill=sv,
-            category=category_view(skill, "task_types", item),
-            apis=API_LIST.shown,
-            conversation=[*conversation, message("assistant", call), message("user", observation)],
-        )
-        out["tool/assistant.txt"] = as_text(converse.assistant.render(inputs))
-        sim = ApiCallInput(
-            library=API_LIST.library,
-            api=API_LIST.apis[1],
-            arguments={"port_id": "P-0412", "arrival": "2025-06-03"},
-            request=INSTRUCTIONS["tool_outcome"],
-            history=[
-                ApiExchange(
-                    api="find_port",
-                    arguments={"query": "Porto Santo"},
-                    status="ok",
-                    result=[result],
-                )
-            ],
-        )
-        out["tool/simulator.txt"] = as_text(converse.simulator.render(sim))
-        error = prompts.render(
-            converse.observation_template,
-            api_name="berths.book",
-            status="error",
-            result=None,
-            error="arrival must be YYYY-MM-DD",
-        )
-        out["student/conversation.txt"] = as_text(
-            [
-                *inputs.conversation,
-                message(
-                    "assistant",
-                    "Porto Santo is P-0412; now the booking.\nACTION_TYPE : API_CALL\n"
-                    'ACTION: berths.book(port_id="P-0412", arrival="3 June 2025")',
-                ),
-                message("user", error),
-            ]
-        )
+        # one fixed conversation played through the flow: what the acting teacher and the
+        # simulated API are sent at their last calls, and the student's conversation
+        record, model = run_conversation(skill, prompts)
+        out["tool/assistant.txt"] = as_text(requests_of(model, ASSISTANT_MARKER)[-1])
+        out["tool/simulator.txt"] = as_text(requests_of(model, SIMULATOR_MARKER)[-1])
+        out["student/conversation.txt"] = as_text(record.messages)
     return out
 
 

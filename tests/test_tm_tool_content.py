@@ -1,8 +1,9 @@
 """Content of the text-modification and tool-use skills and of the planned skills.
 
 The taxonomy parts validate together; every guidance file and every tool-use template
-renders under StrictUndefined inside the agents the skills' flows build; the student-facing
-tool-use system message documents exactly the action format ``parse_action`` accepts.
+renders under StrictUndefined inside the agents the skills' flows build; a conversation
+played through the tool_conversation flow shows the student exactly the action format
+``parse_action`` accepts.
 """
 
 from __future__ import annotations
@@ -25,14 +26,7 @@ from genteach.agents import (
     ToolTaskAgent,
     TransformInput,
 )
-from genteach.agents.tool_use import (
-    FORMAT_EXAMPLES,
-    ApiList,
-    ApiResult,
-    ApiSpec,
-    ConversationInput,
-    parse_action,
-)
+from genteach.agents.tool_use import FORMAT_EXAMPLES, ApiList, ApiResult, ApiSpec, parse_action
 from genteach.agents.views import GoalView
 from genteach.flows import build_flows
 from genteach.flows.base import FlowBuild, category_view, skill_view
@@ -40,6 +34,15 @@ from genteach.keys import FreeTextKey, Layout, ToolOutcomeKey
 from genteach.material import Passage
 from genteach.prompts import PromptLibrary
 from genteach.taxonomy import Skill, Taxonomy, load_taxonomy
+from tool_conversation import (
+    API_LIST,
+    ASSISTANT,
+    ASSISTANT_MARKER,
+    REQUEST,
+    SIMULATOR_MARKER,
+    requests_of,
+    run_conversation,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY = ROOT / "taxonomies" / "agentinstruct.yaml"
@@ -90,7 +93,7 @@ APIS = [
     ApiSpec(name="ping", description="Check that the service is up.", parameters=[]),
 ]
 API_DICTS = [a.model_dump() for a in APIS]
-API_LIST = ApiList(library="harbor", description="Berths.", apis=APIS)
+HARBOR = ApiList(library="harbor", description="Berths.", apis=APIS)
 
 
 @pytest.fixture(scope="module")
@@ -288,8 +291,8 @@ def test_task_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
             InstructInput(
                 skill=skill_view(skill),
                 category=category,
-                material=API_LIST,
-                material_text=API_LIST.render(lib, "agent"),
+                material=HARBOR,
+                material_text=HARBOR.render(lib, "agent"),
                 count=1,
                 slots=[{"user_context": "a traveller planning a trip"}],
                 slot_labels={"user_context": "who the user is"},
@@ -318,7 +321,7 @@ def test_refinement_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> 
     item = skill.task_types[0]
     key = ToolOutcomeKey(outcome="failed", required_apis=[], reference="-> FAILED")
     task = TaskView(
-        material_text=API_LIST.render(lib, "agent"),
+        material_text=HARBOR.render(lib, "agent"),
         instruction="Book me a berth.",
         key=key.model_dump(),
     )
@@ -337,7 +340,7 @@ def test_refinement_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> 
     system, user = flow.editor.render(
         EditInput(
             **common, task=task, goals=goals, suggestions=suggestions, kinds=item.key,
-            material=API_LIST, key=key,
+            material=HARBOR, key=key,
         )
     )  # fmt: skip
     assert "tool_outcome: " in system["content"]
@@ -345,93 +348,68 @@ def test_refinement_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> 
     assert "exactly 2 edits" in user["content"]
 
 
-def test_conversation_assistant_simulator_observation_render(
+def test_conversation_assistant_simulator_and_observations(
     taxonomy: Taxonomy, lib: PromptLibrary
 ) -> None:
-    skill = taxonomy.skills["tool_use"]
-    flow = flows_of(skill, lib)["tool_conversation"]
-    assert flow.system_template == "tool_use/conversation_system.j2"
-    item = skill.task_types[0]
-    conv = lib.render(
-        flow.system_template, library="harbor", apis=API_DICTS, examples=FORMAT_EXAMPLES
+    """A fixed conversation played through the skill's tool_conversation flow: the
+    student-facing system message lists the APIs and the action format, observations
+    follow the documented form, the teacher's guidance stays out of the record, and the
+    simulated API sees its earlier calls."""
+    record, model = run_conversation(taxonomy.skills["tool_use"], lib)
+    messages = [(m["role"], m["content"]) for m in record.messages]
+    assert [r for r, _ in messages] == ["system", "user", *["assistant", "user"] * 3, "assistant"]
+    system = messages[0][1]
+    assert 'the library "harbor" (Search ports and book berths) listed below' in system
+    assert "1. find_port:" in system and "3. ping:" in system
+    assert "- query (string, required): Part of the port name." in system
+    assert "API_RESULT <api name>: <JSON>" in system and "API_ERROR <api name>: <message>" in system
+    assert messages[1] == ("user", REQUEST)
+    assert messages[3] == (
+        "user",
+        'API_RESULT find_port: [{"port_id": "P-0412", "name": "Porto Santo"}]',
     )
-    assert '"harbor"' in conv and "1. find_port:" in conv and "3. ping:" in conv
-    described = lib.render(
-        flow.system_template,
-        library="harbor",
-        description="Berths.",
-        apis=API_DICTS,
-        examples=FORMAT_EXAMPLES,
-    )
-    assert '"harbor" (Berths) listed below' in described
-    assert "- query (string, required): Part of the port name." in conv
-    messages = flow.assistant.render(
-        ConversationInput(
-            skill=skill_view(skill),
-            category=category_view(skill, "task_types", item),
-            apis=APIS,
-            conversation=[{"role": "system", "content": conv}, {"role": "user", "content": "hi"}],
-        )
-    )
-    assert [m["role"] for m in messages] == ["system", "user"]
-    assistant = messages[0]["content"]
-    assert "Never invent a value" in assistant and assistant.endswith(conv)
-    sim_sys = lib.render("tool_use/simulator_system.j2", library="harbor")
-    # the two shapes are valid answers once their <...> parts are filled in
-    for line in _shape_lines(sim_sys, "shapes of a valid answer"):
-        ApiResult.model_validate_json(re.sub(r"(?<!\")<[^<>]+>", '{"temp_c": 18}', line))
-    sim_user = lib.render(
-        "tool_use/simulator_user.j2",
-        library="harbor",
-        api=API_DICTS[1],
-        arguments={"berth_id": "B-114", "arrival": "2025-06-03", "paid": True},
-        request="Book berth B-114 from 3 June 2025.",
-        history=[],
-    )
-    assert '"berth_id": "B-114"' in sim_user and "<<<REQUEST" in sim_user
-    assert "<<<HISTORY" not in sim_user
-    with_history = lib.render(
-        "tool_use/simulator_user.j2",
-        library="harbor",
-        api=API_DICTS[1],
-        arguments={"berth_id": "B-114"},
-        request="Book berth B-114.",
-        history=[{"api": "find_port", "arguments": {"name": "Porto Santo"}, "status": "ok",
-                  "result": {"port_id": "P-1", "note": "O'Brien's quay"}, "error": ""}],
-    )  # fmt: skip
+    assert messages[5] == ("user", "API_ERROR berths.book: arrival must be YYYY-MM-DD")
+    assert [c for r, c in messages if r == "assistant"] == ASSISTANT
+    # the teacher acts under its own guidance, which the record does not keep
+    acting = requests_of(model, ASSISTANT_MARKER)
+    assert len(acting) == 4
+    assert "Never invent a value" in acting[0][0]["content"]
+    assert acting[0][0]["content"].endswith(system) and "Never invent a value" not in system
+    assert acting[-1][1:] == [{"role": r, "content": c} for r, c in messages[1:-1]]
+    simulated = requests_of(model, SIMULATOR_MARKER)
+    assert len(simulated) == 3
+    assert "<<<REQUEST\n" + REQUEST + "\nREQUEST>>>" in simulated[0][1]["content"]
+    assert "<<<HISTORY" not in simulated[0][1]["content"]
     assert (
-        '1. find_port({"name": "Porto Santo"}) -> ok: {"port_id": "P-1", "note": "O\'Brien\'s quay"}'
-        in with_history
-    )
-    ok = lib.render(
-        flow.observation_template, api_name="find_port", status="ok",
-        result=[{"port_id": "P-1", "name": "Porto Santo"}], error="",
-    )  # fmt: skip
-    assert ok == 'API_RESULT find_port: [{"port_id": "P-1", "name": "Porto Santo"}]'
-    err = lib.render(
-        flow.observation_template, api_name="berths.book", status="error", result=None,
-        error="arrival must be YYYY-MM-DD",
-    )  # fmt: skip
-    assert err == "API_ERROR berths.book: arrival must be YYYY-MM-DD"
-    assert "API_RESULT <api name>: <JSON>" in conv and "API_ERROR <api name>: <message>" in conv
+        '1. find_port({"query": "Porto Santo"}) -> ok: [{"port_id": "P-0412", "name": "Porto Santo"}]\n'
+        '2. berths.book({"port_id": "P-0412", "arrival": "3 June 2025"}) -> error: arrival must be '
+        "YYYY-MM-DD"
+    ) in simulated[2][1]["content"]
+    assert '"arrival": "2025-06-03"' in simulated[2][1]["content"]
+    # the simulator's two shapes are valid answers once their <...> parts are filled in
+    shapes = _shape_lines(simulated[0][0]["content"], "shapes of a valid answer")
+    assert len(shapes) == 2
+    for line in shapes:
+        ApiResult.model_validate_json(re.sub(r"(?<!\")<[^<>]+>", '{"temp_c": 18}', line))
 
 
 # -- (c) the documented action format is the parsed one -------------------------------
-def test_conversation_system_examples_parse(lib: PromptLibrary) -> None:
-    conv = lib.render(
-        "tool_use/conversation_system.j2",
-        library="harbor",
-        apis=API_DICTS,
-        examples=FORMAT_EXAMPLES,
-    )
-    examples = re.findall(r"^(ACTION_TYPE : [A-Z_]+\nACTION: .+)$", conv, flags=re.M)
+def test_the_documented_examples_and_turns_parse(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
+    record, _ = run_conversation(taxonomy.skills["tool_use"], lib)
+    system = record.messages[0]["content"]
+    examples = re.findall(r"^(ACTION_TYPE : [A-Z_]+\nACTION: .+)$", system, flags=re.M)
     actions = [parse_action(e) for e in examples]
     assert [a.kind for a in actions] == ["api_call", "final_answer", "failed"]
     call = actions[0]
     assert call.name == "get_exchange_rate"
     assert call.arguments == {"base": "EUR", "target": "JPY", "date": "2025-03-14"}
-    assert actions[1].value.startswith("1 EUR was worth")
-    assert "missing value for recipient_email" in actions[2].value
+    assert actions[1].value == FORMAT_EXAMPLES["final_answer"]
+    assert actions[2].value == FORMAT_EXAMPLES["failed"]
+    # every turn of the conversation parses against the API list it was shown
+    turns = [m["content"] for m in record.messages if m["role"] == "assistant"]
+    assert [parse_action(t, API_LIST.apis).kind for t in turns] == [
+        "api_call", "api_call", "api_call", "final_answer"
+    ]  # fmt: skip
     # a whole turn as the rules describe it: brief reasoning, then the action, with
     # JSON-like literals and a dotted API name, checked against the shown API list
     turn = (
