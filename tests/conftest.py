@@ -25,3 +25,18 @@ def guidance_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def prompts(guidance_dir: Path) -> PromptLibrary:
     return PromptLibrary([guidance_dir])
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/ from the current prompts (see tests/test_golden_prompts.py)",
+    )
+
+
+@pytest.fixture(scope="session")
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """Whether this run rewrites the golden prompts instead of comparing with them."""
+    return bool(request.config.getoption("--update-golden"))

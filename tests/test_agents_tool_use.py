@@ -1,23 +1,36 @@
-"""The tool-use action format and its parser, and the tool-use agents' checks."""
+"""The tool-use action format, its parser and its grammar, and the tool-use agents' checks:
+API lists (names, bounds on their size), tasks (required and withheld APIs exist in the
+list), and the simulated API. How the acting teacher's turns are checked within a
+conversation (last step, repeated calls) is tested with the conversation runtime."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from genteach.agents import ApiList, ApiSpec, ParseError, parse_action
+from genteach.agents import (
+    ApiList,
+    ApiSpec,
+    InstructInput,
+    ParseError,
+    TransformInput,
+    json_shape,
+    parse_action,
+)
 from genteach.agents.tool_use import (
     FORMAT_EXAMPLES,
+    ApiListBuilder,
     ApiParam,
-    ConversationInput,
     ToolTaskAgent,
-    ToolTaskInput,
-    ToolUseAssistant,
+    ToolTaskDraft,
     action_grammar,
     copies_format_example,
 )
-from genteach.agents.views import CategoryView, SkillView
-from genteach.models import ScriptedModel
-from genteach.models.base import message
+from genteach.agents.views import CategoryView, SeedView, SkillView
+from genteach.keys import ToolOutcomeKey
+from genteach.models import AutoGenModel, ScriptedModel
+from genteach.models.base import ModelRequest, message
 from genteach.prompts import PromptLibrary
 
 APIS = [
@@ -129,30 +142,169 @@ def test_api_list_dedupes_repeats_and_rejects_bad_names() -> None:
         ApiSpec(name="Create Meal Plan", description="spaces are not callable")
 
 
-def test_tool_task_parser_checks_withheld_and_required() -> None:
-    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
-    inputs = ToolTaskInput(
-        skill=SkillView(id="tool_use", name="Tool Use"),
-        category=CategoryView(id="x", name="X"),
-        library="L",
-        apis=APIS,
-        count=1,
+TOOL_SKILL = SkillView(id="tool_use", name="Tool Use")
+
+
+def task_inputs(count: int = 1) -> InstructInput:
+    apis = ApiList(library="L", apis=APIS)
+    return InstructInput(
+        skill=TOOL_SKILL,
+        category=CategoryView(id="x", name="X", guidance="tool_use/task_types/api_not_in_list.j2"),
+        material=apis,
+        material_text=apis.render(PromptLibrary(), "agent"),
+        count=count,
     )
-    ok = '{"tasks": [{"request": "Plan my vegetarian week at 1500 kcal.", "required_apis": ["create_meal_plan"], "withheld_apis": [], "expected_outcome": "final_answer", "answer": "a plan"}]}'
-    assert agent.parse(ok, inputs).tasks[0].required_apis == ["create_meal_plan"]
-    bad = ok.replace('"withheld_apis": []', '"withheld_apis": ["teleport"]')
-    with pytest.raises(ParseError, match=r"withheld_apis \['teleport'\] are not in the API list"):
-        agent.parse(bad, inputs)
-    no_req = ok.replace('["create_meal_plan"]', "[]")
-    with pytest.raises(ParseError, match="needs required_apis"):
-        agent.parse(no_req, inputs)
+
+
+def tool_task(**changes: object) -> str:
+    task = {
+        "instruction": "Plan my vegetarian week at 1500 kcal.",
+        "key": {
+            "kind": "tool_outcome",
+            "outcome": "final_answer",
+            "required_apis": ["create_meal_plan"],
+            "reference": "create_meal_plan(...) -> FINAL_ANSWER",
+        },
+        "withheld_apis": [],
+        **changes,
+    }
+    return json.dumps({"tasks": [task]})
+
+
+def test_tool_task_parser_reads_the_key_and_the_withheld_apis() -> None:
+    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
+    (task,) = agent.parse(tool_task(), task_inputs()).tasks  # type: ignore[attr-defined]
+    assert isinstance(task, ToolTaskDraft)
+    assert task.key == ToolOutcomeKey(
+        outcome="final_answer",
+        required_apis=["create_meal_plan"],
+        reference="create_meal_plan(...) -> FINAL_ANSWER",
+    )
+    failing = tool_task(
+        key={"kind": "tool_outcome", "outcome": "failed", "required_apis": ["foods.search"]},
+        withheld_apis=["foods.search"],
+    )
+    (task,) = agent.parse(failing, task_inputs()).tasks  # type: ignore[attr-defined]
+    # the task's own material withholds the API from the assistant
+    material = task.material(ApiList(library="L", apis=APIS))
+    assert isinstance(material, ApiList)
+    assert material.withheld == ["foods.search"]
+    assert [a.name for a in material.shown] == ["create_meal_plan"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        (
+            {"withheld_apis": ["teleport"]},
+            "task 1: withheld_apis ['teleport'] are not in the API list (create_meal_plan, "
+            "foods.search)",
+        ),
+        (
+            {"key": {"kind": "tool_outcome", "outcome": "final_answer", "required_apis": ["fly"]}},
+            "task 1: required_apis ['fly'] are not in the API list (create_meal_plan, foods.search)",
+        ),
+        (
+            {"key": {"kind": "tool_outcome", "outcome": "final_answer", "required_apis": [" "]}},
+            "task 1: a task that ends with FINAL_ANSWER needs required_apis",
+        ),
+        (
+            {"withheld_apis": ["create_meal_plan"]},
+            "task 1: ['create_meal_plan'] are required but withheld, so the task cannot end with "
+            "FINAL_ANSWER: withhold nothing it needs, or make it end with FAILED",
+        ),
+        (
+            {"key": {"kind": "exact", "value": "a plan"}},
+            "field tasks.0.key.kind: Input should be 'tool_outcome' (+2 more)",
+        ),
+        (
+            {"expected_outcome": "final_answer"},
+            "field tasks.0.expected_outcome: Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_tool_task_parser_checks_the_key_against_the_list(
+    changes: dict[str, object], reason: str
+) -> None:
+    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
+    with pytest.raises(ParseError) as exc:
+        agent.parse(tool_task(**changes), task_inputs())
+    assert exc.value.reason == reason
 
 
 def test_blank_api_names_in_task_lists_are_dropped() -> None:
     agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
-    text = '{"tasks": [{"request": "Find tofu recipes for me please.", "required_apis": ["foods.search", " "], "withheld_apis": [""], "expected_outcome": "final_answer"}]}'
-    task = agent.parse(text).tasks[0]
-    assert task.required_apis == ["foods.search"] and task.withheld_apis == []
+    text = tool_task(
+        key={
+            "kind": "tool_outcome",
+            "outcome": "final_answer",
+            "required_apis": ["foods.search", " "],
+        },
+        withheld_apis=[""],
+    )
+    (task,) = agent.parse(text, task_inputs()).tasks  # type: ignore[attr-defined]
+    assert task.key.required_apis == ["foods.search"] and task.withheld_apis == []
+
+
+def test_tool_task_prompt_shows_the_list_and_the_key_shape() -> None:
+    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
+    system, user = agent.render(task_inputs())
+    assert user["content"] == (
+        "<<<API_LIST\nLibrary: L\n\n"
+        "1. create_meal_plan: Create a meal plan for a week.\n  Parameters:\n"
+        "  - dietary_preferences (array, required)\n  - caloric_goal (integer, required)\n"
+        "  - num_meals (integer, optional)\n  Returns: not documented\n\n"
+        "2. foods.search: Search the food database.\n  Parameters:\n"
+        "  - query (string, required)\n  Returns: not documented\n"
+        'API_LIST>>>\n\nWrite 1 task of the family "X" for this API list.\n'
+        "Reply with the JSON object only."
+    )
+    assert "Shape: " + json_shape(ToolOutcomeKey, skip=frozenset({"shown"})) in system["content"]
+    assert system["content"].endswith(agent.output_shape())
+    assert agent.key_kinds == [ToolOutcomeKey]
+
+
+@pytest.mark.parametrize(
+    ("count", "reason"),
+    [
+        (2, "the list has 2 distinct APIs; write between 3 and 4"),
+        (3, None),
+        (4, None),
+        (5, "the list has 5 distinct APIs; write between 3 and 4"),
+    ],
+)
+def test_api_list_builder_enforces_the_api_count(count: int, reason: str | None) -> None:
+    builder = ApiListBuilder("transform/api_from_source", prompts=PromptLibrary())
+    inputs = TransformInput(
+        skill=TOOL_SKILL,
+        category=CategoryView(id="api_from_source", name="API Description Agent"),
+        seed=SeedView(id="s", text="def f(): pass", kind="code"),
+        min_items=3,
+        max_items=4,
+    )
+    text = json.dumps(
+        {
+            "library": "L",
+            "apis": [{"name": f"api_{i}", "description": "Does it."} for i in range(count)],
+        }
+    )
+    if reason is None:
+        assert len(builder.parse(text, inputs).apis) == count
+    else:
+        with pytest.raises(ParseError) as exc:
+            builder.parse(text, inputs)
+        assert exc.value.reason == reason
+    # repeats are dropped before counting: five names, two distinct
+    repeats = json.dumps(
+        {
+            "library": "L",
+            "apis": [{"name": f"api_{i % 2}", "description": "Does it."} for i in range(5)],
+        }
+    )
+    with pytest.raises(ParseError, match="the list has 2 distinct APIs"):
+        builder.parse(repeats, inputs)
+    # the API list is the skill's material
+    assert builder.parse(text.replace("api_4", "api_0"), None).material().kind == "api_list"
 
 
 # -- the ACTION grammar (constrained decoding on the embedded model) -----------------------
@@ -250,127 +402,69 @@ def test_action_grammar_without_apis_only_allows_stop() -> None:
     assert "API_CALL" not in grammar and "FINAL_ANSWER" in grammar
 
 
-async def test_the_assistant_sends_its_grammar_and_json_agents_do_not() -> None:
-    prompts = PromptLibrary()
-    assistant = ToolUseAssistant("assistant", prompts=prompts)
-    inputs = ConversationInput(
-        skill=SkillView(id="tool_use", name="Tool use"),
-        category=CategoryView(id="c", name="C"),
-        apis=GRAMMAR_APIS,
-        conversation=[message("system", "APIs: ..."), message("user", "Weather in Paris?")],
-    )
-    client = ScriptedModel(['Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'])
-    result = await assistant.run(client, inputs)
-    assert result.output.arguments == {"city": "Paris"}
-    assert client.grammars == [action_grammar(GRAMMAR_APIS)]
-    assert client.schemas == [None]
-    agent = ToolTaskAgent("tasks", prompts=prompts)
-    task_inputs = ToolTaskInput(
-        skill=SkillView(id="tool_use", name="Tool Use"),
-        category=CategoryView(id="x", name="X"),
-        library="L",
-        apis=APIS,
-        count=1,
-    )
-    assert agent.output_grammar(task_inputs) is None  # JSON agents use their schema
+async def test_json_agents_send_their_schema_and_no_grammar() -> None:
+    agent = ToolTaskAgent("tasks", prompts=PromptLibrary())
+    assert agent.output_grammar(task_inputs()) is None
+    client = ScriptedModel([tool_task()])
+    await agent.run(client, task_inputs())
+    assert client.grammars == [None] and client.schemas == [agent.output_model]
 
 
-def _conversation_input(**kw: object) -> ConversationInput:
-    turns = [message("system", "APIs: ..."), message("user", "Weather in Paris?")]
-    return ConversationInput(
-        skill=SkillView(id="tool_use", name="Tool use"),
-        category=CategoryView(id="c", name="C"),
-        apis=GRAMMAR_APIS,
-        conversation=kw.pop("conversation", turns),  # type: ignore[arg-type]
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-def test_the_last_step_must_stop_and_its_grammar_only_allows_stop() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    last = _conversation_input(last_step=True)
-    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
-    with pytest.raises(ParseError, match="last step of the conversation: stop now"):
-        assistant.parse(call, last)
-    done = 'Known.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("18 degrees.")'
-    assert assistant.parse(done, last).kind == "final_answer"
-    assert assistant.output_grammar(last) == action_grammar([])
-    assert assistant.output_grammar(_conversation_input()) == action_grammar(GRAMMAR_APIS)
-
-
-def _after_one_call(request: str, call: str, result: str) -> ConversationInput:
-    """The conversation after the assistant's ``call`` and its ``result``."""
-    so_far = [
-        message("system", "APIs: ..."),
-        message("user", request),
-        message("assistant", call),
-        message("user", result),
+def test_the_action_grammar_lists_each_api_and_its_parameters() -> None:
+    head = action_grammar(GRAMMAR_APIS).split("\n\n")[0]
+    assert head.splitlines() == [
+        'start: thought "\\n" action',
+        'action: "ACTION_TYPE : API_CALL\\nACTION: " call | "ACTION_TYPE : STOP\\nACTION: " stop',
+        'stop: "FINAL_ANSWER(" ANSWER ")" | "FAILED(" ANSWER ")"',
+        "thought[max_tokens=120]: THOUGHT",
+        "call: api0 | api1 | api2",
+        'a0_city: "city=" STRING',
+        'a0_days: "days=" INT',
+        'a0_units: "units=" STRING',
+        'api0: "get_weather(" a0_city (", " a0_days)? (", " a0_units)? ")"',
+        'api1: "list_cities("  ")"',
+        'a2_tags: "tags=" list',
+        'api2: "search(" (a2_tags)? ")"',
     ]
-    return _conversation_input(conversation=so_far)
 
 
-def _after_one_weather_call() -> tuple[str, ConversationInput]:
-    """The assistant's get_weather call and the conversation after its result."""
-    call = 'Paris.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris")'
-    return call, _after_one_call("Weather in Paris?", call, 'API_RESULT get_weather: {"temp": 18}')
+async def test_autogen_adapter_forwards_a_grammar_only_to_clients_that_take_one() -> None:
+    from autogen_core.models import CreateResult, RequestUsage
+    from autogen_ext.models.replay import ReplayChatCompletionClient
 
+    seen: list[dict[str, object]] = []
 
-def test_a_call_repeating_an_earlier_one_is_sent_back() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    call, inputs = _after_one_weather_call()
-    with pytest.raises(ParseError, match="already called with these arguments"):
-        assistant.parse(call, inputs)
-    other = 'Two days.\nACTION_TYPE : API_CALL\nACTION: get_weather(city="Paris", days=2)'
-    assert assistant.parse(other, inputs).arguments == {"city": "Paris", "days": 2}
+    class Recording(ReplayChatCompletionClient):
+        async def create(self, messages, **kwargs):  # type: ignore[no-untyped-def, override]
+            seen.append(dict(kwargs.get("extra_create_args", {})))
+            return CreateResult(
+                finish_reason="stop",
+                content="ok",
+                usage=RequestUsage(prompt_tokens=1, completion_tokens=1),
+                cached=False,
+            )
 
-
-def test_an_api_without_parameters_is_not_offered_again_once_called() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    listed = "Need the cities.\nACTION_TYPE : API_CALL\nACTION: list_cities()"
-    inputs = _after_one_call("Which cities?", listed, 'API_RESULT list_cities: ["Paris"]')
-    grammar = assistant.output_grammar(inputs)
-    assert grammar == action_grammar([GRAMMAR_APIS[0], GRAMMAR_APIS[2]])
-    assert '"list_cities("' not in (grammar or "")
-
-
-async def test_a_repeated_call_is_repaired_under_a_grammar_without_that_api() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    call, inputs = _after_one_weather_call()
-    done = 'It is 18.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("18 degrees in Paris.")'
-    client = ScriptedModel([call, done])
-    result = await assistant.run(client, inputs)
-    assert result.output.kind == "final_answer" and result.attempts == 2
-    # first the full grammar; the repair may not call get_weather again (another API or stop)
-    assert client.grammars == [
-        action_grammar(GRAMMAR_APIS),
-        action_grammar(GRAMMAR_APIS[1:]),
-    ]
-    # the repair request says why, and the rejected turn is shown to the model
-    repair = client.calls[1]
-    assert repair[-2] == message("assistant", call)
-    assert "already called with these arguments" in repair[-1]["content"]
-
-
-def test_a_stop_message_copied_from_the_format_example_is_sent_back() -> None:
-    assistant = ToolUseAssistant("assistant", prompts=PromptLibrary())
-    inputs = _conversation_input()
-    copied = (
-        'No value.\nACTION_TYPE : STOP\nACTION: FAILED("missing value for city of get_weather: '
-        'please tell me where to send the invoice")'
+    plain = Recording(["ok"])
+    await AutoGenModel(plain).complete(ModelRequest([message("user", "hi")], grammar="start: /x/"))
+    grammar_aware = Recording(["ok"])
+    grammar_aware.supports_grammar = True  # type: ignore[attr-defined]
+    await AutoGenModel(grammar_aware).complete(
+        ModelRequest([message("user", "hi")], grammar="start: /x/")
     )
-    with pytest.raises(ParseError, match="repeats the format example's wording"):
-        assistant.parse(copied, inputs)
-    verbatim = (
-        f'Done.\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("{FORMAT_EXAMPLES["final_answer"]}")'
+    assert "grammar" not in seen[0]
+    assert seen[1]["grammar"] == "start: /x/"
+
+
+def test_stop_messages_copied_from_the_format_examples_are_recognised() -> None:
+    assert copies_format_example(FORMAT_EXAMPLES["final_answer"]) == "final_answer"
+    assert (
+        copies_format_example(
+            "missing value for city of get_weather: please tell me where to send the invoice"
+        )
+        == "failed"
     )
-    with pytest.raises(ParseError, match="format example"):
-        assistant.parse(verbatim, inputs)
     # the same form, written for this request, is fine
-    own = (
-        'No city.\nACTION_TYPE : STOP\nACTION: FAILED("missing value for city of get_weather: '
-        'please tell me which city you mean")'
-    )
-    assert assistant.parse(own, inputs).kind == "failed"
+    assert copies_format_example("missing value for city of get_weather: which city?") is None
     assert copies_format_example("please tell me which city you mean") is None
 
 

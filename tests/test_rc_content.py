@@ -1,12 +1,14 @@
 """Content of the reading-comprehension skill (taxonomies/agentinstruct.yaml and prompts/rc/).
 
 The part validates as a taxonomy; it holds the paper's 9 transformers, 43 question types
-(the 14 the paper names, marked ``origin: paper``) and 3 refinement goals; every
-guidance file exists and renders under StrictUndefined inside its family template.
+(the 14 the paper names, marked ``origin: paper``) and 3 refinement goals; every task type
+names its key kinds and allowed goals; every guidance file exists and renders under
+StrictUndefined inside its agent's prompt, as the skill's flows build it.
 """
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,28 @@ from typing import Any
 import pytest
 import yaml
 
-from genteach.agents.views import PassageView, SeedView
-from genteach.flows.base import category_view, skill_view
+from genteach.agents import (
+    ContentTransformer,
+    EditInput,
+    Editor,
+    InstructInput,
+    SeedInstructionAgent,
+    SeedView,
+    Suggester,
+    SuggestInput,
+    TaskView,
+    TransformInput,
+)
+from genteach.agents.views import GoalView
+from genteach.flows import (
+    ContentTransformationFlow,
+    RefinementFlow,
+    SeedInstructionFlow,
+    build_flows,
+)
+from genteach.flows.base import FlowBuild, category_view, draw_slots, skill_view, slot_labels
+from genteach.keys import ChoiceKey, KeyKinds, Layout, public_view
+from genteach.material import Passage
 from genteach.prompts import PromptLibrary
 from genteach.taxonomy import Skill, load_taxonomy
 
@@ -38,9 +60,6 @@ ARGUMENT_TYPES = {
 }  # fmt: skip
 GOALS = {"unanswerable", "answer_flip", "complexify"}
 
-INSTRUCT_SHAPE = "Shape of a valid answer (invented content, only the form):"
-TRANSFORM_SHAPE = "Shape of a valid answer (the content here is invented and only shows the form):"
-
 SEED = SeedView(
     id="seed-0001",
     text=(
@@ -53,11 +72,16 @@ SEED = SeedView(
     kind="text",
     language="en",
 )
-PASSAGE = PassageView(
+PASSAGE = Passage(
     title="Closing Mill Road",
     text=SEED.text + " In August, traffic on the high street was 28% lower than in April.",
-    transformer="debate_passage",
 )
+CHOICE_KEY: dict[str, Any] = {
+    "kind": "choice",
+    "correct": ["Traffic fell by more than a quarter."],
+    "distractors": ["Sales rose.", "Deliveries were faster.", "The road reopened in May."],
+    "explanation": "28% lower.",
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +94,10 @@ def lib() -> PromptLibrary:
     return PromptLibrary()
 
 
-def _render(lib: PromptLibrary, name: str, **variables: Any) -> str:
-    return lib.render(
-        name, **{k: v.model_dump() if hasattr(v, "model_dump") else v for k, v in variables.items()}
-    )
+@pytest.fixture(scope="module")
+def flows(skill: Skill, lib: PromptLibrary) -> dict[str, Any]:
+    """The skill's flows, built as a run builds them."""
+    return {f.name: f for f in build_flows(skill, FlowBuild(prompts=lib))}
 
 
 # --- (a) the part validates and every guidance file it names exists -----------------
@@ -168,7 +192,7 @@ def test_transformers_restrict_task_types_sensibly(skill: Skill) -> None:
         assert len(types) >= 15, f"{tid} allows too few task types"
 
 
-# --- (c) rendering inside the family templates -----------------------------------------
+# --- (c) rendering inside the agents' prompts ------------------------------------------
 
 
 def _task_type_ids() -> list[str]:
@@ -181,70 +205,147 @@ def _transformer_ids() -> list[str]:
     return [t["id"] for t in data["skills"]["rc"]["transformers"] if t.get("agent") != "identity"]
 
 
+def test_every_task_type_names_known_key_kinds_goals_and_lists(skill: Skill) -> None:
+    kinds = KeyKinds()
+    for t in skill.task_types:
+        assert t.key and all(k in kinds for k in t.key), t.id
+        assert t.key != ["free_text"] or t.id in {
+            "evaluative_comprehension", "cause_and_effect", "paraphrase_error_spotting"
+        }, f"{t.id}: a closed question type needs a key code can check"  # fmt: skip
+        if t.goals is not None:
+            assert set(t.goals) <= GOALS and "complexify" in t.goals, t.id
+        assert all(v in skill.vary for v in t.vary), t.id
+        assert len(set(t.stems)) == len(t.stems), f"{t.id}: repeated stems"
+    # free-text and unanswerable types cannot have their answer flipped or made unanswerable
+    by_id = {t.id: t for t in skill.task_types}
+    assert by_id["evaluative_comprehension"].goals == ["complexify"]
+    assert "unanswerable" in by_id["unanswerable_detection"].key
+
+
 @pytest.mark.parametrize("type_id", _task_type_ids())
-def test_task_type_renders_in_instruct_system(
-    type_id: str, skill: Skill, lib: PromptLibrary
+def test_task_type_renders_in_its_agent(
+    type_id: str, skill: Skill, lib: PromptLibrary, flows: dict[str, Any]
 ) -> None:
     item = next(t for t in skill.task_types if t.id == type_id)
+    agent = flows["seed_instruction"].agents[type_id]
+    assert isinstance(agent, SeedInstructionAgent)
+    assert [k.model_fields["kind"].default for k in agent.key_kinds] == item.key
     category = category_view(skill, "task_types", item)
-    system = _render(
-        lib, "common/instruct_system.j2", skill=skill_view(skill), category=category, count=2
+    slots = draw_slots(skill, item, random.Random(0), 2)
+    system, user = agent.render(
+        InstructInput(
+            skill=skill_view(skill),
+            category=category,
+            material=PASSAGE,
+            material_text=PASSAGE.text,
+            count=2,
+            slots=slots,
+            slot_labels=slot_labels(skill, item),
+        )
     )
-    assert f"The task type, {item.name}:" in system
-    assert INSTRUCT_SHAPE in system
-    # the guidance really sits between the header and the output rules
+    sys_text, user_text = system["content"], user["content"]
+    # the guidance really sits between the header and the key kinds
     guidance = lib.render(
         category.guidance, skill=skill_view(skill).model_dump(), category=category.model_dump()
     )
-    assert guidance and guidance in system
-    assert system.index(f"The task type, {item.name}:") < system.index(guidance)
-    assert system.index(guidance) < system.index("Output rules:")
+    assert guidance
+    assert f"The task type, {item.name}:\n{guidance}\n\nAnswer keys allowed" in sys_text
+    for kind in item.key:
+        assert f"\n- {kind}: " in sys_text, f"{type_id}: rules of {kind}"
+    assert sys_text.endswith(agent.output_shape())
     lines = [ln for ln in guidance.splitlines() if ln.strip()]
-    assert 6 <= len(lines) <= 15, f"{type_id}: {len(lines)} lines"
-    assert re.search(r"^Shape of an instruction: \".+\"$", guidance, re.M), type_id
+    assert 4 <= len(lines) <= 12, f"{type_id}: {len(lines)} lines"
     assert "____" not in guidance or type_id == "vocabulary_and_language_use"
-    user = _render(lib, "common/instruct_user.j2", category=category, passage=PASSAGE, count=2)
-    assert PASSAGE.text in user and f'"{item.name}"' in user
+    assert "Shape of" not in guidance, "shapes come from the key models, not from guidance"
+    assert PASSAGE.text in user_text and f'"{item.name}"' in user_text
+    for i, slot in enumerate(slots, 1):
+        if slot:
+            assert f"- Task {i}: " in user_text
+        if item.stems:
+            assert f"question stem (complete it for this passage): {slot['stem']}" in user_text
 
 
 @pytest.mark.parametrize("transformer_id", _transformer_ids())
-def test_transformer_renders_in_transform_system(
-    transformer_id: str, skill: Skill, lib: PromptLibrary
+def test_transformer_renders_in_its_agent(
+    transformer_id: str, skill: Skill, lib: PromptLibrary, flows: dict[str, Any]
 ) -> None:
     item = next(t for t in skill.transformers if t.id == transformer_id)
+    flow = flows["content_transformation"]
+    assert isinstance(flow, ContentTransformationFlow)
+    agent = flow.agents[transformer_id]
+    assert isinstance(agent, ContentTransformer) and agent.name == f"transform/{transformer_id}"
     category = category_view(skill, "transformers", item)
-    system = _render(
-        lib,
-        "common/transform_system.j2",
-        skill=skill_view(skill),
-        category=category,
-        min_words=250,
-        max_words=600,
+    low = item.min_words or flow.settings.min_words
+    high = item.max_words or flow.settings.max_words
+    system, user = agent.render(
+        TransformInput(
+            skill=skill_view(skill), category=category, seed=SEED, min_words=low, max_words=high
+        )
     )
-    assert f"Your role, the {item.name}:" in system
-    assert TRANSFORM_SHAPE in system
+    assert f"Your role, the {item.name}:" in system["content"]
+    assert f"- Length: between {low} and {high} words." in system["content"]
     guidance = lib.render(
         category.guidance, skill=skill_view(skill).model_dump(), category=category.model_dump()
     )
-    assert guidance in system
+    assert guidance in system["content"]
     lines = [ln for ln in guidance.splitlines() if ln.strip()]
     assert 8 <= len(lines) <= 20, f"{transformer_id}: {len(lines)} lines"
-    user = _render(lib, "common/transform_user.j2", seed=SEED, category=category)
-    assert SEED.text in user
+    assert SEED.text in user["content"]
 
 
-def test_refinement_goals_render_in_suggester_and_editor(skill: Skill, lib: PromptLibrary) -> None:
-    goals = [g.model_dump() for g in skill.refinement_goals]
-    for name in ("common/suggest_system.j2", "common/edit_system.j2"):
-        text = lib.render(
-            name,
-            skill=skill_view(skill).model_dump(),
-            goals=goals,
-            count=3,
-            suggestions=[{"goal": goals[0]["id"], "suggestion": "Add a distractor."}],
+def test_refinement_goals_render_in_suggester_and_editor(
+    skill: Skill, flows: dict[str, Any]
+) -> None:
+    flow = flows["refinement"]
+    assert isinstance(flow, RefinementFlow)
+    assert isinstance(flow.suggester, Suggester) and isinstance(flow.editor, Editor)
+    item = next(t for t in skill.task_types if t.id == "strengthen")
+    goals = [GoalView(**g.model_dump(exclude={"weight"})) for g in skill.refinement_goals]
+    key = ChoiceKey.model_validate(CHOICE_KEY)
+    layout = Layout(order=[1, 0, 2, 3])
+    task = TaskView(
+        material_text=PASSAGE.text,
+        instruction="Which of the following is supported by the passage?",
+        question=key.view(layout),
+        key=key.model_dump(),
+    )
+    common = {"skill": skill_view(skill), "category": category_view(skill, "task_types", item)}
+    sys_text = flow.suggester.render(SuggestInput(**common, task=task, goals=goals))[0]["content"]
+    for i, g in enumerate(skill.refinement_goals, 1):
+        edits = (
+            "edits the passage" if g.edits == "material" else "changes the task, not the passage"
         )
-        for g in skill.refinement_goals:
-            assert f"- {g.id} ({g.name}): {g.description}" in text
+        assert f"{i}. {g.name} ({edits}): {g.description}" in sys_text
+    suggestions = [f"Suggestion number {i} for this task." for i in range(1, 4)]
+    _, user = flow.editor.render(
+        EditInput(
+            **common, task=task, goals=goals, suggestions=suggestions, kinds=item.key,
+            material=PASSAGE, key=key,
+        )
+    )  # fmt: skip
+    assert (
+        "1. [Make it unanswerable; edits the passage; the task becomes unanswerable] "
+        "Suggestion number 1 for this task.\n"
+        "2. [Flip the answer; edits the passage; the answer must change] Suggestion number 2 "
+        "for this task.\n"
+        "3. [Make it more complex; changes the task] Suggestion number 3 for this task."
+    ) in user["content"]
+    # the task as the refinement agents see it: options labelled, and the key
+    assert "(A) Sales rose.\n(B) Traffic fell by more than a quarter." in user["content"]
+    assert '"correct": ["Traffic fell by more than a quarter."]' in user["content"]
+    assert public_view(task.question)["options"][1] == {
+        "label": "(B)",
+        "text": "Traffic fell by more than a quarter.",
+    }
+
+
+def test_the_seed_instruction_flow_has_an_agent_per_task_type(
+    skill: Skill, flows: dict[str, Any]
+) -> None:
+    flow = flows["seed_instruction"]
+    assert isinstance(flow, SeedInstructionFlow)
+    assert set(flow.agents) == {t.id for t in skill.task_types}
+    assert {a.name for a in flow.agents.values()} == {f"instruct/{t.id}" for t in skill.task_types}
 
 
 # --- (d) distinct descriptions and guidance --------------------------------------------
@@ -264,9 +365,7 @@ def test_guidance_files_are_distinct() -> None:
         for p in sorted((ROOT / "prompts" / "rc" / "task_types").glob("*.j2"))
     ]
     assert len(set(texts)) == len(texts)
-    shapes = [re.search(r"^Shape of an instruction: (.+)$", t, re.M) for t in texts]
-    shape_lines = [m.group(1) for m in shapes if m]
-    assert len(set(shape_lines)) == len(shape_lines) == len(texts)
+    assert not any(re.search(r"^Shape of an instruction:", t, re.M) for t in texts)
 
 
 def test_guidance_uses_no_pipeline_words() -> None:

@@ -1,28 +1,48 @@
 """Content of the text-modification and tool-use skills and of the planned skills.
 
-The three taxonomy parts validate together; every guidance file and every tool-use
-template renders under StrictUndefined inside its family template; the student-facing
-tool-use system message documents exactly the action format ``parse_action`` accepts.
+The taxonomy parts validate together; every guidance file and every tool-use template
+renders under StrictUndefined inside the agents the skills' flows build; a conversation
+played through the tool_conversation flow shows the student exactly the action format
+``parse_action`` accepts.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from genteach.agents.tool_use import (
-    FORMAT_EXAMPLES,
-    ApiList,
-    ApiResult,
-    ApiSpec,
-    ToolTaskBatch,
-    parse_action,
+from genteach.agents import (
+    ApiListBuilder,
+    EditInput,
+    ExcerptTaskAgent,
+    InstructInput,
+    SeedView,
+    SuggestInput,
+    TaskView,
+    ToolEditor,
+    ToolTaskAgent,
+    TransformInput,
 )
-from genteach.flows.base import category_view, skill_view
+from genteach.agents.tool_use import FORMAT_EXAMPLES, ApiList, ApiResult, ApiSpec, parse_action
+from genteach.agents.views import GoalView
+from genteach.flows import build_flows
+from genteach.flows.base import FlowBuild, category_view, skill_view
+from genteach.keys import FreeTextKey, Layout, ToolOutcomeKey
+from genteach.material import Passage
 from genteach.prompts import PromptLibrary
-from genteach.taxonomy import Skill, SubCategory, Taxonomy, load_taxonomy
+from genteach.taxonomy import Skill, Taxonomy, load_taxonomy
+from tool_conversation import (
+    API_LIST,
+    ASSISTANT,
+    ASSISTANT_MARKER,
+    REQUEST,
+    SIMULATOR_MARKER,
+    requests_of,
+    run_conversation,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TAXONOMY = ROOT / "taxonomies" / "agentinstruct.yaml"
@@ -73,6 +93,7 @@ APIS = [
     ApiSpec(name="ping", description="Check that the service is up.", parameters=[]),
 ]
 API_DICTS = [a.model_dump() for a in APIS]
+HARBOR = ApiList(library="harbor", description="Berths.", apis=APIS)
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +106,8 @@ def lib() -> PromptLibrary:
     return PromptLibrary()
 
 
-def _category(skill: Skill, kind: str, item: SubCategory) -> dict[str, str]:
-    return category_view(skill, kind, item).model_dump()
+def flows_of(skill: Skill, lib: PromptLibrary) -> dict[str, Any]:
+    return {f.name: f for f in build_flows(skill, FlowBuild(prompts=lib))}
 
 
 def _shape_lines(text: str, marker: str) -> list[str]:
@@ -102,13 +123,19 @@ def test_parts_validate_with_expected_counts(taxonomy: Taxonomy) -> None:
     assert tm.status == tool.status == "ready"
     assert {t.id for t in tm.task_types} == TM_TYPES and len(tm.task_types) == 18
     assert [t.id for t in tm.transformers] == ["identity"]
-    assert {t.id for t in tool.task_types} == TOOL_FAMILIES
-    assert {t.agent for t in tool.task_types} == {"tool_task"}
+    assert {k for t in tm.task_types for k in t.key} == {"free_text"}
+    assert {t.id for t in tool.task_types} == TOOL_FAMILIES and len(tool.task_types) == 7
+    assert {k for t in tool.task_types for k in t.key} == {"tool_outcome"}
     assert {t.id: t.agent for t in tool.transformers} == {
         "api_from_source": "api_list",
         "library_reconstruction": "api_list",
     }
-    assert "more_steps" in {g.id for g in tool.refinement_goals}
+    assert {g.id for g in tool.refinement_goals} == {
+        "more_steps",
+        "conditional_logic",
+        "disambiguation",
+    }
+    assert {g.edits for g in tool.refinement_goals} == {"task"}, "an API list is not edited"
     planned = {k for k, s in taxonomy.skills.items() if s.status == "planned"}
     assert planned == PLANNED
     for sid in PLANNED:
@@ -117,8 +144,24 @@ def test_parts_validate_with_expected_counts(taxonomy: Taxonomy) -> None:
         assert not skill.pipeline and skill.description and skill.weight > 0
         assert {t.origin for t in skill.task_types} == {"genteach"}
     stages = {s.flow: s.settings for s in tool.pipeline}
-    assert stages["content_transformation"] == {"min_apis": 4, "max_apis": 10}
-    assert stages["tool_conversation"] == {"max_steps": 8}
+    assert stages == {
+        "content_transformation": {"agent": "api_list", "min_items": 4, "max_items": 10},
+        "seed_instruction": {"agent": "tool_task", "task_types_per_seed": 2, "tasks_per_type": 1},
+        "refinement": {"editor": "tool_editor", "rounds": 1, "suggestions": 2},
+        "tool_conversation": {"max_steps": 8},
+    }
+    tm_stages = {s.flow: s.settings for s in tm.pipeline}
+    assert tm_stages["seed_instruction"]["agent"] == "excerpt"
+
+
+def test_every_list_a_task_type_varies_exists(taxonomy: Taxonomy) -> None:
+    for sid in ("text_modification", "tool_use"):
+        skill = taxonomy.skills[sid]
+        for t in skill.task_types:
+            assert t.vary, f"{sid}.{t.id}: values drawn in code keep tasks varied"
+            assert all(len(skill.vary[v].values) >= 3 for v in t.vary), t.id
+    tm = taxonomy.skills["text_modification"]
+    assert "target_language" in next(t for t in tm.task_types if t.id == "text_translation").vary
 
 
 def test_skill_prompt_overrides_exist(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
@@ -130,84 +173,107 @@ def test_skill_prompt_overrides_exist(taxonomy: Taxonomy, lib: PromptLibrary) ->
 # -- (b) rendering ----------------------------------------------------------------------
 def test_text_modification_guidance_renders(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
     skill = taxonomy.skills["text_modification"]
+    agents = flows_of(skill, lib)["seed_instruction"].agents
+    passage = Passage(text=PASSAGE)
     for item in skill.task_types:
-        category = _category(skill, "task_types", item)
-        system = lib.render(
-            skill.template("instruct_system", "common/instruct_system.j2"),
-            skill=skill_view(skill).model_dump(),
-            category=category,
-            count=2,
+        agent = agents[item.id]
+        assert isinstance(agent, ExcerptTaskAgent) and agent.key_kinds == [FreeTextKey]
+        category = category_view(skill, "task_types", item)
+        system, user = agent.render(
+            InstructInput(
+                skill=skill_view(skill),
+                category=category,
+                material=passage,
+                material_text=passage.text,
+                count=2,
+            )
         )
-        assert f"The task type, {item.name}:" in system
-        assert "verbatim" in system and "40 to 250 words" in system and '"text"' in system
-        assert "Shape (invented)" in system
-        source = lib.env.loader.get_source(lib.env, category["guidance"])[0]  # type: ignore[union-attr]
-        assert 6 <= len(source.splitlines()) <= 14, item.id
-        user = lib.render(
-            skill.template("instruct_user", "common/instruct_user.j2"),
-            passage={"title": "Mill Road", "text": PASSAGE, "transformer": "identity"},
-            category=category,
-            count=2,
-        )
-        assert PASSAGE in user
-    for layout in (0, 1, 2):
+        text = system["content"]
+        assert f"The task type, {item.name}:" in text
+        assert "verbatim" in text and "40 to 250 words" in text
+        assert '"text": "<the exact excerpt of the passage the student works on' in text
+        assert text.endswith(agent.output_shape())
+        source = lib.source(category.guidance)
+        assert 4 <= len(source.splitlines()) <= 14, item.id
+        assert PASSAGE in user["content"]
+
+
+def test_text_modification_framings_render(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
+    skill = taxonomy.skills["text_modification"]
+    assert skill.student.framings is not None
+    expected = {
+        "text_modification/framings/instruction_then_text.j2": 'Paraphrase the text.\n\n"""\n{p}\n"""',
+        "text_modification/framings/text_then_instruction.j2": '"""\n{p}\n"""\n\nParaphrase the text.',
+        "text_modification/framings/labelled_text.j2": 'Paraphrase the text.\n\nText:\n"""\n{p}\n"""',
+    }
+    assert set(skill.student.framings.values) == set(expected)
+    question = FreeTextKey(rubric=["Keeps 7 to 2."]).view(Layout())
+    for name, shape in expected.items():
         out = lib.render(
-            skill.template("task_user", "common/task_user.j2"),
-            task={"instruction": "Paraphrase the text.", "text": PASSAGE, "answer": "x"},
-            layout=layout,
-            title="Mill Road",
+            name,
+            instruction="Paraphrase the text.",
+            question=question,
+            material=PASSAGE,
+            title="",
+            delimiter={"open": '"""', "close": '"""'},
         )
-        assert PASSAGE in out and "Paraphrase the text." in out
+        assert out == shape.format(p=PASSAGE), name
 
 
 def test_text_modification_refinement_renders(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
     skill = taxonomy.skills["text_modification"]
-    goals = [g.model_dump() for g in skill.refinement_goals]
-    task = {"text": PASSAGE, "instruction": "Paraphrase the text.", "answer": "keeps 7 to 2"}
-    sugg = lib.render(
-        skill.template("suggest_system", "common/suggest_system.j2"),
-        skill=skill_view(skill).model_dump(),
-        goals=goals,
-        count=3,
+    flow = flows_of(skill, lib)["refinement"]
+    item = skill.task_types[0]
+    key = FreeTextKey(rubric=["Keeps 7 to 2."])
+    task = TaskView(
+        material_text=PASSAGE,
+        instruction="Paraphrase the text.",
+        question=key.view(Layout()),
+        key=key.model_dump(),
     )
-    assert "genre_shift" in sugg and "richer_constraints" in sugg
-    edit = lib.render(
-        skill.template("edit_user", "common/edit_user.j2"),
-        task=task,
-        suggestions=[{"goal": "genre_shift", "suggestion": "Rhyming couplets keeping every fact."}],
-    )
-    assert "Rhyming couplets" in edit
+    goals = [GoalView(**g.model_dump(exclude={"weight"})) for g in skill.refinement_goals]
+    common = {"skill": skill_view(skill), "category": category_view(skill, "task_types", item)}
+    sugg = flow.suggester.render(SuggestInput(**common, task=task, goals=goals))[0]["content"]
+    assert "1. Add simultaneous constraints (changes the task, not the passage): " in sugg
+    assert "2. Shift the genre (changes the task, not the passage): " in sugg
+    suggestions = [
+        "Rhyming couplets keeping every fact.",
+        "For a 9-year-old.",
+        "As JSON.",
+        "As a table.",
+    ]
+    _, edit = flow.editor.render(
+        EditInput(
+            **common, task=task, goals=goals, suggestions=suggestions, kinds=item.key,
+            material=Passage(text=PASSAGE), key=key,
+        )
+    )  # fmt: skip
+    assert "2. [Shift the genre; changes the task] For a 9-year-old." in edit["content"]
+    assert edit["content"].endswith("Reply with the JSON object only, with exactly 4 edits.")
 
 
 def test_api_list_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
     skill = taxonomy.skills["tool_use"]
+    agents = flows_of(skill, lib)["content_transformation"].agents
+    seed = SeedView(id="s1", text="def add(a, b): return a + b", source="x.py", kind="code")
     for item in skill.transformers:
-        category = _category(skill, "transformers", item)
-        system = lib.render(
-            "tool_use/api_list_system.j2",
-            skill=skill_view(skill).model_dump(),
-            category=category,
-            min_apis=4,
-            max_apis=10,
+        agent = agents[item.id]
+        assert isinstance(agent, ApiListBuilder)
+        system, user = agent.render(
+            TransformInput(
+                skill=skill_view(skill),
+                category=category_view(skill, "transformers", item),
+                seed=seed,
+                min_items=4,
+                max_items=10,
+            )
         )
-        assert f"Your role, the {item.name}:" in system
-        assert "Between 4 and 10 APIs" in system
-        user = lib.render(
-            "tool_use/api_list_user.j2",
-            category=category,
-            seed={
-                "id": "s1",
-                "text": "def add(a, b): return a + b",
-                "source": "x.py",
-                "kind": "code",
-                "language": "python",
-            },
-            min_apis=4,
-            max_apis=10,
-        )
-        assert "def add(a, b)" in user and "<<<SEED" in user
+        assert f"Your role, the {item.name}:" in system["content"]
+        assert "- Between 4 and 10 APIs, each with a distinct job" in system["content"]
+        assert "def add(a, b)" in user["content"] and "<<<SEED" in user["content"]
+        assert "between 4 and 10 APIs" in user["content"]
     # the example shape is a valid ApiList once its elided parts are filled in
-    (shape,) = _shape_lines(system, "Shape of a valid answer")
+    (shape,) = _shape_lines(system["content"], "Shape of a valid answer")
     filled = shape.replace("[...]", "[]").replace('"..."', '"Tide times for a port."')
     filled = re.sub(r"<([a-z_]+)>", r"\1", filled)  # <library_name> -> library_name
     filled = re.sub(r"<[^<>]+>", "Tide times for a port.", filled)
@@ -216,135 +282,134 @@ def test_api_list_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> No
 
 def test_task_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
     skill = taxonomy.skills["tool_use"]
+    agents = flows_of(skill, lib)["seed_instruction"].agents
     for item in skill.task_types:
-        category = _category(skill, "task_types", item)
-        system = lib.render(
-            "tool_use/task_system.j2",
-            skill=skill_view(skill).model_dump(),
-            category=category,
-            count=1,
+        agent = agents[item.id]
+        assert isinstance(agent, ToolTaskAgent) and agent.key_kinds == [ToolOutcomeKey]
+        category = category_view(skill, "task_types", item)
+        system, user = agent.render(
+            InstructInput(
+                skill=skill_view(skill),
+                category=category,
+                material=HARBOR,
+                material_text=HARBOR.render(lib, "agent"),
+                count=1,
+                slots=[{"user_context": "a traveller planning a trip"}],
+                slot_labels={"user_context": "who the user is"},
+            )
         )
-        assert f"The family, {item.name}:" in system
-        assert "expected_outcome" in lib.env.loader.get_source(lib.env, category["guidance"])[0]  # type: ignore[union-attr]
-        shape = _shape_lines(system, "Shape of a valid answer")
-        assert len(shape) == 1
-        ToolTaskBatch.model_validate_json(shape[0])
-        user = lib.render(
-            "tool_use/task_user.j2", category=category, library="harbor", apis=API_DICTS, count=1
-        )
-        assert "berths.book: Book a berth" in user
-        assert "- paid (boolean, optional)" in user
-        assert "Parameters: none" in user
-        assert "of the family" in user and "Write 1 task " in user
+        assert f"The family, {item.name}:" in system["content"]
+        guidance = lib.source(category.guidance)
+        outcome = re.search(r'key "outcome": (final_answer|failed)', guidance)
+        assert outcome is not None, item.id
+        ends_well = item.id.endswith(("all_params", "extra_params"))
+        assert outcome.group(1) == ("final_answer" if ends_well else "failed"), item.id
+        assert 'key "required_apis"' in guidance
+        assert system["content"].endswith(agent.output_shape())
+        text = user["content"]
+        assert "berths.book: Book a berth" in text
+        assert "- paid (boolean, optional)" in text
+        assert "Parameters: none" in text
+        assert 'of the family "' in text and "Write 1 task " in text
+        assert "- Task 1: who the user is: a traveller planning a trip" in text
 
 
 def test_refinement_templates_render(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
     skill = taxonomy.skills["tool_use"]
-    goals = [g.model_dump() for g in skill.refinement_goals]
-    task = {"text": "1. find_port: ...", "instruction": "Book me a berth.", "answer": "-> FAILED"}
+    flow = flows_of(skill, lib)["refinement"]
+    assert isinstance(flow.editor, ToolEditor)
+    item = skill.task_types[0]
+    key = ToolOutcomeKey(outcome="failed", required_apis=[], reference="-> FAILED")
+    task = TaskView(
+        material_text=HARBOR.render(lib, "agent"),
+        instruction="Book me a berth.",
+        key=key.model_dump(),
+    )
+    goals = [GoalView(**g.model_dump(exclude={"weight"})) for g in skill.refinement_goals[:2]]
+    common = {"skill": skill_view(skill), "category": category_view(skill, "task_types", item)}
+    system, user = flow.suggester.render(SuggestInput(**common, task=task, goals=goals))
+    assert "1. Need more steps: Raise the number of API calls" in system["content"]
+    assert "<<<NAME" in system["content"]  # the injection guard partial
+    assert all(s.startswith("{") for s in _shape_lines(system["content"], "placeholders show"))
+    assert "<<<REQUEST\nBook me a berth.\nREQUEST>>>" in user["content"]
+    assert "Propose 2 suggestions" in user["content"]
     suggestions = [
-        {"goal": "more_steps", "suggestion": "Describe the port instead of giving its id."},
-        {"goal": "conditional_logic", "suggestion": "Book only if it costs under 40 EUR."},
+        "Describe the port instead of giving its id.",
+        "Book only if it costs under 40 EUR.",
     ]
-    view = skill_view(skill).model_dump()
-    for key in ("suggest_system", "edit_system"):
-        out = lib.render(
-            skill.prompts[key], skill=view, goals=goals, count=2, suggestions=suggestions
+    system, user = flow.editor.render(
+        EditInput(
+            **common, task=task, goals=goals, suggestions=suggestions, kinds=item.key,
+            material=HARBOR, key=key,
         )
-        assert "more_steps (Need more steps)" in out
-        assert "<<<NAME" in out  # the injection guard partial
-        assert all(s.startswith("{") for s in _shape_lines(out, "Shape of a valid answer"))
-    out = lib.render(skill.prompts["suggest_user"], task=task, count=2)
-    assert "<<<REQUEST\nBook me a berth.\nREQUEST>>>" in out and "2 suggestions" in out
-    out = lib.render(skill.prompts["edit_user"], task=task, suggestions=suggestions)
-    assert "2. [conditional_logic]" in out and "exactly 2 edits" in out
+    )  # fmt: skip
+    assert "tool_outcome: " in system["content"]
+    assert "2. [Add a condition on results] Book only if it costs under 40 EUR." in user["content"]
+    assert "exactly 2 edits" in user["content"]
 
 
-def test_conversation_assistant_simulator_observation_render(
+def test_conversation_assistant_simulator_and_observations(
     taxonomy: Taxonomy, lib: PromptLibrary
 ) -> None:
-    skill = taxonomy.skills["tool_use"]
-    item = skill.task_types[0]
-    conv = lib.render(
-        "tool_use/conversation_system.j2",
-        library="harbor",
-        apis=API_DICTS,
-        examples=FORMAT_EXAMPLES,
+    """A fixed conversation played through the skill's tool_conversation flow: the
+    student-facing system message lists the APIs and the action format, observations
+    follow the documented form, the teacher's guidance stays out of the record, and the
+    simulated API sees its earlier calls."""
+    record, model = run_conversation(taxonomy.skills["tool_use"], lib)
+    messages = [(m["role"], m["content"]) for m in record.messages]
+    assert [r for r, _ in messages] == ["system", "user", *["assistant", "user"] * 3, "assistant"]
+    system = messages[0][1]
+    assert 'the library "harbor" (Search ports and book berths) listed below' in system
+    assert "1. find_port:" in system and "3. ping:" in system
+    assert "- query (string, required): Part of the port name." in system
+    assert "API_RESULT <api name>: <JSON>" in system and "API_ERROR <api name>: <message>" in system
+    assert messages[1] == ("user", REQUEST)
+    assert messages[3] == (
+        "user",
+        'API_RESULT find_port: [{"port_id": "P-0412", "name": "Porto Santo"}]',
     )
-    assert '"harbor"' in conv and "1. find_port:" in conv and "3. ping:" in conv
-    described = lib.render(
-        "tool_use/conversation_system.j2",
-        library="harbor",
-        description="Berths.",
-        apis=API_DICTS,
-        examples=FORMAT_EXAMPLES,
-    )
-    assert '"harbor" (Berths) listed below' in described
-    assert "- query (string, required): Part of the port name." in conv
-    assistant = lib.render(
-        "tool_use/assistant_system.j2",
-        skill=skill_view(skill).model_dump(),
-        category=_category(skill, "task_types", item),
-        apis=API_DICTS,
-        conversation=[{"role": "system", "content": conv}, {"role": "user", "content": "hi"}],
-    )
-    assert item.name in assistant and "Never invent a value" in assistant
-    sim_sys = lib.render("tool_use/simulator_system.j2", library="harbor")
-    # the two shapes are valid answers once their <...> parts are filled in
-    for line in _shape_lines(sim_sys, "shapes of a valid answer"):
-        ApiResult.model_validate_json(re.sub(r"(?<!\")<[^<>]+>", '{"temp_c": 18}', line))
-    sim_user = lib.render(
-        "tool_use/simulator_user.j2",
-        library="harbor",
-        api=API_DICTS[1],
-        arguments={"berth_id": "B-114", "arrival": "2025-06-03", "paid": True},
-        request="Book berth B-114 from 3 June 2025.",
-        history=[],
-    )
-    assert '"berth_id": "B-114"' in sim_user and "<<<REQUEST" in sim_user
-    assert "<<<HISTORY" not in sim_user
-    with_history = lib.render(
-        "tool_use/simulator_user.j2",
-        library="harbor",
-        api=API_DICTS[1],
-        arguments={"berth_id": "B-114"},
-        request="Book berth B-114.",
-        history=[{"api": "find_port", "arguments": {"name": "Porto Santo"}, "status": "ok",
-                  "result": {"port_id": "P-1", "note": "O'Brien's quay"}, "error": ""}],
-    )  # fmt: skip
+    assert messages[5] == ("user", "API_ERROR berths.book: arrival must be YYYY-MM-DD")
+    assert [c for r, c in messages if r == "assistant"] == ASSISTANT
+    # the teacher acts under its own guidance, which the record does not keep
+    acting = requests_of(model, ASSISTANT_MARKER)
+    assert len(acting) == 4
+    assert "Never invent a value" in acting[0][0]["content"]
+    assert acting[0][0]["content"].endswith(system) and "Never invent a value" not in system
+    assert acting[-1][1:] == [{"role": r, "content": c} for r, c in messages[1:-1]]
+    simulated = requests_of(model, SIMULATOR_MARKER)
+    assert len(simulated) == 3
+    assert "<<<REQUEST\n" + REQUEST + "\nREQUEST>>>" in simulated[0][1]["content"]
+    assert "<<<HISTORY" not in simulated[0][1]["content"]
     assert (
-        '1. find_port({"name": "Porto Santo"}) -> ok: {"port_id": "P-1", "note": "O\'Brien\'s quay"}'
-        in with_history
-    )
-    ok = lib.render(
-        "tool_use/observation.j2", api_name="find_port", status="ok",
-        result=[{"port_id": "P-1", "name": "Porto Santo"}], error="",
-    )  # fmt: skip
-    assert ok == 'API_RESULT find_port: [{"port_id": "P-1", "name": "Porto Santo"}]'
-    err = lib.render(
-        "tool_use/observation.j2", api_name="berths.book", status="error", result=None,
-        error="arrival must be YYYY-MM-DD",
-    )  # fmt: skip
-    assert err == "API_ERROR berths.book: arrival must be YYYY-MM-DD"
-    assert "API_RESULT <api name>: <JSON>" in conv and "API_ERROR <api name>: <message>" in conv
+        '1. find_port({"query": "Porto Santo"}) -> ok: [{"port_id": "P-0412", "name": "Porto Santo"}]\n'
+        '2. berths.book({"port_id": "P-0412", "arrival": "3 June 2025"}) -> error: arrival must be '
+        "YYYY-MM-DD"
+    ) in simulated[2][1]["content"]
+    assert '"arrival": "2025-06-03"' in simulated[2][1]["content"]
+    # the simulator's two shapes are valid answers once their <...> parts are filled in
+    shapes = _shape_lines(simulated[0][0]["content"], "shapes of a valid answer")
+    assert len(shapes) == 2
+    for line in shapes:
+        ApiResult.model_validate_json(re.sub(r"(?<!\")<[^<>]+>", '{"temp_c": 18}', line))
 
 
 # -- (c) the documented action format is the parsed one -------------------------------
-def test_conversation_system_examples_parse(lib: PromptLibrary) -> None:
-    conv = lib.render(
-        "tool_use/conversation_system.j2",
-        library="harbor",
-        apis=API_DICTS,
-        examples=FORMAT_EXAMPLES,
-    )
-    examples = re.findall(r"^(ACTION_TYPE : [A-Z_]+\nACTION: .+)$", conv, flags=re.M)
+def test_the_documented_examples_and_turns_parse(taxonomy: Taxonomy, lib: PromptLibrary) -> None:
+    record, _ = run_conversation(taxonomy.skills["tool_use"], lib)
+    system = record.messages[0]["content"]
+    examples = re.findall(r"^(ACTION_TYPE : [A-Z_]+\nACTION: .+)$", system, flags=re.M)
     actions = [parse_action(e) for e in examples]
     assert [a.kind for a in actions] == ["api_call", "final_answer", "failed"]
     call = actions[0]
     assert call.name == "get_exchange_rate"
     assert call.arguments == {"base": "EUR", "target": "JPY", "date": "2025-03-14"}
-    assert actions[1].value.startswith("1 EUR was worth")
-    assert "missing value for recipient_email" in actions[2].value
+    assert actions[1].value == FORMAT_EXAMPLES["final_answer"]
+    assert actions[2].value == FORMAT_EXAMPLES["failed"]
+    # every turn of the conversation parses against the API list it was shown
+    turns = [m["content"] for m in record.messages if m["role"] == "assistant"]
+    assert [parse_action(t, API_LIST.apis).kind for t in turns] == [
+        "api_call", "api_call", "api_call", "final_answer"
+    ]  # fmt: skip
     # a whole turn as the rules describe it: brief reasoning, then the action, with
     # JSON-like literals and a dotted API name, checked against the shown API list
     turn = (

@@ -52,6 +52,8 @@ _UNSETTLED = re.compile(
 _FINAL = re.compile(r"^[ \t>*_#-]*final answer[ \t*_]*[:：][ \t*_]*(?P<rest>.*)$", re.I | re.M)
 _NUMBER = re.compile(r"[-−]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|[-−]?\.\d+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+#: An option label at the start of an answer: ``(B)``, ``B.``, ``b)``, ``[2]``.
+_OPTION_LABEL = re.compile(r"^\s*[(\[]?\s*([A-Za-z]|\d{1,2})\s*[)\].:]?(?=\s|$)")
 
 
 class Verification(BaseModel):
@@ -335,12 +337,22 @@ class ChoiceKey(AnswerKey):
         """Display positions named by a final answer: labels (``(B)``, ``B``, ``b)``) or
         an option's exact text; None when it names none."""
         n = len(self.options)
-        parts = [p for p in re.split(r",|;|\band\b|&", answer) if p.strip()]
-        found: list[int] = []
         symbols = [a.casefold() for a in LABEL_STYLES[layout.labels][0][:n]]
         texts = [normalize(self.options[i]) for i in layout.order]
+        # One option's text, with or without its label ("B. Rents rose, and wages fell."),
+        # before the answer is split at commas and "and" that such a text may contain.
+        line = answer.splitlines()[0] if answer.strip() else ""
+        m = _OPTION_LABEL.match(line)
+        if m and m.group(1).casefold() in symbols:
+            pos = symbols.index(m.group(1).casefold())
+            if normalize(line[m.end() :]) in ("", texts[pos]):
+                return [pos]
+        if normalize(line) in texts:
+            return [texts.index(normalize(line))]
+        parts = [p for p in re.split(r",|;|\band\b|&", answer) if p.strip()]
+        found: list[int] = []
         for part in parts:
-            m = re.match(r"^\s*[(\[]?\s*([A-Za-z]|\d{1,2})\s*[)\].:]?(?=\s|$)", part)
+            m = _OPTION_LABEL.match(part)
             if m and m.group(1).casefold() in symbols:
                 found.append(symbols.index(m.group(1).casefold()))
             elif normalize(part) in texts:

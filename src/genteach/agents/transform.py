@@ -70,8 +70,8 @@ class ContentTransformer(Agent[TransformInput, TransformedText]):
         if inputs is None:
             return out
         words = len(out.text.split())
-        low = int(inputs.min_words * (1 - self.length_margin))
-        high = int(inputs.max_words * (1 + self.length_margin))
+        low = round(inputs.min_words * (1 - self.length_margin))
+        high = round(inputs.max_words * (1 + self.length_margin))
         if not low <= words <= high:
             raise ParseError(
                 f"the text has {words} words; write between {inputs.min_words} and "

@@ -1,0 +1,244 @@
+"""Instruction agents: the output model built from a task type's key kinds, the rendered
+prompt (key rules and shapes, slots drawn in code), and the parser's checks (key kinds,
+labelled options in the instruction, text-modification excerpts)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from genteach.agents import (
+    CategoryView,
+    ExcerptTaskAgent,
+    InstructInput,
+    ParseError,
+    SeedInstructionAgent,
+    SkillView,
+    TaskDraft,
+    draft_models,
+    json_shape,
+)
+from genteach.agents.instruct import (
+    KEY_PLACEHOLDER,
+    ExcerptDraft,
+    find_verbatim,
+    key_shapes,
+    key_templates,
+)
+from genteach.keys import ChoiceKey, ExactKey, FreeTextKey
+from genteach.material import Passage
+from genteach.prompts import PromptLibrary
+
+SKILL = SkillView(id="rc", name="Reading Comprehension")
+CATEGORY = CategoryView(id="inference", name="Inference", guidance="t/guide.j2")
+PASSAGE = Passage(title="Tunnel", text="The tunnel opened in March. The toll is four pounds.")
+CHOICE = {"kind": "choice", "correct": ["It opened."], "distractors": ["It closed.", "It flooded."]}
+
+
+def instruct_input(material: Passage = PASSAGE, count: int = 2, **kw: Any) -> InstructInput:
+    return InstructInput(
+        skill=SKILL,
+        category=CATEGORY,
+        material=material,
+        material_text=material.text,
+        count=count,
+        **kw,
+    )
+
+
+def answer(*tasks: tuple[str, dict[str, Any]], **extra: Any) -> str:
+    return json.dumps(
+        {"tasks": [{"instruction": i, "key": k, **extra} for i, k in tasks]},
+    )
+
+
+@pytest.fixture
+def agent(prompts: PromptLibrary) -> SeedInstructionAgent:
+    return SeedInstructionAgent(
+        "instruct/inference", prompts=prompts, key_kinds=[ChoiceKey, ExactKey]
+    )
+
+
+def test_the_output_model_comes_from_the_key_kinds(agent: SeedInstructionAgent) -> None:
+    draft, batch = draft_models(TaskDraft, [ChoiceKey, ExactKey])
+    assert agent.output_model.model_json_schema() == batch.model_json_schema()
+    assert set(batch.model_json_schema()["$defs"]) == {"ChoiceKey", "ExactKey", draft.__name__}
+    assert agent.output_shape() == json_shape(batch, overrides={"key": KEY_PLACEHOLDER})
+    with pytest.raises(ValueError, match="an instruction agent needs at least one key kind"):
+        draft_models(TaskDraft, [])
+
+
+def test_an_agent_without_kinds_writes_free_text_keys(prompts: PromptLibrary) -> None:
+    plain = SeedInstructionAgent("instruct/x", prompts=prompts)
+    assert plain.key_kinds == [FreeTextKey]
+    assert key_templates(plain.key_kinds) == ["keys/free_text.j2", "keys/_default.j2"]
+
+
+def test_render_lists_the_key_kinds_and_the_slots(agent: SeedInstructionAgent) -> None:
+    inp = instruct_input(
+        slots=[
+            {"stem": "Which of the following ...?", "question_form": "a direct wh-question"},
+            {"stem": "What can be inferred ...?", "question_form": "an imperative"},
+        ],
+        slot_labels={"stem": "question stem", "question_form": "form of the question"},
+    )
+    system, user = agent.render(inp)
+    shapes = key_shapes([ChoiceKey, ExactKey])
+    assert (
+        "The task type, Inference:\nGUIDANCE for Inference.\n\nAnswer keys allowed"
+        in (system["content"])
+    )
+    assert f"\n  Shape: {shapes['choice']}\n- exact: one short answer" in system["content"]
+    assert system["content"].endswith(
+        "Shape of a valid answer (placeholders show what goes where):\n" + agent.output_shape()
+    )
+    assert user["content"] == (
+        "Passage title: Tunnel\n\n<<<PASSAGE\nThe tunnel opened in March. The toll is four "
+        'pounds.\nPASSAGE>>>\n\nWrite 2 tasks of the type "Inference" about this passage.\n'
+        "Use these values, one set per task, in order:\n"
+        "- Task 1: question stem: Which of the following ...?; form of the question: a direct "
+        "wh-question\n"
+        "- Task 2: question stem: What can be inferred ...?; form of the question: an imperative\n"
+        "Reply with the JSON object only."
+    )
+    # no slots, no title: neither section
+    _, plain = agent.render(instruct_input(Passage(text="Text."), count=1))
+    assert plain["content"] == (
+        '<<<PASSAGE\nText.\nPASSAGE>>>\n\nWrite 1 task of the type "Inference" about this '
+        "passage.\nReply with the JSON object only."
+    )
+
+
+def test_parse_reads_each_kind_and_keeps_count_tasks(agent: SeedInstructionAgent) -> None:
+    text = answer(
+        ("Which of these is true of the tunnel?", CHOICE),
+        ("When did the tunnel open?", {"kind": "exact", "value": "March"}),
+        ("What is the toll for a car?", {"kind": "exact", "value": "four pounds"}),
+    )
+    out = agent.parse(text, instruct_input(count=2))
+    tasks: list[TaskDraft] = out.tasks  # type: ignore[attr-defined]
+    assert [type(t.key) for t in tasks] == [ChoiceKey, ExactKey]
+    assert tasks[1].key == ExactKey(value="March")
+    assert tasks[0].material(PASSAGE) is PASSAGE
+    assert len(agent.parse(text).tasks) == 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            answer(("Which is true? A) it opened B) it closed", CHOICE)),
+            "task 1: the instruction lists labelled options or items; write them only in the key "
+            "(they are shuffled and labelled when shown)",
+        ),
+        (
+            answer(("When did the tunnel open?", {"kind": "numeric", "value": 3})),
+            "field tasks.0.key: Input tag 'numeric' found using 'kind' does not match any of the "
+            "expected tags: 'choice', 'exact'",
+        ),
+        (
+            answer(("When did the tunnel open?", {"kind": "exact"})),
+            "field tasks.0.key.exact.value: Field required",
+        ),
+        (
+            answer(("Which is true of it?", {**CHOICE, "distractors": ["It opened!", "x"]})),
+            "field tasks.0.key.choice: Value error, two options are the same",
+        ),
+        ('{"tasks": []}', "field tasks: List should have at least 1 item after validation, not 0"),
+        (
+            answer(("Short?", CHOICE)),
+            "field tasks.0.instruction: String should have at least 10 characters",
+        ),
+        (
+            answer(("When did the tunnel open?", {"kind": "exact", "value": "March"}), answer="x"),
+            "field tasks.0.answer: Extra inputs are not permitted",
+        ),
+        (
+            '{"tasks": [{"instruction": "When did the tun',
+            "truncated JSON object (the answer stops before it closes)",
+        ),
+        ("Here are your tasks!", "no JSON object in the answer"),
+    ],
+)
+def test_parse_refuses_bad_tasks(agent: SeedInstructionAgent, text: str, reason: str) -> None:
+    with pytest.raises(ParseError) as exc:
+        agent.parse(text, instruct_input())
+    assert exc.value.reason == reason
+
+
+def test_options_may_be_mentioned_when_the_key_has_none(prompts: PromptLibrary) -> None:
+    agent = SeedInstructionAgent("instruct/x", prompts=prompts, key_kinds=[ExactKey])
+    text = answer(
+        ("Name the plan: A) the first draft or B) the final one?", {"kind": "exact", "value": "B"})
+    )
+    assert agent.parse(text, instruct_input()).tasks[0].key.value == "B"  # type: ignore[attr-defined]
+
+
+# -- text-modification excerpts -----------------------------------------------------------
+SOURCE = " ".join(
+    f"Sentence {i} of the source says that item {i} costs {i * 3} pounds." for i in range(40)
+)
+
+
+def excerpt_of(words: int, start: int = 0) -> str:
+    return " ".join(SOURCE.split()[start : start + words])
+
+
+@pytest.fixture
+def excerpts(prompts: PromptLibrary) -> ExcerptTaskAgent:
+    return ExcerptTaskAgent("instruct/paraphrasing", prompts=prompts, key_kinds=[FreeTextKey])
+
+
+def excerpt_answer(text: str) -> str:
+    return answer(
+        (
+            "Paraphrase the text for a child.",
+            {"kind": "free_text", "rubric": ["Keeps the prices."]},
+        ),
+        text=text,
+    )
+
+
+@pytest.mark.parametrize(("words", "ok"), [(39, False), (40, True), (250, True), (251, False)])
+def test_excerpts_have_40_to_250_words(excerpts: ExcerptTaskAgent, words: int, ok: bool) -> None:
+    inp = instruct_input(Passage(text=SOURCE), count=1)
+    if ok:
+        (task,) = excerpts.parse(excerpt_answer(excerpt_of(words)), inp).tasks  # type: ignore[attr-defined]
+        assert isinstance(task, ExcerptDraft) and len(task.text.split()) == words
+    else:
+        with pytest.raises(ParseError) as exc:
+            excerpts.parse(excerpt_answer(excerpt_of(words)), inp)
+        assert exc.value.reason == (
+            f"task 1: the excerpt has {words} words; quote 40 to 250 words of the passage"
+        )
+
+
+def test_an_excerpt_must_be_verbatim(excerpts: ExcerptTaskAgent) -> None:
+    inp = instruct_input(Passage(text=SOURCE), count=1)
+    for changed in (
+        excerpt_of(50).replace("costs", "cost", 1),
+        excerpt_of(20) + " ... " + excerpt_of(30, start=100),
+    ):
+        with pytest.raises(ParseError) as exc:
+            excerpts.parse(excerpt_answer(changed), inp)
+        assert exc.value.reason == (
+            "task 1: the excerpt is not a verbatim part of the passage; copy it exactly (same "
+            "words and punctuation, no ellipses or added notes)"
+        )
+
+
+def test_an_excerpt_is_recut_from_the_passage(excerpts: ExcerptTaskAgent) -> None:
+    source = SOURCE.replace("Sentence 3 ", "Sentence 3\n\n", 1)
+    inp = instruct_input(Passage(text=source), count=1)
+    squashed = " ".join(source.split()[:60])  # the model lost the paragraph break
+    (task,) = excerpts.parse(excerpt_answer(squashed), inp).tasks  # type: ignore[attr-defined]
+    assert "Sentence 3\n\nof" in task.text and source.startswith(task.text)
+    assert task.material(Passage(title="Whole", text=source)) == Passage(text=task.text)
+
+
+def test_find_verbatim() -> None:
+    assert find_verbatim("a  b\nc d", "b c") == (3, 6)
+    assert find_verbatim("a b c", "b d") is None
+    assert find_verbatim("a b c", "   ") is None
