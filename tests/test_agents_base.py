@@ -285,16 +285,12 @@ async def test_truncated_answer_is_retried(prompts: PromptLibrary) -> None:
         count=1,
     )
     client = Cut(answer)
-    result = await agent.run(client, inp)
+    result = await agent.run(client, inp, seed=7)
     assert result.attempts == 2
     assert result.output.tasks[0].instruction == "What does the passage claim about uric acid?"  # type: ignore[attr-defined]
-    assert (
-        client.requests[1]
-        .messages[-1]["content"]
-        .startswith(
-            "Your previous answer could not be used: the answer was cut off at the token limit."
-        )
-    )
+    # a cut-off answer is asked for again as it was (another seed), without a repair request
+    assert client.requests[1].messages == client.requests[0].messages
+    assert client.requests[1].seed != client.requests[0].seed
 
 
 async def test_identity_transformer_makes_no_call() -> None:

@@ -29,8 +29,7 @@ from genteach.agents.tool_use import (
 )
 from genteach.agents.views import CategoryView, SeedView, SkillView
 from genteach.keys import ToolOutcomeKey
-from genteach.models import AutoGenModel, ScriptedModel
-from genteach.models.base import ModelRequest, message
+from genteach.models import ScriptedModel
 from genteach.prompts import PromptLibrary
 
 APIS = [
@@ -426,33 +425,6 @@ def test_the_action_grammar_lists_each_api_and_its_parameters() -> None:
         'a2_tags: "tags=" list',
         'api2: "search(" (a2_tags)? ")"',
     ]
-
-
-async def test_autogen_adapter_forwards_a_grammar_only_to_clients_that_take_one() -> None:
-    from autogen_core.models import CreateResult, RequestUsage
-    from autogen_ext.models.replay import ReplayChatCompletionClient
-
-    seen: list[dict[str, object]] = []
-
-    class Recording(ReplayChatCompletionClient):
-        async def create(self, messages, **kwargs):  # type: ignore[no-untyped-def, override]
-            seen.append(dict(kwargs.get("extra_create_args", {})))
-            return CreateResult(
-                finish_reason="stop",
-                content="ok",
-                usage=RequestUsage(prompt_tokens=1, completion_tokens=1),
-                cached=False,
-            )
-
-    plain = Recording(["ok"])
-    await AutoGenModel(plain).complete(ModelRequest([message("user", "hi")], grammar="start: /x/"))
-    grammar_aware = Recording(["ok"])
-    grammar_aware.supports_grammar = True  # type: ignore[attr-defined]
-    await AutoGenModel(grammar_aware).complete(
-        ModelRequest([message("user", "hi")], grammar="start: /x/")
-    )
-    assert "grammar" not in seen[0]
-    assert seen[1]["grammar"] == "start: /x/"
 
 
 def test_stop_messages_copied_from_the_format_examples_are_recognised() -> None:

@@ -470,11 +470,11 @@ def test_matching_view_and_check() -> None:
 
 
 def test_matching_validation() -> None:
-    with pytest.raises(ValidationError, match="two pairs have the same left item"):
+    with pytest.raises(ValidationError, match="two items of the left column are the same"):
         MatchingKey(
             pairs=[Pair(left="a", right="x"), Pair(left="A.", right="y"), Pair(left="b", right="z")]
         )
-    with pytest.raises(ValidationError, match="two pairs have the same right item"):
+    with pytest.raises(ValidationError, match="two items of the right column are the same"):
         MatchingKey(
             pairs=[Pair(left="a", right="x"), Pair(left="b", right="X"), Pair(left="c", right="z")]
         )

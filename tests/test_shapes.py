@@ -39,13 +39,15 @@ def test_shapes_of_key_kinds() -> None:
         "choice": '{"kind": "choice", "correct": ["<the correct option, written out in full '
         '(more than one only if the question asks to select all that apply)>", ...], '
         '"distractors": ["<the wrong options, each plausible to a careless reader and wrong '
-        'for a stated reason>", ...], "explanation": "<one or two sentences: why the correct '
-        'option is right>"}',
+        'for a stated reason>", ...], "explanation": "<why the correct option is right and, '
+        'briefly, what is wrong with each distractor>"}',
         "numeric": '{"kind": "numeric", "value": <the number>, "unit": "<its unit, or an empty '
         'string>", "tolerance": <the largest difference still counted right (0: exact; use it '
         "for rounded results)>}",
         "matching": '{"kind": "matching", "pairs": [{"left": "<an item of the first column>", '
-        '"right": "<the item of the second column it goes with>"}, ...]}',
+        '"right": "<the item of the second column it goes with>"}, ...], "unused": ["<items of '
+        "the second column that match nothing (plausible ones, so the last pair does not "
+        'follow by elimination); may be empty>", ...]}',
         # "shown" is set by code and never asked of a model
         "unanswerable": '{"kind": "unanswerable", "missing": "<the information the material '
         'lacks>"}',

@@ -25,6 +25,7 @@ import pytest
 import genteach.records
 from genteach import Pipeline, RunSettings, ScriptedModel, load_taxonomy, read_records
 from genteach.flows.base import draw_slots, draw_view, task_id, task_stream
+from genteach.flows.respond import POSITIONS
 from genteach.keys import ChoiceKey, KeyKinds
 from genteach.material import Passage
 from genteach.models.base import Completion, Message, ModelRequest
@@ -227,6 +228,11 @@ def test_the_correct_option_is_balanced_over_a_thousand_tasks(tmp_path: Path) ->
     assert sorted(positions) == list(range(n))
     for count in positions.values():
         assert abs(count / 1000 - 1 / n) <= 0.05, positions
+    # the run's summary reports the same distribution
+    assert summary.positions == {POSITIONS[p]: n for p, n in positions.items()}
+    assert "correct option's position in 1000 multiple-choice records: " in (
+        summary.verification_line()
+    )
     assert set(styles) == {"upper_paren", "lower_paren", "number_dot"}
 
 
