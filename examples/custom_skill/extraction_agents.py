@@ -8,7 +8,7 @@ it only by its ``kind``, ``title`` and ``render()``.
 and a task type allows it (``key: [json_table]``). Its fields are what the instruction
 agent writes (they also make the prompt's shape and the JSON schema), its validators
 refuse a malformed key (sent back to the model for repair like any malformed answer), and
-``check`` compares the teacher's final answer with it. Its rules for the agents live in
+``compare`` checks the teacher's final answer against it. Its rules for the agents live in
 ``prompts/keys/json_table.j2``.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from genteach.agents import Agent, TransformInput
-from genteach.keys import AnswerKey, Layout, Verification, final_answer, normalize
+from genteach.keys import AnswerKey, Layout, Verification, normalize
 from genteach.material import Audience
 from genteach.prompts import PromptLibrary
 
@@ -81,17 +81,14 @@ class TableKey(AnswerKey):
     def summary(self, layout: Layout) -> str:
         return f"{len(self.rows)} rows with fields {', '.join(sorted(self.rows[0]))}"
 
-    def check(self, response: str, layout: Layout) -> Verification:
-        answer = final_answer(response)
+    def compare(self, answer: str, layout: Layout) -> Verification:
         try:
-            rows = json.loads((answer or "").strip().strip("`").removeprefix("json"))
+            rows = json.loads(answer.strip().strip("`").removeprefix("json"))
         except json.JSONDecodeError:
             rows = None
         if rows is not None and _canonical(rows) == _canonical(self.rows):
-            status, detail = "passed", self.summary(layout)
-        else:
-            status, detail = "failed", f"the table differs from the key: {self.summary(layout)}"
-        return Verification(kind=self.kind, status=status, answer=answer, detail=detail)
+            return self.result("passed", answer, self.summary(layout))
+        return self.result("failed", answer, f"the table differs: {self.summary(layout)}")
 
 
 def _canonical(rows: Any) -> Any:

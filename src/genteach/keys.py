@@ -215,8 +215,20 @@ class AnswerKey(BaseModel):
         return {"form": self.form, "kind": self.kind}
 
     def check(self, response: str, layout: Layout) -> Verification:
-        """Compare ``response`` with this key. Pure."""
+        """Compare ``response`` with this key: its ``Final answer:`` line, read by
+        :meth:`compare` (a response without one fails). Pure."""
+        answer = final_answer(response)
+        if answer is None:
+            return self.result("failed", None, "no 'Final answer:' line")
+        return self.compare(answer, layout)
+
+    def compare(self, answer: str, layout: Layout) -> Verification:
+        """Compare a final answer (the text after ``Final answer:``) with this key."""
         raise NotImplementedError
+
+    def result(self, status: Status, answer: str | None, detail: str) -> Verification:
+        """A verification of this key's kind."""
+        return Verification(kind=self.kind, status=status, answer=answer, detail=detail)
 
     def summary(self, layout: Layout) -> str:
         """The key in a few words, for reject reasons and logs."""
@@ -240,17 +252,11 @@ class AnswerKey(BaseModel):
 
         return type(self) is type(other) and norm(self.model_dump()) == norm(other.model_dump())
 
-    # A final line is required (and read) unless the form is open.
-    def _final(self, response: str) -> str | None:
-        return final_answer(response)
-
     def _unsettled(self, answer: str, layout: Layout) -> Verification:
-        return Verification(
-            kind=self.kind,
-            status="failed",
-            answer=answer,
-            detail=f"the response says the material does not settle it; the key is "
-            f"{self.summary(layout)}",
+        return self.result(
+            "failed",
+            answer,
+            f"the response says the material does not settle it; the key is {self.summary(layout)}",
         )
 
 
@@ -361,29 +367,24 @@ class ChoiceKey(AnswerKey):
                 return None
         return sorted(set(found)) or None
 
-    def check(self, response: str, layout: Layout) -> Verification:
-        answer = self._final(response)
-        if answer is None:
-            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+    def compare(self, answer: str, layout: Layout) -> Verification:
         picked = self.read(answer, layout)
         if picked is None:
             if says_unsettled(answer):
                 return self._unsettled(answer, layout)
-            return Verification(
-                kind=self.kind,
-                status="failed",
-                answer=answer,
-                detail=f"the final answer names no option; the key is {self.summary(layout)}",
+            return self.result(
+                "failed",
+                answer,
+                f"the final answer names no option; the key is {self.summary(layout)}",
             )
         want = self.correct_positions(layout)
         named = ", ".join(layout.label(p) for p in picked)
         if picked == want:
-            return Verification(kind=self.kind, status="passed", answer=answer, detail=named)
-        return Verification(
-            kind=self.kind,
-            status="failed",
-            answer=answer,
-            detail=f"the response chose {named}; the key is {self.summary(layout)}",
+            return self.result("passed", answer, named)
+        return self.result(
+            "failed",
+            answer,
+            f"the response chose {named}; the key is {self.summary(layout)}",
         )
 
 
@@ -396,20 +397,16 @@ class ExactKey(AnswerKey):
         default_factory=list, description="other ways to write the same answer, if any"
     )
 
-    def check(self, response: str, layout: Layout) -> Verification:
-        answer = self._final(response)
-        if answer is None:
-            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+    def compare(self, answer: str, layout: Layout) -> Verification:
         first = answer.splitlines()[0]
         if any(_matches(first, v) for v in (self.value, *self.aliases)):
-            return Verification(kind=self.kind, status="passed", answer=first, detail=self.value)
+            return self.result("passed", first, self.value)
         if says_unsettled(first):
             return self._unsettled(first, layout)
-        return Verification(
-            kind=self.kind,
-            status="failed",
-            answer=first,
-            detail=f'the response answered "{_short(first)}"; the key is "{_short(self.value)}"',
+        return self.result(
+            "failed",
+            first,
+            f'the response answered "{_short(first)}"; the key is "{_short(self.value)}"',
         )
 
     def summary(self, layout: Layout) -> str:
@@ -439,30 +436,25 @@ class NumericKey(AnswerKey):
         tol = f" ± {self.tolerance:g}" if self.tolerance else ""
         return f"{self.value:g}{tol}{' ' + self.unit if self.unit else ''}"
 
-    def check(self, response: str, layout: Layout) -> Verification:
-        answer = self._final(response)
-        if answer is None:
-            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+    def compare(self, answer: str, layout: Layout) -> Verification:
         first = answer.splitlines()[0]
         got = parse_number(first)
         if got is None:
             if says_unsettled(first):
                 return self._unsettled(first, layout)
-            return Verification(
-                kind=self.kind,
-                status="failed",
-                answer=first,
-                detail=f"no number in the final answer; the key is {self.summary(layout)}",
+            return self.result(
+                "failed",
+                first,
+                f"no number in the final answer; the key is {self.summary(layout)}",
             )
         # Half a unit in the last place the key shows, at least: 2.5 keyed, 2.50 answered.
         slack = max(self.tolerance, 1e-9 * max(1.0, abs(self.value)))
         if abs(got - self.value) <= slack:
-            return Verification(kind=self.kind, status="passed", answer=first, detail=f"{got:g}")
-        return Verification(
-            kind=self.kind,
-            status="failed",
-            answer=first,
-            detail=f"the response gave {got:g}; the key is {self.summary(layout)}",
+            return self.result("passed", first, f"{got:g}")
+        return self.result(
+            "failed",
+            first,
+            f"the response gave {got:g}; the key is {self.summary(layout)}",
         )
 
 
@@ -476,10 +468,7 @@ class ListKey(AnswerKey):
     def summary(self, layout: Layout) -> str:
         return "[" + "; ".join(_short(i, 30) for i in self.items) + "]"
 
-    def check(self, response: str, layout: Layout) -> Verification:
-        answer = self._final(response)
-        if answer is None:
-            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+    def compare(self, answer: str, layout: Layout) -> Verification:
         given = [
             re.sub(r"^\s*(?:[-*•]|\d+[.)]|\(?[a-z]\))\s*", "", part).strip()
             for part in re.split(r"[;\n]|,(?![^()]*\))", answer)
@@ -494,7 +483,7 @@ class ListKey(AnswerKey):
             firsts = [next(j for j, g in enumerate(given) if _matches(g, i)) for i in self.items]
             ok = firsts == sorted(firsts)
         if ok:
-            return Verification(kind=self.kind, status="passed", answer=answer, detail="all items")
+            return self.result("passed", answer, "all items")
         parts = []
         if missing:
             parts.append("missing " + "; ".join(_short(m, 30) for m in missing))
@@ -502,11 +491,10 @@ class ListKey(AnswerKey):
             parts.append("extra " + "; ".join(_short(e, 30) for e in extra))
         if not parts:
             parts.append("items out of order")
-        return Verification(
-            kind=self.kind,
-            status="failed",
-            answer=answer,
-            detail=f"{', '.join(parts)}; the key is {self.summary(layout)}",
+        return self.result(
+            "failed",
+            answer,
+            f"{', '.join(parts)}; the key is {self.summary(layout)}",
         )
 
 
@@ -546,30 +534,23 @@ class OrderingKey(AnswerKey):
     def summary(self, layout: Layout) -> str:
         return ", ".join(layout.symbol(p) for p in self.answer_positions(layout))
 
-    def check(self, response: str, layout: Layout) -> Verification:
-        answer = self._final(response)
-        if answer is None:
-            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+    def compare(self, answer: str, layout: Layout) -> Verification:
         first = answer.splitlines()[0]
         got = _label_tokens(first, layout, len(self.items))
         if got is None:
             if says_unsettled(first):
                 return self._unsettled(first, layout)
-            return Verification(
-                kind=self.kind,
-                status="failed",
-                answer=first,
-                detail=f"could not read a sequence of labels; the key is {self.summary(layout)}",
+            return self.result(
+                "failed",
+                first,
+                f"could not read a sequence of labels; the key is {self.summary(layout)}",
             )
         if got == self.answer_positions(layout):
-            return Verification(
-                kind=self.kind, status="passed", answer=first, detail=self.summary(layout)
-            )
-        return Verification(
-            kind=self.kind,
-            status="failed",
-            answer=first,
-            detail=f"the response ordered {', '.join(layout.symbol(p) for p in got)}; the key "
+            return self.result("passed", first, self.summary(layout))
+        return self.result(
+            "failed",
+            first,
+            f"the response ordered {', '.join(layout.symbol(p) for p in got)}; the key "
             f"is {self.summary(layout)}",
         )
 
@@ -634,10 +615,7 @@ class MatchingKey(AnswerKey):
             f"{i + 1}-{layout.symbol(layout.order.index(i))}" for i in range(len(self.pairs))
         )
 
-    def check(self, response: str, layout: Layout) -> Verification:
-        answer = self._final(response)
-        if answer is None:
-            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+    def compare(self, answer: str, layout: Layout) -> Verification:
         n = len(self.pairs)
         alphabet = LABEL_STYLES[layout.labels][0][: len(self.right)]
         got: dict[int, int] = {}
@@ -647,15 +625,12 @@ class MatchingKey(AnswerKey):
                 got[left] = alphabet.index(sym)
         want = {i: layout.order.index(i) for i in range(n)}
         if got == want:
-            return Verification(
-                kind=self.kind, status="passed", answer=answer, detail=self.summary(layout)
-            )
+            return self.result("passed", answer, self.summary(layout))
         shown = ", ".join(f"{k + 1}-{alphabet[v]}" for k, v in sorted(got.items())) or "no pairs"
-        return Verification(
-            kind=self.kind,
-            status="failed",
-            answer=answer,
-            detail=f"the response matched {shown}; the key is {self.summary(layout)}",
+        return self.result(
+            "failed",
+            answer,
+            f"the response matched {shown}; the key is {self.summary(layout)}",
         )
 
 
@@ -712,10 +687,7 @@ class LabelsKey(AnswerKey):
         starts = [x for x in self.label_set if normalize(x).startswith(t)] if t else []
         return normalize(starts[0]) if len(starts) == 1 else None
 
-    def check(self, response: str, layout: Layout) -> Verification:
-        answer = self._final(response)
-        if answer is None:
-            return Verification(kind=self.kind, status="failed", detail="no 'Final answer:' line")
+    def compare(self, answer: str, layout: Layout) -> Verification:
         words = "|".join(re.escape(x) for x in sorted(self.label_set, key=len, reverse=True))
         got: dict[int, str] = {}
         for m in re.finditer(rf"(\d+)\s*[.:)\-–—=]?\s*\(?({words}|[A-Za-z])\b", answer, re.I):
@@ -725,14 +697,11 @@ class LabelsKey(AnswerKey):
         want = {i: normalize(it.label) for i, it in enumerate(self.items)}
         wrong = [i + 1 for i in want if got.get(i) != want[i]]
         if not wrong:
-            return Verification(
-                kind=self.kind, status="passed", answer=answer, detail=self.summary(layout)
-            )
-        return Verification(
-            kind=self.kind,
-            status="failed",
-            answer=answer,
-            detail=f"statement{'s' if len(wrong) > 1 else ''} {', '.join(map(str, wrong))} "
+            return self.result("passed", answer, self.summary(layout))
+        return self.result(
+            "failed",
+            answer,
+            f"statement{'s' if len(wrong) > 1 else ''} {', '.join(map(str, wrong))} "
             f"labelled otherwise or not at all; the key is {self.summary(layout)}",
         )
 
@@ -756,9 +725,7 @@ class FreeTextKey(AnswerKey):
         return "rubric: " + "; ".join(_short(r, 40) for r in self.rubric)
 
     def check(self, response: str, layout: Layout) -> Verification:
-        return Verification(
-            kind=self.kind, status="unchecked", detail="free text: no check by code (no judge)"
-        )
+        return self.result("unchecked", None, "free text: no check by code (no judge)")
 
 
 class UnanswerableKey(AnswerKey):
@@ -778,16 +745,14 @@ class UnanswerableKey(AnswerKey):
         return f"not settled by the material (missing: {_short(self.missing, 60)})"
 
     def check(self, response: str, layout: Layout) -> Verification:
-        answer = self._final(response)
+        answer = final_answer(response)
         text = answer if answer is not None else response[-400:]
         if says_unsettled(text):
-            return Verification(kind=self.kind, status="passed", answer=answer, detail="unsettled")
-        return Verification(
-            kind=self.kind,
-            status="failed",
-            answer=answer,
-            detail=f"the response answers as if the material settled it; the key: "
-            f"{self.summary(layout)}",
+            return self.result("passed", answer, "unsettled")
+        return self.result(
+            "failed",
+            answer,
+            f"the response answers as if the material settled it; the key: {self.summary(layout)}",
         )
 
     def same_answer(self, other: AnswerKey) -> bool:
@@ -804,9 +769,7 @@ class ProgramTestsKey(AnswerKey):
     checkable: ClassVar[bool] = False
 
     def check(self, response: str, layout: Layout) -> Verification:
-        return Verification(
-            kind=self.kind, status="unchecked", detail="program tests need the code sandbox"
-        )
+        return self.result("unchecked", None, "program tests need the code sandbox")
 
 
 class EnvironmentKey(AnswerKey):
@@ -819,9 +782,7 @@ class EnvironmentKey(AnswerKey):
     form: ClassVar[str] = "open"
 
     def check(self, response: str, layout: Layout) -> Verification:
-        return Verification(
-            kind=self.kind, status="unchecked", detail="decided by the environment's reward"
-        )
+        return self.result("unchecked", None, "decided by the environment's reward")
 
 
 class ToolOutcomeKey(AnswerKey):
@@ -843,9 +804,7 @@ class ToolOutcomeKey(AnswerKey):
         return f"{self.outcome.upper()}{apis if self.outcome == 'final_answer' else ''}"
 
     def check(self, response: str, layout: Layout) -> Verification:
-        return Verification(
-            kind=self.kind, status="unchecked", detail="checked against the conversation"
-        )
+        return self.result("unchecked", None, "checked against the conversation")
 
     def check_conversation(
         self, outcome: str, called: Sequence[str], shown: Iterable[str]
@@ -854,11 +813,10 @@ class ToolOutcomeKey(AnswerKey):
         it ``called``; for a final answer, every required API that the assistant was
         ``shown`` must have been called."""
         if outcome != self.outcome:
-            return Verification(
-                kind=self.kind,
-                status="failed",
-                answer=outcome,
-                detail=f"the conversation ended with {outcome.upper()}, the task expects "
+            return self.result(
+                "failed",
+                outcome,
+                f"the conversation ended with {outcome.upper()}, the task expects "
                 f"{self.outcome.upper()}",
             )
         available = set(shown)
@@ -867,16 +825,12 @@ class ToolOutcomeKey(AnswerKey):
                 a for a in dict.fromkeys(self.required_apis) if a in available and a not in called
             ]
             if missing:
-                return Verification(
-                    kind=self.kind,
-                    status="failed",
-                    answer=outcome,
-                    detail=f"FINAL_ANSWER without calling {', '.join(missing)}, which the "
-                    "solution needs",
+                return self.result(
+                    "failed",
+                    outcome,
+                    f"FINAL_ANSWER without calling {', '.join(missing)}, which the solution needs",
                 )
-        return Verification(
-            kind=self.kind, status="passed", answer=outcome, detail=self.summary(Layout())
-        )
+        return self.result("passed", outcome, self.summary(Layout()))
 
 
 #: genteach's key kinds.
