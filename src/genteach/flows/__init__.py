@@ -55,18 +55,19 @@ def stage_settings(
     table = flow_table(extra)
     out = []
     for i, stage in enumerate(skill.pipeline):
-        where = f"{source + ': ' if source else ''}skills.{skill.id}.pipeline[{i}]"
+        prefix = f"{source}: " if source else ""
+        where = f"skills.{skill.id}.pipeline[{i}]"
         cls = table.get(stage.flow)
         if cls is None:
             raise TaxonomyError(
-                f"{where}.flow: unknown flow {stage.flow!r} (flows: {', '.join(table)})"
+                f"{prefix}{where}.flow: unknown flow {stage.flow!r} (flows: {', '.join(table)})"
             )
-        settings = validate_settings(cls.Settings, stage.settings, where)
+        settings = validate_settings(cls.Settings, stage.settings, prefix + where)
         applied = {k: v for k, v in (overrides or {}).items() if k in cls.Settings.model_fields}
         if applied:
             merged = {**settings.model_dump(exclude_unset=True), **applied}
             names = ", ".join(f"{k}={v}" for k, v in applied.items())
-            settings = validate_settings(cls.Settings, merged, f"--set {names}: {where}")
+            settings = validate_settings(cls.Settings, merged, f"{prefix}--set {names}: {where}")
         out.append((cls, settings))
     return out
 
