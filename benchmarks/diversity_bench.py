@@ -336,6 +336,10 @@ def _git(*args: str) -> str:
         return ""
 
 
+#: What generates the data: the package, its prompts and taxonomies, the scripted teacher.
+_CODE_PATHS = ("src", "prompts", "taxonomies", "tests/scripted_teacher.py")
+
+
 def environment() -> dict[str, Any]:
     """Machine and versions, for the results file."""
     cpu = ""
@@ -359,7 +363,9 @@ def environment() -> dict[str, Any]:
         "genteach": genteach.__version__,
         "genteach_path": str(Path(genteach.__file__).parent),
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "worktree_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        # The last commit that changed what generates the data (HEAD may add only benchmarks).
+        "code_commit": _git("log", "-1", "--format=%h", "--", *_CODE_PATHS),
+        "code_dirty": bool(_git("status", "--porcelain", "--untracked-files=no", *_CODE_PATHS)),
         "torch": _version("torch"),
         "transformers": _version("transformers"),
         "loadavg_start": os.getloadavg(),
@@ -476,6 +482,7 @@ def cmd_run_scripted(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    env = environment()
     t0 = time.perf_counter()
     summary = pipe.run(seeds, args.out, fresh=True)
     wall = time.perf_counter() - t0
@@ -494,7 +501,7 @@ def cmd_run_scripted(args: argparse.Namespace) -> int:
             "wall_s": round(wall, 1),
             "out": str(args.out),
         },
-        "environment": environment(),
+        "environment": env,
         "measure": measure([args.out]),
     }
     _finish(result, args, f"scripted teacher, {summary.units_done} units")
@@ -520,6 +527,7 @@ def cmd_run_embedded(args: argparse.Namespace) -> int:
     src = str(REPO / "src")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
     print("running:", shlex.join(cmd), flush=True)
+    started = environment()
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", *cmd], env=env)
     wall = time.perf_counter() - t0
@@ -543,7 +551,7 @@ def cmd_run_embedded(args: argparse.Namespace) -> int:
             "wall_s": round(wall, 1),
             "out": str(args.out),
         },
-        "environment": environment(),
+        "environment": started,
         "measure": measure([args.out]),
     }
     _finish(result, args, f"embedded model, {len(progress)} units")
