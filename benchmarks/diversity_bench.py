@@ -508,6 +508,10 @@ def cmd_run_scripted(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Seconds a call of the embedded model may take. The CLI's default (600 s) is too short on a
+#: busy 2-core machine: a batch of 8 answers of up to 1024 tokens runs past it, the calls are
+#: retried while the backend still computes the timed-out batch, and the run makes no progress.
+EMBEDDED_TIMEOUT = 86400.0
 #: Endpoint settings dropped from the child's environment, so it uses the embedded model.
 _ENDPOINT_ENV = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "GENTEACH_MODEL")
 
@@ -520,7 +524,7 @@ def cmd_run_embedded(args: argparse.Namespace) -> int:
     cmd = ["genteach", "generate", "--seeds", str(seeds_dir), "--out", str(args.out)]
     cmd += ["--limit", str(args.limit)]
     cmd += [x for k, v in OVERRIDES.items() for x in ("--set", f"{k}={v}")]
-    cmd += ["--seed", str(args.seed), "--no-progress"]
+    cmd += ["--seed", str(args.seed), "--timeout", f"{args.timeout:g}", "--no-progress"]
     if args.fresh:
         cmd.append("--fresh")
     env = {k: v for k, v in os.environ.items() if k not in _ENDPOINT_ENV}
@@ -589,6 +593,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.set_defaults(func=func)
         if name == "run-embedded":
             p.add_argument("--fresh", action="store_true", help="pass --fresh to generate")
+            p.add_argument(
+                "--timeout",
+                type=float,
+                default=EMBEDDED_TIMEOUT,
+                help=f"generate's --timeout, seconds per call (default {EMBEDDED_TIMEOUT:g})",
+            )
     args = ap.parse_args(argv)
     return int(args.func(args))
 
