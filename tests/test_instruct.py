@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from genteach import ScriptedModel
 from genteach.agents import (
     CategoryView,
     ExcerptTaskAgent,
@@ -20,6 +21,7 @@ from genteach.agents import (
     draft_models,
     json_shape,
 )
+from genteach.agents.base import AgentSkipped
 from genteach.agents.instruct import (
     KEY_PLACEHOLDER,
     ExcerptDraft,
@@ -242,3 +244,13 @@ def test_find_verbatim() -> None:
     assert find_verbatim("a  b\nc d", "b c") == (3, 6)
     assert find_verbatim("a b c", "b d") is None
     assert find_verbatim("a b c", "   ") is None
+
+
+async def test_a_passage_too_short_for_an_excerpt_is_declined_without_a_call(
+    excerpts: ExcerptTaskAgent,
+) -> None:
+    model = ScriptedModel([])
+    short = Passage(text=excerpt_of(39))
+    with pytest.raises(AgentSkipped, match="the passage has 39 words, fewer than one excerpt"):
+        await excerpts.run(model, instruct_input(short))
+    assert model.calls == []

@@ -16,12 +16,13 @@ from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from genteach.agents.base import Agent
+from genteach.agents.base import Agent, AgentResult, AgentSkipped
 from genteach.agents.parsing import ParseError
 from genteach.agents.shapes import json_shape
 from genteach.agents.views import CategoryView, SkillView
 from genteach.keys import BUILTIN_KEYS, AnswerKey, ChoiceKey, KeyKinds, kind_of
 from genteach.material import Material, Passage
+from genteach.models.base import ModelClient
 
 #: What the instruction agents see of the key kinds: the shape of each kind's JSON.
 KEY_PLACEHOLDER = "<the answer key: an object of one of the key kinds listed above>"
@@ -160,6 +161,20 @@ class ExcerptTaskAgent(SeedInstructionAgent):
     draft_model = ExcerptDraft
     min_excerpt_words: ClassVar[int] = 40
     max_excerpt_words: ClassVar[int] = 250
+
+    async def run(
+        self, client: ModelClient, inputs: InstructInput, *, seed: int | None = None
+    ) -> AgentResult[BaseModel]:
+        """As :meth:`Agent.run`, but a passage too short for one excerpt is declined at once
+        (:class:`AgentSkipped`), without a model call."""
+        words = len(inputs.material_text.split())
+        if words < self.min_excerpt_words:
+            raise AgentSkipped(
+                self.name,
+                f"skipped: the passage has {words} words, fewer than one excerpt needs "
+                f"({self.min_excerpt_words})",
+            )
+        return await super().run(client, inputs, seed=seed)
 
     def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
         super().check_task(i, task, inputs)
