@@ -161,8 +161,7 @@ class Teacher:
     # Texts that make each task distinct (a subclass may make them depend on the request
     # instead of call counts).
     def task_instruction(self, label: str, i: int, messages: Sequence[Message]) -> str:
-        n = self.calls["instruct"]
-        return f"[{label} #{n}.{i}] What do the critics say about the traffic counts?"
+        return f"[{label} #{i}] What do the critics say about the traffic counts?"
 
     @staticmethod
     def kind_tag(kind: str) -> str:

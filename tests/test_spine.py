@@ -127,7 +127,7 @@ class EditorFailsFor(Teacher):
 
     @staticmethod
     def origin(messages: Sequence[Message]) -> str:
-        m = re.search(r"\[[^\]\n]* #\d+\.\d+\]", messages[1]["content"])
+        m = re.search(r"\[[^\]\n]* #[\d.]+\]", messages[1]["content"])
         assert m is not None
         return m.group(0)
 

@@ -116,6 +116,8 @@ class ShardWorker:
             )
         if self._prompts is None:
             self._prompts = PromptLibrary(spec.prompt_dirs)
+        if limit == 0:  # the run's --limit is used up by earlier shards: run no unit here
+            seeds, limit = [], None
         pipeline = Pipeline(
             self._client,
             taxonomy=spec.taxonomy,
@@ -294,8 +296,9 @@ def _prepare_out(out: Path, shards: int, fresh: bool) -> None:
 
 
 def _total(out: Path, seeds: str, parts: list[RunSummary]) -> ShardedRunSummary:
-    """Add up the shards' summaries: counts and usage add; a number that is None in any
-    shard (an unknown cost) is None in the total."""
+    """Add up the shards' summaries: counts and usage add, and so do the counts in dicts
+    (verifications per skill, option positions); a number that is None in any shard (an
+    unknown cost) is None in the total."""
     values: dict[str, Any] = {"out_dir": out, "seeds": seeds, "shards": parts}
     for f in fields(RunSummary):
         if f.name in values:
@@ -303,11 +306,25 @@ def _total(out: Path, seeds: str, parts: list[RunSummary]) -> ShardedRunSummary:
         items = [getattr(p, f.name) for p in parts]
         if f.name == "usage":
             values[f.name] = sum(items, Usage())
+        elif all(isinstance(x, dict) for x in items):
+            values[f.name] = _add_counts(items)
         elif any(x is None for x in items):
             values[f.name] = None
         else:
             values[f.name] = sum(items)
     return ShardedRunSummary(**values)
+
+
+def _add_counts(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts in (possibly nested) dicts, added key by key."""
+    total: dict[str, Any] = {}
+    for item in items:
+        for key, value in item.items():
+            if isinstance(value, dict):
+                total[key] = _add_counts([total.get(key, {}), value])
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 __all__ = ["RunSpec", "ShardWorker", "ShardedRunSummary", "run_on_ray", "shard_dir", "shard_of"]
