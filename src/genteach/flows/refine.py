@@ -71,11 +71,10 @@ class RefinementFlow:
             Suggester, "suggester", skill, build.prompts, {}, build.options,
             system_key="suggest_system", user_key="suggest_user",
         )  # fmt: skip
-        classes = []
-        for t in skill.task_types:
-            for cls_ in key_classes(skill, t, build.keys):
-                if cls_ not in classes:
-                    classes.append(cls_)
+        # The editor may answer with any key kind of the skill; each task allows its own.
+        classes = list(
+            dict.fromkeys(k for t in skill.task_types for k in key_classes(skill, t, build.keys))
+        )
         editor_cls = agent_class(
             settings.editor, f"skills.{skill.id}.pipeline.refinement.editor", skill.folder
         )
