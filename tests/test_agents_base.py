@@ -197,7 +197,7 @@ async def test_an_answer_with_a_placeholder_of_the_format_is_sent_back(
         "<the transformed text, paragraphs separated by \\n\\n>",
         "<one sentence saying why>",
     }
-    lazy = json.dumps({"title": "<a short, specific title>", "text": json.loads(GOOD)["text"]})
+    lazy = json.dumps({"title": "On <a short, specific title>", "text": json.loads(GOOD)["text"]})
     model = ScriptedModel([lazy, GOOD])
     result = await agent.run(model, inputs())
     assert result.attempts == 2
@@ -209,7 +209,7 @@ async def test_an_answer_with_a_placeholder_of_the_format_is_sent_back(
 
 async def test_a_fresh_repair_that_echoes_the_note_is_sent_back(prompts: PromptLibrary) -> None:
     agent = transformer(prompts, repair_style="fresh", max_parse_retries=1)
-    lazy = json.dumps({"title": "<a short, specific title>", "text": json.loads(GOOD)["text"]})
+    lazy = json.dumps({"title": "On <a short, specific title>", "text": json.loads(GOOD)["text"]})
     echo = json.dumps(
         {
             "title": "t",

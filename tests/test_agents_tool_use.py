@@ -460,7 +460,7 @@ async def test_a_simulated_result_that_copies_the_shape_placeholder_is_sent_back
     model = ScriptedModel([lazy, real])
     result = await sim.run(model, call)
     assert result.attempts == 2 and result.output.result == {"temp_c": 18, "sky": "clear"}
-    assert "a placeholder of the format example" in model.calls[1][-1]["content"]
+    assert "a placeholder of the format" in model.calls[1][-1]["content"]
 
 
 def test_library_names_and_descriptions_must_start_with_a_word() -> None:

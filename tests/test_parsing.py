@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import BaseModel
 
@@ -89,3 +91,14 @@ def test_shares_words_counts_runs_of_words() -> None:
         6,
     )
     assert not shares_words("the failed message", "the failed message", 6)  # too short
+
+
+@pytest.mark.parametrize("value", ["<the points a correct answer must cover>", "...", " … "])
+def test_a_value_that_is_only_a_placeholder_shape_is_sent_back(value: str) -> None:
+    class Rubric(BaseModel):
+        rubric: list[str]
+
+    text = json.dumps({"rubric": ["Keeps every figure.", value]})
+    with pytest.raises(ParseError, match=r"field rubric\[1\] is .*a placeholder of the format"):
+        parse_json_as(text, Rubric)
+    assert parse_json_as('{"rubric": ["Uses <b> tags for bold terms."]}', Rubric).rubric

@@ -72,15 +72,25 @@ def extract_json_object(text: str) -> dict[str, Any]:
 _MARKER = re.compile(r"<<<[A-Z_]{3,}|\b[A-Z_]{3,}>>>")
 
 
+#: A whole value that is a placeholder shape, not content: ``<the answer>``, ``...``.
+_SHAPE_ONLY = re.compile(r"\s*(<[^<>\n]{2,200}>|\.\.\.|…)\s*")
+
+
 def check_no_markers(obj: Any, where: str = "") -> None:
-    """Raise :class:`ParseError` if any string in ``obj`` contains genteach's input markers:
-    the model echoed its input framing instead of writing new content."""
+    """Raise :class:`ParseError` if any string in ``obj`` contains genteach's input markers
+    (the model echoed its input framing instead of writing new content) or is only a
+    placeholder shape (``<...>`` or ``...``, copied from a format's shape)."""
     if isinstance(obj, str):
         m = _MARKER.search(obj)
         if m:
             raise ParseError(
                 f"{where or 'the answer'} contains the input marker {m.group(0)!r}: write the "
                 "content itself, without the <<<NAME ... NAME>>> delimiters"
+            )
+        if _SHAPE_ONLY.fullmatch(obj):
+            raise ParseError(
+                f"{where or 'the answer'} is {obj.strip()!r}, a placeholder of the format's "
+                "shape: write the real content in its place"
             )
     elif isinstance(obj, dict):
         for key, value in obj.items():
