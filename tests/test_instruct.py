@@ -254,3 +254,17 @@ async def test_a_passage_too_short_for_an_excerpt_is_declined_without_a_call(
     with pytest.raises(AgentSkipped, match="the passage has 39 words, fewer than one excerpt"):
         await excerpts.run(model, instruct_input(short))
     assert model.calls == []
+
+
+def test_an_instruction_that_copies_its_slot_line_is_sent_back(
+    agent: SeedInstructionAgent,
+) -> None:
+    inp = instruct_input(
+        count=1, slots=[{"audience": "a busy executive"}], slot_labels={"audience": "audience"}
+    )
+    copied = answer(("Audience: a busy executive; write it", {"kind": "exact", "value": "x"}))
+    with pytest.raises(
+        ParseError,
+        match=r'task 1: the instruction copies the line of values given for it \("audience: ..."\)',
+    ):
+        agent.parse(copied, inp)

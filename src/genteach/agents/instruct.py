@@ -143,6 +143,13 @@ class SeedInstructionAgent(Agent[InstructInput, BaseModel]):
 
     def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
         """Checks of one task beyond its schema; raise ParseError with the reason."""
+        if inputs is not None:
+            for label in inputs.slot_labels.values():
+                if f"{label.lower()}:" in task.instruction.lower():
+                    raise ParseError(
+                        f"task {i}: the instruction copies the line of values given for it "
+                        f'("{label}: ..."): write the task itself, using those values'
+                    )
         if isinstance(task.key, ChoiceKey) or task.key.form in ("items", "matching", "labels"):
             labelled = re.findall(r"(?:^|\s)\(?[A-Ha-h][).]\s+\S", task.instruction)
             if len(labelled) >= 2:
