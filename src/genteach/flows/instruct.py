@@ -129,13 +129,10 @@ class SeedInstructionFlow:
         chain = [*item.agents, agent.name]
         drafts: list[TaskDraft] = result.output.tasks
         used = templates_of(agent, self.skill.guidance("task_types", task_type))
-        tasks = [
-            self.make_task(item, ctx, task_type.id, d, chain, slot)
+        return [
+            self.make_task(item, ctx, task_type.id, d, chain, slot, used)
             for d, slot in zip(drafts, slots, strict=False)
         ]
-        for t in tasks:
-            t.templates = list(used)
-        return tasks
 
     def make_task(
         self,
@@ -145,9 +142,10 @@ class SeedInstructionFlow:
         draft: TaskDraft,
         chain: list[str],
         slot: dict[str, str],
+        templates: list[str],
     ) -> Task:
         """A task from a draft: its own material, and how it is shown, drawn from its own
-        stream."""
+        stream; ``templates`` are those its agent rendered."""
         assert item.material is not None
         material = draft.material(item.material)
         instruction = draft.instruction.strip()
@@ -161,4 +159,5 @@ class SeedInstructionFlow:
             view=draw_view(self.skill.student, draft.key, ctx.keys, rng),
             agents=chain,
             slot=slot,
+            templates=list(templates),
         )
