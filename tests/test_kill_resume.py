@@ -292,3 +292,100 @@ def test_two_runs_on_one_folder_do_not_duplicate(tmp_path: Path) -> None:
     o = Outcome.read(out)
     assert len(o.records) == len(o.ids), "one run writes; the other refused the busy folder"
     check_accounting(out, {p["unit"] for p in o.progress})
+
+
+def run_until_interrupted(
+    args: list[str], when: Callable[[], bool], log: Path, *, deadline: float = 90.0
+) -> tuple[int, float, str]:
+    """Run ``python -m genteach ARGS``, send one SIGINT (Ctrl-C) as soon as ``when()``
+    holds, and wait for it to end. Returns (exit status, seconds from the SIGINT to the
+    end, its stderr)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genteach", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    try:
+        end = time.monotonic() + deadline
+        while not when():
+            assert proc.poll() is None, "the run ended before its interrupt point"
+            assert time.monotonic() < end, "the run never reached its interrupt point"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        log.write_text(err)
+        return proc.returncode, time.monotonic() - sent, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def test_ctrl_c_stops_within_seconds_and_the_run_resumes(tmp_path: Path) -> None:
+    """The first Ctrl-C stops new work, ends the run within seconds (exit 130) with every
+    line whole, and the same command then finishes it with the records of an
+    uninterrupted run."""
+    seeds = write_seeds(tmp_path / "seeds", 6)
+    reference = reference_run(seeds, tmp_path / "reference")
+    out = tmp_path / "out"
+    with fault_server(plan=FaultPlan(latency=0.3)) as srv:
+        args = gen_args(seeds, out, srv.url)
+        when = kill_points(out, len(reference.progress))["early"]()
+        status, took, err = run_until_interrupted(args, when, tmp_path / "interrupted.log")
+        assert status == 130, err[-2000:]
+        assert took < 10, f"{took:.1f} s from Ctrl-C to the end"
+        assert "stopping: no new work" in err and "run the same command to resume" in err
+        done = count_lines(out / "progress.jsonl")
+        assert 0 < done < len(reference.progress)
+        check_accounting(out, {p["unit"] for p in read_lines(out / "progress.jsonl")})
+        stdout = run_to_end(args, tmp_path / "resume.log")
+    check_resumed(out, reference, stdout)
+
+
+SLOW_CLEAN_UP = """
+import asyncio, sys, time
+from genteach.cli import _interruptible
+
+async def work():
+    loop = asyncio.get_running_loop()
+    try:
+        print("ready", flush=True)
+        await asyncio.sleep(60)
+    finally:  # a clean-up that blocks, like a local batch in its prefill
+        print("cleaning", flush=True)
+        await loop.run_in_executor(None, time.sleep, 60)
+
+try:
+    asyncio.run(_interruptible(work()))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_second_ctrl_c_quits_at_once() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CLEAN_UP],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout.readline().strip() == "cleaning"
+        assert proc.poll() is None, "the clean-up is still running"
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        assert time.monotonic() - sent < 5
+        assert proc.returncode == 130
+        assert "stopping: no new work" in err and "quitting now" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)

@@ -7,13 +7,15 @@ import asyncio
 import gc
 import json
 import logging
+import os
+import signal
 import sys
 import types
 import typing
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from genteach import __version__
 from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE, ModelConfig
@@ -22,6 +24,8 @@ from genteach.prompts import PromptError
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+
+_T = TypeVar("_T")
 
 EPILOG = """examples:
   genteach generate --seeds examples/seeds --out out/        # embedded local model
@@ -543,7 +547,7 @@ def _generate(args: argparse.Namespace) -> int:
             await client.close()  # in the loop that used it (HTTP sessions, model threads)
 
     try:
-        summary = asyncio.run(run())
+        summary = asyncio.run(_interruptible(run()))
     finally:
         if bar is not None:
             bar.close()
@@ -555,6 +559,50 @@ def _generate(args: argparse.Namespace) -> int:
     )
     print(str(summary))
     return 4 if summary.units_unfinished else 0
+
+
+#: Printed at the first Ctrl-C of a run.
+STOPPING_NOTE = (
+    "\nstopping: no new work; units in flight are dropped and redone on resume "
+    "(Ctrl-C again quits at once)"
+)
+
+
+async def _interruptible(work: typing.Coroutine[Any, Any, _T]) -> _T:
+    """Await ``work``; the first Ctrl-C (SIGINT) cancels it and raises KeyboardInterrupt
+    once its clean-up has run (clients closed, a local batch ended at its next token);
+    a second Ctrl-C ends the process at once with exit 130.
+
+    Cancellation reaches the run only at its awaits, so no line of a record or progress
+    file is cut short; the units in flight were never marked done, and resuming redoes
+    them. Outside the main thread (no signal handlers there) ``work`` is just awaited.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    presses = 0
+
+    def on_sigint() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            print(STOPPING_NOTE, file=sys.stderr, flush=True)
+            task.cancel()
+        else:
+            print("\ninterrupted again: quitting now", file=sys.stderr, flush=True)
+            os._exit(130)
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread; Windows
+        return await task
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if presses:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def _print_seeds(report: Any, *, stopped_at: int | None, skips_file: Path | None) -> None:
