@@ -61,6 +61,17 @@ class ToolSpec:
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
 
+    def openai(self) -> dict[str, Any]:
+        """This tool in OpenAI's ``tools`` format (also what chat templates take)."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
 
 @dataclass(frozen=True)
 class ModelRequest:

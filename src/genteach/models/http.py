@@ -34,7 +34,6 @@ from genteach.models.base import (
     ModelError,
     ModelRequest,
     ToolCall,
-    ToolSpec,
     TransientModelError,
     UnreachableError,
     Usage,
@@ -159,7 +158,7 @@ class HttpModel:
         if request.stop:
             body["stop"] = list(request.stop)
         if request.tools:
-            body["tools"] = [wire_tool(t) for t in request.tools]
+            body["tools"] = [t.openai() for t in request.tools]
         if request.n > 1:
             body["n"] = request.n
         temperature = request.temperature if request.temperature is not None else self.temperature
@@ -239,18 +238,6 @@ def wire_message(m: Message) -> dict[str, Any]:
     if m["role"] == "tool":
         out["tool_call_id"] = m.get("tool_call_id", "")
     return out
-
-
-def wire_tool(tool: ToolSpec) -> dict[str, Any]:
-    """A tool in OpenAI's ``tools`` format."""
-    return {
-        "type": "function",
-        "function": {
-            "name": tool.name,
-            "description": tool.description,
-            "parameters": tool.parameters,
-        },
-    }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -384,4 +371,4 @@ def _drop(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop | None
             connector._close()
 
 
-__all__ = ["HttpModel", "retry_after_seconds", "wire_message", "wire_tool"]
+__all__ = ["HttpModel", "retry_after_seconds", "wire_message"]

@@ -45,7 +45,6 @@ from genteach.models.base import (
     ModelError,
     ModelRequest,
     ToolCall,
-    ToolSpec,
     TransientModelError,
     Usage,
 )
@@ -308,7 +307,7 @@ class LocalModel:
             grammar = request.grammar
             if grammar is None and request.response_schema is not None:
                 schema = _close_objects(request.response_schema.model_json_schema())
-        tools = [_template_tool(t) for t in request.tools] or None
+        tools = [t.openai() for t in request.tools] or None
         loop = asyncio.get_running_loop()
         return [
             _Request(
@@ -838,17 +837,6 @@ def _arguments(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _template_tool(tool: ToolSpec) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": tool.name,
-            "description": tool.description,
-            "parameters": tool.parameters,
-        },
-    }
 
 
 def _stop_position(text: str, stops: Sequence[str]) -> int | None:
