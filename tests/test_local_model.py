@@ -160,6 +160,39 @@ async def test_in_process_single_chat(client: LocalModel) -> None:
     assert client.count_tokens([message("user", "hi")]) > 0
 
 
+def test_weights_load_in_the_precision_chosen_for_this_cpu(client: LocalModel) -> None:
+    """dtype "auto" (the default) loads the weights in what :func:`pick_dtype` chose."""
+    assert client.dtype == "auto"
+    assert client.resolved_dtype in {"bfloat16", "float32"}
+    model = client._ensure_loaded().model
+    assert {str(p.dtype) for p in model.parameters()} == {f"torch.{client.resolved_dtype}"}
+
+
+def test_pick_dtype_takes_bf16_only_where_it_is_clearly_faster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from genteach.models.local import pick_dtype
+
+    assert pick_dtype("cuda:0") == "bfloat16"
+    assert pick_dtype() in {"bfloat16", "float32"}  # this CPU, measured
+    real = torch.matmul
+
+    def slowed(slow: torch.dtype, seconds: float) -> Any:
+        def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            if a.dtype == slow:
+                time.sleep(seconds)
+            return real(a, b)
+
+        return matmul
+
+    monkeypatch.setattr(torch, "matmul", slowed(torch.bfloat16, 0.01))
+    assert pick_dtype() == "float32"  # a CPU without native bf16
+    monkeypatch.setattr(torch, "matmul", slowed(torch.float32, 0.01))
+    assert pick_dtype() == "bfloat16"  # one with it
+
+
 async def test_concurrent_requests_share_one_batch(client: LocalModel) -> None:
     before = client.stats
     prompts = {

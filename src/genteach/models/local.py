@@ -1,7 +1,9 @@
 """An in-process transformers model as a genteach :class:`ModelClient`, with batching.
 
 :class:`LocalModel` runs a small chat model (by default the embedded
-Qwen2.5-Coder-0.5B-Instruct, see :mod:`genteach.models.local_assets`) in bf16 on the CPU.
+Qwen2.5-Coder-0.5B-Instruct, see :mod:`genteach.models.local_assets`) on the CPU, in the
+precision the processor runs faster (bf16 where it has native bf16 instructions, else fp32:
+measured at load, see :func:`pick_dtype`).
 Concurrent calls that arrive within a few milliseconds of each other are run as one
 left-padded batched ``generate`` in a worker thread: on 2 CPU cores a batch of 8 gives
 several times the tokens/s of 8 calls in a row, and genteach's flows issue many calls at
@@ -9,7 +11,7 @@ once.
 
 Every request in a batch keeps its own settings: a per-row logits processor samples each
 row with its own temperature, top-p and random generator (so a ``seed`` reproduces a
-sampled answer whatever else is in the batch, up to bf16 padding noise), temperature 0 is
+sampled answer whatever else is in the batch, up to padding noise in bf16), temperature 0 is
 greedy, a grammar or JSON schema constrains its row alone, and a per-row stopping criterion
 ends each row at its own ``max_tokens``, at one of its stop sequences, or as soon as it
 falls into a loop (reported as cut off, ``finish_reason == "length"``).
@@ -136,7 +138,11 @@ class LocalModel:
         temperature: temperature of a request that gives none (0 means greedy).
         top_p: nucleus sampling mass.
         repetition_penalty: applied to every row (it depends on the row alone).
-        dtype: torch dtype name for the weights; bf16 is ~2x faster than fp32 on CPU.
+        dtype: torch dtype name for the weights, or ``"auto"``: bf16 on a GPU; on a CPU
+            whichever of bf16 and fp32 multiplies faster here (:func:`pick_dtype`). CPUs
+            without native bf16 instructions run bf16 several times slower than fp32,
+            those with them (AVX512-BF16, AMX) about twice as fast. Read the choice in
+            :attr:`resolved_dtype`.
         device: torch device.
         cache_dir: cache for the embedded model; default ``$GENTEACH_CACHE``.
         constrained: constrain requests with a ``grammar`` (Lark, llguidance's dialect) or a
@@ -172,7 +178,7 @@ class LocalModel:
         temperature: float = 0.7,
         top_p: float = 0.8,
         repetition_penalty: float = 1.0,
-        dtype: str = "bfloat16",
+        dtype: str = "auto",
         device: str = "cpu",
         cache_dir: Path | None = None,
         constrained: bool | None = None,
@@ -189,6 +195,9 @@ class LocalModel:
         self.default_top_p = top_p
         self.repetition_penalty = repetition_penalty
         self.dtype = dtype
+        #: The dtype the weights were loaded in (``dtype``, or what "auto" chose); None
+        #: before the model is loaded.
+        self.resolved_dtype: str | None = None
         self.device = device
         self.cache_dir = cache_dir
         self.stall_timeout = stall_timeout
@@ -448,9 +457,11 @@ class LocalModel:
             where, gguf_file=gguf, **_local_only(where)
         )
         tokenizer.padding_side = "left"
+        dtype = pick_dtype(self.device) if self.dtype == "auto" else self.dtype
         model = model_cls.from_pretrained(
-            where, gguf_file=gguf, dtype=getattr(torch, self.dtype), **_local_only(where)
+            where, gguf_file=gguf, dtype=getattr(torch, dtype), **_local_only(where)
         )
+        self.resolved_dtype = dtype
         model.to(self.device)
         model.eval()
         eos: set[int] = set()
@@ -475,7 +486,7 @@ class LocalModel:
             context_length=int(getattr(model.config, "max_position_embeddings", 0) or 32768),
             path=where,
         )
-        logger.info("loaded %s in %.1fs", where, time.perf_counter() - start)
+        logger.info("loaded %s (%s) in %.1fs", where, dtype, time.perf_counter() - start)
         return loaded
 
     def _matchers(self, loaded: _Loaded, batch: list[_Request]) -> list[Any]:
@@ -754,6 +765,38 @@ class _PerRowBudget:
         return done
 
 
+def pick_dtype(device: str = "cpu", *, rounds: int = 3) -> str:
+    """The faster of ``bfloat16`` and ``float32`` for a small model's matrix work on
+    ``device``: bf16 on a GPU; on a CPU, a matrix product the shape of one MLP layer of a
+    0.5B model on a short batch is timed in both (alternating, best of ``rounds``) and bf16
+    is taken only if it is clearly faster (under 0.8 of fp32's time), fp32 being the more
+    precise. About a tenth of a second; the ratio, not the absolute time, decides, so a
+    busy machine still chooses right.
+    """
+    torch, _, _ = _import_torch()
+    if not device.startswith("cpu"):
+        return "bfloat16"
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for name in ("float32", "bfloat16"):
+            dtype = getattr(torch, name)
+            a = torch.randn(16, 896, dtype=dtype)
+            b = torch.randn(896, 4864, dtype=dtype)
+            start = time.perf_counter()
+            for _ in range(4):
+                torch.matmul(a, b)
+            took = time.perf_counter() - start
+            best[name] = min(best.get(name, took), took)
+    choice = "bfloat16" if best["bfloat16"] < 0.8 * best["float32"] else "float32"
+    logger.info(
+        "CPU matmul: bf16 %.2f ms, fp32 %.2f ms: loading the model in %s",
+        best["bfloat16"] * 1e3,
+        best["float32"] * 1e3,
+        choice,
+    )
+    return choice
+
+
 def local_model_client(
     model: str | Path | None = None,
     *,
@@ -894,4 +937,5 @@ __all__ = [
     "LocalModel",
     "chat_message",
     "local_model_client",
+    "pick_dtype",
 ]
