@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genteach.cli import main
+from genteach.cli import RateMeter, main
 from genteach.models import ModelConfig, ModelError, TransientModelError, build_client
 from genteach.models.base import ModelRequest
 from openai_stub import openai_stub
@@ -349,3 +349,15 @@ def test_dry_run_counts_agree_and_say_what_they_count(
     captured = capsys.readouterr()
     assert "dry run: 8 units from 4 seeds (1 more read suit no selected skill)" in captured.out
     assert captured.err.splitlines()[0] == "seeds: 5 seeds"
+
+
+def test_rate_meter_reads_the_rate_over_its_window() -> None:
+    count = 0
+    meter = RateMeter(lambda: count, window=10.0)
+    assert meter.rate(now=0.0) is None  # one reading: no rate yet
+    count = 50
+    assert meter.rate(now=2.0) == 25.0
+    count = 50  # a stall shows as the rate falling, not as the old figure
+    for t in (4.0, 6.0, 8.0, 10.0, 12.0, 14.0):
+        meter.rate(now=t)
+    assert meter.rate(now=16.0) == 0.0

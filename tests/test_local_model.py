@@ -194,7 +194,7 @@ def test_pick_dtype_takes_bf16_only_where_it_is_clearly_faster(
 
 
 async def test_concurrent_requests_share_one_batch(client: LocalModel) -> None:
-    before = client.stats
+    before, made = client.stats, client.tokens_made
     prompts = {
         "What is the capital of Italy? One word.": "Rome",
         "What is the capital of Japan? One word.": "Tokyo",
@@ -212,6 +212,8 @@ async def test_concurrent_requests_share_one_batch(client: LocalModel) -> None:
     assert after.requests - before.requests == 4
     assert after.batches - before.batches < 4
     assert after.largest_batch > 1 and after.tokens_per_second > 0
+    # counted per step for every row of the batch: at least the tokens the answers kept
+    assert client.tokens_made - made >= after.completion_tokens - before.completion_tokens
     for (prompt, expected), res in zip(prompts.items(), results, strict=True):
         assert res.text, prompt
         assert expected in res.text, (prompt, res.text)

@@ -10,9 +10,10 @@ import logging
 import os
 import signal
 import sys
+import time
 import types
 import typing
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -501,6 +502,7 @@ def _generate(args: argparse.Namespace) -> int:
         endpoint=cfg.endpoint,
     )
     bar: Any = None
+    postfix: dict[str, Any] = {}
     started = False
 
     def on_progress(p: Progress) -> None:
@@ -520,7 +522,7 @@ def _generate(args: argparse.Namespace) -> int:
         if p.units_total is not None and bar.total != p.units_total:
             bar.total = p.units_total
         bar.n = p.units_done
-        bar.set_postfix(
+        postfix.update(
             records=p.records,
             rejects=p.rejects,
             calls=p.usage.calls,
@@ -528,11 +530,27 @@ def _generate(args: argparse.Namespace) -> int:
             cost=format_cost(p.cost),
             cached=p.cached_calls,
             conc=p.concurrency,
-            refresh=False,
         )
+        bar.set_postfix(postfix, refresh=False)
         bar.refresh()
 
+    async def show_engine_rate(tokens_made: typing.Callable[[], int]) -> None:
+        """Keep the bar's ``tok/s`` (the local engine's rate over the last seconds) fresh
+        while long batches run, so a slow machine is visible, not silent."""
+        meter = RateMeter(tokens_made)
+        while True:
+            await asyncio.sleep(ENGINE_RATE_EVERY)
+            rate = meter.rate()
+            if bar is not None and rate is not None:
+                postfix["tok/s"] = f"{rate:.1f}"
+                bar.set_postfix(postfix, refresh=False)
+                bar.refresh()
+
     async def run() -> Any:
+        engine: Any = client  # the local engine counts its tokens as it makes them
+        meter = None
+        if not args.no_progress and hasattr(engine, "tokens_made"):
+            meter = asyncio.create_task(show_engine_rate(lambda: int(engine.tokens_made)))
         try:
             return await pipeline.arun(
                 seeds,
@@ -544,6 +562,8 @@ def _generate(args: argparse.Namespace) -> int:
                 retry_rejects=args.retry_rejects,
             )
         finally:
+            if meter is not None:
+                meter.cancel()
             await client.close()  # in the loop that used it (HTTP sessions, model threads)
 
     try:
@@ -559,6 +579,28 @@ def _generate(args: argparse.Namespace) -> int:
     )
     print(str(summary))
     return 4 if summary.units_unfinished else 0
+
+
+#: Seconds between two refreshes of the local engine's rate on the progress bar.
+ENGINE_RATE_EVERY = 2.0
+
+
+class RateMeter:
+    """The rate of a growing count over about the last ``window`` seconds, from the
+    readings taken by :meth:`rate` (at least two, the first one gives None)."""
+
+    def __init__(self, read: typing.Callable[[], int], window: float = 10.0) -> None:
+        self.read = read
+        self.window = window
+        self._readings: deque[tuple[float, int]] = deque()
+
+    def rate(self, now: float | None = None) -> float | None:
+        now = time.monotonic() if now is None else now
+        self._readings.append((now, self.read()))
+        while len(self._readings) > 2 and now - self._readings[1][0] >= self.window:
+            self._readings.popleft()
+        (t0, n0), (t1, n1) = self._readings[0], self._readings[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else None
 
 
 #: Printed at the first Ctrl-C of a run.
