@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genteach.cli import RateMeter, main
+from genteach.cli import _RateMeter, main
 from genteach.models import ModelConfig, ModelError, TransientModelError, build_client
 from genteach.models.base import ModelRequest
 from openai_stub import openai_stub
@@ -353,7 +353,7 @@ def test_dry_run_counts_agree_and_say_what_they_count(
 
 def test_rate_meter_reads_the_rate_over_its_window() -> None:
     count = 0
-    meter = RateMeter(lambda: count, window=10.0)
+    meter = _RateMeter(lambda: count, window=10.0)
     assert meter.rate(now=0.0) is None  # one reading: no rate yet
     count = 50
     assert meter.rate(now=2.0) == 25.0

@@ -537,7 +537,7 @@ def _generate(args: argparse.Namespace) -> int:
     async def show_engine_rate(tokens_made: typing.Callable[[], int]) -> None:
         """Keep the bar's ``tok/s`` (the local engine's rate over the last seconds) fresh
         while long batches run, so a slow machine is visible, not silent."""
-        meter = RateMeter(tokens_made)
+        meter = _RateMeter(tokens_made)
         while True:
             await asyncio.sleep(ENGINE_RATE_EVERY)
             rate = meter.rate()
@@ -585,7 +585,7 @@ def _generate(args: argparse.Namespace) -> int:
 ENGINE_RATE_EVERY = 2.0
 
 
-class RateMeter:
+class _RateMeter:
     """The rate of a growing count over about the last ``window`` seconds, from the
     readings taken by :meth:`rate` (at least two, the first one gives None)."""
 
