@@ -102,3 +102,19 @@ def test_a_value_that_is_only_a_placeholder_shape_is_sent_back(value: str) -> No
     with pytest.raises(ParseError, match=r"field rubric\[1\] is .*a placeholder of the format"):
         parse_json_as(text, Rubric)
     assert parse_json_as('{"rubric": ["Uses <b> tags for bold terms."]}', Rubric).rubric
+
+
+def test_a_nested_placeholder_is_named_by_its_path_once() -> None:
+    class Key(BaseModel):
+        rubric: list[str]
+
+    class Task(BaseModel):
+        key: Key
+
+    class Tasks(BaseModel):
+        tasks: list[Task]
+
+    text = json.dumps({"tasks": [{"key": {"rubric": ["Names the guilds.", "<the points>"]}}]})
+    with pytest.raises(ParseError) as caught:
+        parse_json_as(text, Tasks)
+    assert str(caught.value).startswith("field tasks[0].key.rubric[1] is '<the points>'")

@@ -76,28 +76,30 @@ _MARKER = re.compile(r"<<<[A-Z_]{3,}|\b[A-Z_]{3,}>>>")
 _SHAPE_ONLY = re.compile(r"\s*(<[^<>\n]{2,200}>|\.\.\.|…)\s*")
 
 
-def check_no_markers(obj: Any, where: str = "") -> None:
+def check_no_markers(obj: Any, path: str = "") -> None:
     """Raise :class:`ParseError` if any string in ``obj`` contains genteach's input markers
     (the model echoed its input framing instead of writing new content) or is only a
-    placeholder shape (``<...>`` or ``...``, copied from a format's shape)."""
+    placeholder shape (``<...>`` or ``...``, copied from a format's shape). ``path`` is
+    where ``obj`` sits in the answer (``tasks[0].key``), named in the message."""
     if isinstance(obj, str):
+        where = f"field {path}" if path else "the answer"
         m = _MARKER.search(obj)
         if m:
             raise ParseError(
-                f"{where or 'the answer'} contains the input marker {m.group(0)!r}: write the "
+                f"{where} contains the input marker {m.group(0)!r}: write the "
                 "content itself, without the <<<NAME ... NAME>>> delimiters"
             )
         if _SHAPE_ONLY.fullmatch(obj):
             raise ParseError(
-                f"{where or 'the answer'} is {obj.strip()!r}, a placeholder of the format's "
+                f"{where} is {obj.strip()!r}, a placeholder of the format's "
                 "shape: write the real content in its place"
             )
     elif isinstance(obj, dict):
         for key, value in obj.items():
-            check_no_markers(value, f"field {where + '.' if where else ''}{key}")
+            check_no_markers(value, f"{path}.{key}" if path else str(key))
     elif isinstance(obj, list):
         for i, value in enumerate(obj):
-            check_no_markers(value, f"{where}[{i}]")
+            check_no_markers(value, f"{path}[{i}]")
 
 
 #: A placeholder of a template's format example: ``<the rewritten request ...>``, at least
