@@ -406,7 +406,7 @@ async def test_json_agents_send_their_schema_and_no_grammar() -> None:
     assert agent.output_grammar(task_inputs()) is None
     client = ScriptedModel([tool_task()])
     await agent.run(client, task_inputs())
-    assert client.grammars == [None] and client.schemas == [agent.output_model]
+    assert client.grammars == [None] and client.schemas == [agent.response_model(task_inputs())]
 
 
 def test_the_action_grammar_lists_each_api_and_its_parameters() -> None:

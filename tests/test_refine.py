@@ -344,6 +344,13 @@ def test_suggester_checks(suggestions: list[str], reason: str) -> None:
     assert exc.value.reason == reason
 
 
+def test_suggester_decoding_schema_asks_for_one_suggestion_per_goal() -> None:
+    suggester = Suggester("suggester", prompts=PromptLibrary())
+    for goals in (("complexify",), ("complexify", "answer_flip")):
+        prop = suggester.response_model(suggest_input(*goals)).model_json_schema()["properties"]
+        assert prop["suggestions"]["minItems"] == prop["suggestions"]["maxItems"] == len(goals)
+
+
 def test_suggester_accepts_one_concrete_suggestion_per_goal() -> None:
     suggester = Suggester("suggester", prompts=PromptLibrary())
     good = [

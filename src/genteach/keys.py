@@ -23,7 +23,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -188,6 +188,13 @@ def public_view(view: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the base ------------------------------------------------------------------------------
+def _kind_required(schema: dict[str, Any]) -> None:
+    """JSON-schema hook of answer keys: ``kind`` is required (see :class:`AnswerKey`)."""
+    required = schema.setdefault("required", [])
+    if "kind" in schema.get("properties", {}) and "kind" not in required:
+        required.insert(0, "kind")
+
+
 class AnswerKey(BaseModel):
     """Base of every key kind. Subclasses add their fields and a ``kind`` literal.
 
@@ -199,7 +206,9 @@ class AnswerKey(BaseModel):
         checkable: whether code can settle a response (False: needs a judge).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # ``kind`` has a default (code builds keys without naming it) but a model must write
+    # it: required in the JSON schema, so constrained decoding never leaves it out.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_kind_required)
 
     kind: str
     form: ClassVar[str] = "short"
@@ -260,18 +269,22 @@ class AnswerKey(BaseModel):
         )
 
 
+#: An option as written: never empty (constrained decoding holds a model to it).
+Option = Annotated[str, Field(min_length=1)]
+
+
 class ChoiceKey(AnswerKey):
     """Multiple choice: the correct option(s) and the distractors, as written. Code
     shuffles them (:meth:`layout`) and labels them."""
 
     kind: Literal["choice"] = "choice"
-    correct: list[str] = Field(
+    correct: list[Option] = Field(
         min_length=1,
         max_length=3,
         description="the correct option, written out in full (more than one only if the "
         "question asks to select all that apply)",
     )
-    distractors: list[str] = Field(
+    distractors: list[Option] = Field(
         min_length=2,
         max_length=6,
         description="the wrong options, each plausible to a careless reader and wrong for a "

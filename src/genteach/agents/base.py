@@ -8,12 +8,13 @@ reason once per retry (``max_parse_retries``), then gives up with :class:`AgentE
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, create_model
 
 from genteach.agents.parsing import (
     ParseError,
@@ -107,6 +108,21 @@ def _words(text: str) -> list[str]:
 def _grams(text: str, n: int) -> set[tuple[str, ...]]:
     w = _words(text)
     return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+
+@functools.lru_cache(maxsize=256)
+def list_bounded(
+    model: type[BaseModel], field: str, min_length: int, max_length: int
+) -> type[BaseModel]:
+    """``model`` with its list field ``field`` held to ``min_length``..``max_length`` items:
+    a narrower schema for :meth:`Agent.response_model` (made once per bounds)."""
+    info = model.model_fields[field]
+    bounded = Field(min_length=min_length, max_length=max_length, description=info.description)
+    return create_model(  # type: ignore[call-overload]
+        f"{model.__name__}_{min_length}_{max_length}",
+        __base__=model,
+        **{field: (info.annotation, bounded)},
+    )
 
 
 class Agent(Generic[InT, OutT]):
@@ -249,7 +265,7 @@ class Agent(Generic[InT, OutT]):
         usage = Usage()
         request = ModelRequest(
             messages=first,
-            response_schema=self.output_model if self.wants_json else None,
+            response_schema=self.response_model(inputs) if self.wants_json else None,
             grammar=self.output_grammar(inputs),
             temperature=self.temperature,
             max_tokens=self.max_tokens,
@@ -354,6 +370,13 @@ class Agent(Generic[InT, OutT]):
                 )
             )
         return out
+
+    def response_model(self, inputs: InT) -> type[BaseModel]:
+        """The JSON schema that constrains decoding for ``inputs`` (backends with
+        structured output): by default :attr:`output_model`. A subclass can narrow it to
+        what this call asks for (exactly ``n`` items), which a small model then cannot
+        miss; the parser still checks the answer against :attr:`output_model`. Pure."""
+        return self.output_model
 
     def output_grammar(self, inputs: InT) -> str | None:
         """A Lark grammar (llguidance dialect) the answer must match, for backends that

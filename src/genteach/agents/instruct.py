@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from genteach.agents.base import Agent, AgentResult, AgentSkipped
+from genteach.agents.base import Agent, AgentResult, AgentSkipped, list_bounded
 from genteach.agents.parsing import ParseError
 from genteach.agents.shapes import json_shape
 from genteach.agents.views import CategoryView, SkillView
@@ -131,6 +131,9 @@ class SeedInstructionAgent(Agent[InstructInput, BaseModel]):
 
     def shape_overrides(self) -> dict[str, str]:
         return {"key": KEY_PLACEHOLDER}
+
+    def response_model(self, inputs: InstructInput) -> type[BaseModel]:
+        return list_bounded(self.output_model, "tasks", 1, inputs.count)
 
     def parse(self, text: str, inputs: InstructInput | None = None) -> BaseModel:
         batch = super().parse(text, inputs)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from genteach.agents.base import Agent
+from genteach.agents.base import Agent, list_bounded
 from genteach.agents.instruct import key_shapes, key_templates
 from genteach.agents.parsing import ParseError, shares_words
 from genteach.agents.views import CategoryView, GoalView, SkillView
@@ -64,6 +64,10 @@ class Suggester(Agent[SuggestInput, Suggestions]):
     output_model = Suggestions
     default_system_template = "common/suggest_system.j2"
     default_user_template = "common/suggest_user.j2"
+
+    def response_model(self, inputs: SuggestInput) -> type[BaseModel]:
+        n = len(inputs.goals)
+        return list_bounded(self.output_model, "suggestions", n, n)
 
     def parse(self, text: str, inputs: SuggestInput | None = None) -> Suggestions:
         out = super().parse(text, inputs)

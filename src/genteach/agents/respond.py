@@ -18,6 +18,17 @@ from genteach.agents.views import CategoryView, SkillView
 from genteach.keys import final_answer
 from genteach.models.base import Message, message
 
+#: A closed-form answer (Lark, llguidance's dialect): the reasoning, then one last line
+#: ``Final answer: ...`` and nothing after it. One lexeme, as lexemes are greedy: the
+#: negation allows no line break after a ``Final answer:``, so there is one, and last.
+FINAL_LINE_GRAMMAR = "\n".join(
+    [
+        "start: ANSWER",
+        r"ANSWER: /((.|\n)*\n)?Final answer: [^\n]*[^\s][^\n]*/"
+        r" & ~/(.|\n)*Final answer:[^\n]*\n(.|\n)*/",
+    ]
+)
+
 
 class RespondInput(BaseModel):
     """The conversation the student will see, up to the turn to answer, and how the
@@ -64,6 +75,11 @@ class Responder(Agent[RespondInput, Answer]):
             turns = turns[1:]
         return [message("system", system), *turns]
 
+    def output_grammar(self, inputs: RespondInput) -> str | None:
+        """For a closed form, any text that ends with one ``Final answer:`` line, as
+        constrained decoding enforces it (the embedded model); ``None`` for open forms."""
+        return None if inputs.form == "open" else FINAL_LINE_GRAMMAR
+
     def parse(self, text: str, inputs: RespondInput | None = None) -> Answer:
         answer = text.strip()
         if not answer:
@@ -78,4 +94,4 @@ class Responder(Agent[RespondInput, Answer]):
         return Answer(text=answer)
 
 
-__all__ = ["Answer", "RespondInput", "Responder"]
+__all__ = ["FINAL_LINE_GRAMMAR", "Answer", "RespondInput", "Responder"]
