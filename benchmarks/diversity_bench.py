@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import re
 import shlex
 import shutil
@@ -114,15 +115,44 @@ def stem_stats(texts: Sequence[str], k: int = STEM_WORDS, top: int = TOP) -> dic
     }
 
 
-def text_stats(texts: Sequence[str]) -> dict[str, Any]:
-    """distinct-1/2/3 and the opening stems of ``texts``."""
-    return {
+def text_stats(texts: Sequence[str], sample: int | None = None) -> dict[str, Any]:
+    """distinct-1/2/3 and the opening stems of ``texts``; with ``sample``, also their
+    means over random subsets of that size (``at_sample``), so that sets of different
+    sizes can be compared."""
+    out: dict[str, Any] = {
         "n": len(texts),
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),
         "distinct_3": distinct_n(texts, 3),
         "stems": stem_stats(texts),
     }
+    if sample is not None and len(texts) >= sample > 0:
+        out["at_sample"] = sampled_stats(texts, sample)
+    return out
+
+
+#: Random subsets drawn by :func:`sampled_stats`.
+DRAWS = 500
+
+
+def sampled_stats(texts: Sequence[str], size: int, draws: int = DRAWS) -> dict[str, Any]:
+    """Means of distinct-1/2/3, distinct stems / n and the top stem's share over ``draws``
+    random subsets of ``size`` texts (seeded: the same texts give the same figures)."""
+    rng = random.Random(0)
+    sums: Counter[str] = Counter()
+    for _ in range(draws if size < len(texts) else 1):
+        pick = rng.sample(list(texts), size)
+        stems = stem_stats(pick)
+        for name, value in (
+            ("distinct_1", distinct_n(pick, 1)),
+            ("distinct_2", distinct_n(pick, 2)),
+            ("distinct_3", distinct_n(pick, 3)),
+            ("stems_distinct_ratio", stems["distinct_ratio"]),
+            ("stems_top1_share", stems["top1_share"]),
+        ):
+            sums[name] += value or 0.0
+    n = draws if size < len(texts) else 1
+    return {"size": size, "draws": n, **{k: v / n for k, v in sums.items()}}
 
 
 def instruction_strings(obj: Any) -> Iterator[str]:
@@ -181,8 +211,9 @@ def _first(messages: list[dict[str, Any]], role: str) -> str | None:
     return None
 
 
-def measure(folders: Sequence[Path]) -> dict[str, Any]:
-    """The diversity metrics of one run, pooled over ``folders`` (see the module docstring)."""
+def measure(folders: Sequence[Path], sample: int | None = None) -> dict[str, Any]:
+    """The diversity metrics of one run, pooled over ``folders`` (see the module docstring);
+    ``sample``: see :func:`text_stats`."""
     records: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     instructions: list[str] = []
@@ -227,8 +258,8 @@ def measure(folders: Sequence[Path]) -> dict[str, Any]:
         empty = sum(1 for s in systems if not s.strip())
         return {
             "records": len(systems),
-            "instructions": text_stats(instr),
-            "student": text_stats(users),
+            "instructions": text_stats(instr, sample),
+            "student": text_stats(users, sample),
             "system": {
                 "empty_or_absent_share": empty / len(systems) if systems else None,
                 "distinct": len(sys_counts),
@@ -447,7 +478,8 @@ def _finish(result: dict[str, Any], args: argparse.Namespace, title: str) -> Non
 
 def cmd_measure(args: argparse.Namespace) -> int:
     folders: list[Path] = args.folders
-    runs = [measure(folders)] if args.pool else [measure([f]) for f in folders]
+    sample = args.sample
+    runs = [measure(folders, sample)] if args.pool else [measure([f], sample) for f in folders]
     results = [{"environment": environment(), "measure": r} for r in runs]
     text = "\n".join(markdown(r["measure"], ", ".join(r["measure"]["folders"])) for r in results)
     print(text)
@@ -570,6 +602,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     m = sub.add_parser("measure", help="measure run output folders")
     m.add_argument("folders", nargs="+", type=Path)
     m.add_argument("--pool", action="store_true", help="measure the folders as one run")
+    m.add_argument(
+        "--sample",
+        type=int,
+        help="also give each metric as its mean over random subsets of this many texts "
+        "(to compare runs of different sizes)",
+    )
     m.add_argument("--json", type=Path)
     m.add_argument("--md", type=Path, help="write the Markdown tables here too")
     m.set_defaults(func=cmd_measure)

@@ -137,3 +137,18 @@ def test_measure_a_run_folder(tmp_path: Path) -> None:
 def test_measure_refuses_a_folder_without_run_files(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not a run folder"):
         bench.measure([tmp_path])
+
+
+def test_sampled_stats_compare_sets_at_one_size() -> None:
+    texts = ["what is the toll", "what is the date", "name the river", "list the bridges"]
+    whole = bench.sampled_stats(texts, 4)  # the whole set: one draw, the plain figures
+    assert whole["draws"] == 1
+    assert whole["distinct_1"] == bench.distinct_n(texts, 1)
+    assert whole["stems_distinct_ratio"] == bench.stem_stats(texts)["distinct_ratio"]
+    pairs = bench.sampled_stats(texts, 2, draws=300)
+    assert pairs == bench.sampled_stats(texts, 2, draws=300)  # seeded
+    # two texts repeat fewer words than four: distinct-1 rises as the set shrinks
+    assert pairs["distinct_1"] > whole["distinct_1"]
+    # both "what is the ..." in a pair (1 pair in 6) share a stem: 1 - 0.5/6 distinct
+    assert pairs["stems_distinct_ratio"] == pytest.approx(1 - 0.5 / 6, abs=0.03)
+    assert "at_sample" in bench.text_stats(texts, 2) and "at_sample" not in bench.text_stats(texts)
