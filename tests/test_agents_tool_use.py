@@ -170,6 +170,25 @@ def tool_task(**changes: object) -> str:
     return json.dumps({"tasks": [task]})
 
 
+def test_a_request_that_copies_its_line_of_values_is_sent_back() -> None:
+    """Seen on the embedded model: the request was the slot line itself ("An IT
+    administrator ...; tone of the request: polite and formal; ...")."""
+    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
+    inputs = task_inputs().model_copy(
+        update={
+            "slots": [{"user_context": "An IT administrator", "request_tone": "polite"}],
+            "slot_labels": {
+                "user_context": "who the user is",
+                "request_tone": "tone of the request",
+            },
+        }
+    )
+    copied = tool_task(instruction="An IT administrator; tone of the request: polite and formal")
+    with pytest.raises(ParseError, match=r"task 1: the instruction copies the line of values"):
+        agent.parse(copied, inputs)
+    assert agent.parse(tool_task(), inputs).tasks  # type: ignore[attr-defined]
+
+
 def test_tool_task_parser_reads_the_key_and_the_withheld_apis() -> None:
     agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
     (task,) = agent.parse(tool_task(), task_inputs()).tasks  # type: ignore[attr-defined]

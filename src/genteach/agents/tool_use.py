@@ -219,6 +219,7 @@ class ToolTaskAgent(SeedInstructionAgent):
         super().__init__(name, **kwargs)
 
     def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
+        super().check_task(i, task, inputs)  # a request copying its line of values, ...
         assert isinstance(task, ToolTaskDraft) and isinstance(task.key, ToolOutcomeKey)
         material = inputs.material if inputs is not None else None
         check_tool_task(f"task {i}", task.key, task.withheld_apis, material)
