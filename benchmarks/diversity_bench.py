@@ -140,7 +140,8 @@ def sampled_stats(texts: Sequence[str], size: int, draws: int = DRAWS) -> dict[s
     random subsets of ``size`` texts (seeded: the same texts give the same figures)."""
     rng = random.Random(0)
     sums: Counter[str] = Counter()
-    for _ in range(draws if size < len(texts) else 1):
+    n = draws if size < len(texts) else 1  # the whole set is one draw
+    for _ in range(n):
         pick = rng.sample(list(texts), size)
         stems = stem_stats(pick)
         for name, value in (
@@ -151,7 +152,6 @@ def sampled_stats(texts: Sequence[str], size: int, draws: int = DRAWS) -> dict[s
             ("stems_top1_share", stems["top1_share"]),
         ):
             sums[name] += value or 0.0
-    n = draws if size < len(texts) else 1
     return {"size": size, "draws": n, **{k: v / n for k, v in sums.items()}}
 
 

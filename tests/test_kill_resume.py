@@ -58,33 +58,50 @@ def reference_run(seeds: Path, out: Path) -> Outcome:
     return o
 
 
-def run_until_killed(
-    args: list[str], when: Callable[[], bool], log: Path, *, deadline: float = 90.0
-) -> bool:
-    """Run ``python -m genteach ARGS`` and SIGKILL it as soon as ``when()`` holds.
-    Returns False if it ended first."""
+def start_run(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -m genteach ARGS`` in the background, its output appended to ``log``."""
     with log.open("ab") as fh:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "genteach", *args],
             stdout=fh,
             stderr=subprocess.STDOUT,
             env=child_env(),
         )
-        try:
-            end = time.monotonic() + deadline
-            while time.monotonic() < end:
-                if proc.poll() is not None:
-                    return False
-                if when():
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait(timeout=30)
-                    return True
-                time.sleep(0.002)
-            raise AssertionError(f"the run neither ended nor reached its kill point; see {log}")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
+
+
+def reached(proc: subprocess.Popen[bytes], when: Callable[[], bool], deadline: float) -> bool:
+    """Wait until ``when()`` holds (True) or the run ends first (False); fail after
+    ``deadline`` seconds of neither."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        if when():
+            return True
+        time.sleep(0.002)
+    raise AssertionError("the run neither ended nor reached its point")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def run_until_killed(
+    args: list[str], when: Callable[[], bool], log: Path, *, deadline: float = 90.0
+) -> bool:
+    """Run ``python -m genteach ARGS`` and SIGKILL it as soon as ``when()`` holds.
+    Returns False if it ended first."""
+    proc = start_run(args, log)
+    try:
+        if not reached(proc, when, deadline):
+            return False
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        return True
+    finally:
+        stop(proc)
 
 
 def run_to_end(args: list[str], log: Path) -> str:
@@ -299,29 +316,16 @@ def run_until_interrupted(
 ) -> tuple[int, float, str]:
     """Run ``python -m genteach ARGS``, send one SIGINT (Ctrl-C) as soon as ``when()``
     holds, and wait for it to end. Returns (exit status, seconds from the SIGINT to the
-    end, its stderr)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "genteach", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-    )
+    end, its output)."""
+    proc = start_run(args, log)
     try:
-        end = time.monotonic() + deadline
-        while not when():
-            assert proc.poll() is None, "the run ended before its interrupt point"
-            assert time.monotonic() < end, "the run never reached its interrupt point"
-            time.sleep(0.01)
+        assert reached(proc, when, deadline), "the run ended before its interrupt point"
         proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
-        _, err = proc.communicate(timeout=60)
-        log.write_text(err)
-        return proc.returncode, time.monotonic() - sent, err
+        proc.wait(timeout=60)
+        return proc.returncode, time.monotonic() - sent, log.read_text()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
+        stop(proc)
 
 
 def test_ctrl_c_stops_within_seconds_and_the_run_resumes(tmp_path: Path) -> None:
