@@ -3,6 +3,7 @@ response's final answer against its key, with the exact detail strings stored in
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any, ClassVar, Literal
 
@@ -724,3 +725,29 @@ def test_public_view_drops_every_secret_at_any_depth() -> None:
         )
         text = repr(shown)
         assert "'answer'" not in text and "'correct'" not in text and "'explanation'" not in text
+
+
+def test_constrained_decoding_cannot_write_a_labelled_option() -> None:
+    """The option pattern lives in the JSON schema only: decoding cannot start an option
+    with a label (which the key would refuse), validation keeps its own message."""
+    pytest.importorskip("llguidance")
+    from constrained import decoder
+    from genteach.models.local import decoding_schema
+
+    accepts = decoder(schema=decoding_schema(ChoiceKey.model_json_schema()))
+
+    def key(*options: str) -> str:
+        return json.dumps(
+            {
+                "kind": "choice",
+                "correct": [options[0]],
+                "distractors": list(options[1:]),
+                "explanation": "",
+            }
+        )
+
+    assert accepts(key("Rome", "Paris", "1.5 litres"))
+    for labelled in ("A) Rome", "(b) Rome", "3. Rome"):
+        assert not accepts(key(labelled, "Paris", "Milan")), labelled
+    with pytest.raises(ValueError, match="starts with a label"):
+        ChoiceKey(correct=["A) Rome"], distractors=["Paris", "Milan"])

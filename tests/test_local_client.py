@@ -21,6 +21,7 @@ from genteach.models.local import (
     _Result,
     _stop_position,
     chat_message,
+    resolve_engine,
 )
 from genteach.models.resilient import ResilientModel
 
@@ -211,3 +212,42 @@ def test_decoding_schema_closes_objects_and_bars_echoes_and_placeholders() -> No
         {**good, "extra": 1},
     ):
         assert not accepts(bad), bad
+
+
+def test_the_engine_follows_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """auto: llama.cpp for the shipped models and .gguf files when it is installed,
+    transformers for Hugging Face folders and ids (and when llama.cpp is missing)."""
+    import importlib.util
+
+    from genteach.models import local
+    from genteach.models.local_assets import EMBEDDED_MODELS
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        local.importlib.util, "find_spec", lambda n: object() if n == "llama_cpp" else real(n)
+    )
+    for model in (None, "m.gguf", *EMBEDDED_MODELS):
+        assert resolve_engine(model) == "llama.cpp", model
+    assert resolve_engine("Qwen/Qwen2.5-0.5B-Instruct") == "transformers"
+    assert resolve_engine("/models/some-folder") == "transformers"
+    assert resolve_engine(None, "transformers") == "transformers"
+    monkeypatch.setattr(
+        local.importlib.util, "find_spec", lambda n: None if n == "llama_cpp" else real(n)
+    )
+    assert resolve_engine(None) == "transformers"
+    with pytest.raises(ValueError, match="local engine 'vllm'"):
+        resolve_engine(None, "vllm")  # type: ignore[arg-type]
+
+
+def test_the_engine_is_configured_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genteach.models.config import ModelConfig, build_client
+    from genteach.models.llamacpp import LlamaCppModel
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("GENTEACH_LOCAL_ENGINE", "transformers")
+    assert isinstance(build_client(ModelConfig.from_env()), LocalModel)
+    monkeypatch.setenv("GENTEACH_LOCAL_ENGINE", "llama.cpp")
+    client = build_client(ModelConfig.from_env(local_model="qwen2.5-coder-1.5b-instruct"))
+    assert isinstance(client, LlamaCppModel)
+    assert client.model_name == "local:qwen2.5-coder-1.5b-instruct"  # nothing loaded yet

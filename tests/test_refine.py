@@ -562,3 +562,25 @@ async def test_a_passage_goal_without_an_edit_is_a_reject_never_a_silent_keep(rc
         "give the find/replace edits that make the change (the instruction stays as it is)"
     )
     assert model.remaining() == 0
+
+
+def test_editor_decoding_schema_asks_for_one_edit_per_existing_suggestion(editor: Editor) -> None:
+    """Constrained decoding cannot answer a suggestion that does not exist or skip one."""
+    from constrained import decoder
+    from genteach.models.local import decoding_schema
+
+    agent = editor
+    inputs = edit_input("complexify", "answer_flip")
+    model = agent.response_model(inputs)
+    assert model is agent.response_model(inputs)  # made once per count
+    schema = model.model_json_schema()
+    assert (
+        schema["properties"]["edits"]["minItems"] == schema["properties"]["edits"]["maxItems"] == 2
+    )
+    accepts = decoder(schema=decoding_schema(schema))
+    edit = {"edits": None, "instruction": "Which one is right now?", "key": None, "missing": None}
+    assert accepts(json.dumps({"edits": [{"suggestion": 1, **edit}, {"suggestion": 2, **edit}]}))
+    assert not accepts(
+        json.dumps({"edits": [{"suggestion": 3, **edit}, {"suggestion": 1, **edit}]})
+    )
+    assert not accepts(json.dumps({"edits": [{"suggestion": 1, **edit}]}))

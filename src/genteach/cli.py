@@ -419,6 +419,7 @@ def _run_settings(args: argparse.Namespace, *, uses_local: bool) -> RunSettings:
 def _generate(args: argparse.Namespace) -> int:
     from genteach.cost import PriceTable, format_cost
     from genteach.models.config import DEFAULT_OPENAI_MODEL, LOCAL_MODEL_WARNING, build_client
+    from genteach.models.local import LocalEngine
     from genteach.pipeline import SKIPS_FILE, Pipeline, Progress, check_output_folder
     from genteach.prompts import PromptLibrary
     from genteach.seeds import SeedReport, SeedSourceError, iter_seeds, require_seeds
@@ -534,15 +535,18 @@ def _generate(args: argparse.Namespace) -> int:
         bar.set_postfix(postfix, refresh=False)
         bar.refresh()
 
-    async def show_engine_rate(tokens_made: typing.Callable[[], int]) -> None:
-        """Keep the bar's ``tok/s`` (the local engine's rate over the last seconds) fresh
-        while long batches run, so a slow machine is visible, not silent."""
-        meter = _RateMeter(tokens_made)
+    async def show_engine_rate(engine: Any) -> None:
+        """Keep the bar's ``tok/s`` (tokens the local engine made per second, over the
+        last seconds) and ``read/s`` (prompt tokens it read) fresh while long work runs,
+        so a slow machine is visible, not silent."""
+        made = _RateMeter(lambda: int(engine.tokens_made))
+        read = _RateMeter(lambda: int(getattr(engine, "tokens_read", 0)))
         while True:
             await asyncio.sleep(ENGINE_RATE_EVERY)
-            rate = meter.rate()
-            if bar is not None and rate is not None:
-                postfix["tok/s"] = f"{rate:.1f}"
+            rates = made.rate(), read.rate()
+            if bar is not None and rates[0] is not None and rates[1] is not None:
+                postfix["tok/s"] = f"{rates[0]:.1f}"
+                postfix["read/s"] = f"{rates[1]:.0f}"
                 bar.set_postfix(postfix, refresh=False)
                 bar.refresh()
 
@@ -550,7 +554,7 @@ def _generate(args: argparse.Namespace) -> int:
         engine: Any = client  # the local engine counts its tokens as it makes them
         meter = None
         if not args.no_progress and hasattr(engine, "tokens_made"):
-            meter = asyncio.create_task(show_engine_rate(lambda: int(engine.tokens_made)))
+            meter = asyncio.create_task(show_engine_rate(engine))
         try:
             return await pipeline.arun(
                 seeds,
@@ -578,6 +582,12 @@ def _generate(args: argparse.Namespace) -> int:
         skips_file=Path(args.out) / SKIPS_FILE,
     )
     print(str(summary))
+    if isinstance(client, LocalEngine):
+        print(
+            f"local engine: {client.tokens_read} prompt tokens read, "
+            f"{client.stats.reused_prompt_tokens} more found in its cache; "
+            f"{client.tokens_made} tokens made"
+        )
     return 4 if summary.units_unfinished else 0
 
 

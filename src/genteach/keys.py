@@ -269,8 +269,19 @@ class AnswerKey(BaseModel):
         )
 
 
-#: An option as written: never empty (constrained decoding holds a model to it).
-Option = Annotated[str, Field(min_length=1)]
+#: Labels an option must not start with ("A) ", "(b) ", "3. "): code adds them when shown.
+_LABEL_CHARS = "A-Ha-h1-8"
+#: The JSON-schema pattern of an option: not empty, not starting with white space, an input
+#: marker or a placeholder (``<``, ``.``, ``…``), nor with a label. It goes in the schema
+#: only, so constrained decoding cannot write what :class:`ChoiceKey` refuses; validation
+#: keeps its own, clearer messages.
+_UNLABELLED = rf"[{_LABEL_CHARS}]([^).][\s\S]*|[).](\S[\s\S]*)?)?"  # "A" not followed by ") "
+OPTION_PATTERN = (
+    rf"^([^({_LABEL_CHARS}\s<.…][\s\S]*|{_UNLABELLED}|\(([^{_LABEL_CHARS}][\s\S]*|{_UNLABELLED})?)$"
+)
+#: An option as written: never empty, never labelled (constrained decoding holds a model
+#: to both).
+Option = Annotated[str, Field(min_length=1, json_schema_extra={"pattern": OPTION_PATTERN})]
 
 
 class ChoiceKey(AnswerKey):
@@ -305,7 +316,7 @@ class ChoiceKey(AnswerKey):
         if len(set(options)) != len(options):
             raise ValueError("two options are the same")
         for o in self.options:
-            if re.match(r"^\(?[A-Ha-h1-8][).]\s", o.strip()):
+            if re.match(rf"^\(?[{_LABEL_CHARS}][).]\s", o.strip()):
                 raise ValueError(
                     f"option {_short(o, 40)!r} starts with a label: write the option text "
                     "only; labels are added when it is shown"

@@ -176,6 +176,25 @@ class Editor(Agent[EditInput, Revisions]):
             __config__=ConfigDict(extra="forbid"),
             edits=(list[edit], Field(min_length=1, max_length=6)),  # type: ignore[valid-type]
         )
+        self._edit = edit
+        self._by_count: dict[int, type[BaseModel]] = {}
+
+    def response_model(self, inputs: EditInput) -> type[BaseModel]:
+        """Exactly one edit per suggestion, each naming a suggestion that exists."""
+        n = len(inputs.suggestions)
+        if n not in self._by_count:
+            info = self._edit.model_fields["suggestion"]
+            edit = create_model(
+                f"{self._edit.__name__}_{n}",
+                __base__=self._edit,
+                suggestion=(int, Field(ge=1, le=n, description=info.description)),
+            )
+            self._by_count[n] = create_model(
+                f"Edits_{n}",
+                __config__=ConfigDict(extra="forbid"),
+                edits=(list[edit], Field(min_length=n, max_length=n)),  # type: ignore[valid-type]
+            )
+        return self._by_count[n]
 
     def variables(self, inputs: EditInput) -> dict[str, Any]:
         kinds = [self.kinds.get(k) for k in inputs.kinds]

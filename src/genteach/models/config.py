@@ -86,10 +86,17 @@ class ModelConfig:
     )
     local_model: str | None = Field(
         default=None,
-        description="HF folder or model id for the embedded backend (default: the shipped one)",
+        description="the local model: a shipped one's name (qwen2.5-coder-0.5b-instruct, the "
+        "default; qwen2.5-coder-1.5b-instruct), a .gguf file, or an HF folder or model id",
     )
     local: bool = Field(
         default=False, description="use the embedded local model even if an endpoint is configured"
+    )
+    local_engine: Literal["auto", "llama.cpp", "transformers"] = Field(
+        default="auto",
+        description="engine of the local model: llama.cpp (GGUF files, the default where "
+        "llama-cpp-python is installed) or transformers (Hugging Face folders and ids)",
+        json_schema_extra={"env": ["GENTEACH_LOCAL_ENGINE"]},
     )
     transport: Literal["aiohttp", "openai-sdk"] = Field(
         default="aiohttp",
@@ -153,7 +160,8 @@ def endpoint_host(url: str) -> str:
 
 def build_client(config: ModelConfig | None = None) -> ModelClient:
     """Return the teacher client described by ``config`` (default: the environment):
-    :class:`~genteach.models.local.LocalModel` for the embedded backend,
+    :class:`~genteach.models.llamacpp.LlamaCppModel` or
+    :class:`~genteach.models.local.LocalModel` for the embedded backend (see ``local_engine``),
     :class:`~genteach.models.http.HttpModel` for an endpoint, or, with
     ``transport="openai-sdk"``, AutoGen's ``OpenAIChatCompletionClient`` behind
     :class:`~genteach.models.autogen.AutoGenModel`."""
@@ -162,7 +170,10 @@ def build_client(config: ModelConfig | None = None) -> ModelClient:
         from genteach.models.local import local_model_client
 
         return local_model_client(
-            cfg.local_model, temperature=cfg.temperature, max_tokens=cfg.max_tokens
+            cfg.local_model,
+            engine=cfg.local_engine,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
         )
     model = cfg.model or DEFAULT_OPENAI_MODEL
     if cfg.transport not in ("aiohttp", "openai-sdk"):

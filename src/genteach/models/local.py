@@ -52,9 +52,10 @@ from genteach.models.base import (
 )
 from genteach.models.local_assets import (
     DEFAULT_LOCAL_MODEL,
-    INSTALL_HINT,
+    TRANSFORMERS_HINT,
     LocalModelError,
     default_model_dir,
+    embedded_spec,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ class BatchStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     generate_seconds: float = 0.0
+    #: Prompt tokens found in the engine's cache instead of computed (prefix reuse).
+    reused_prompt_tokens: int = 0
 
     @property
     def tokens_per_second(self) -> float:
@@ -123,44 +126,15 @@ class _Loaded:
     guidance_tokenizer: Any = None
 
 
-class LocalModel:
-    """A transformers chat model run in this process, batching concurrent calls.
+class LocalEngine:
+    """What genteach's in-process engines share: requests become one queued row per
+    sample (:meth:`_rows`), rows go to the engine (:meth:`_submit`, per engine), and a call
+    waits on its rows for as long as the engine makes progress (:meth:`_wait`), then
+    gets its choices back as a :class:`Completion`.
 
-    Args:
-        model: an HF-format folder, a ``.gguf`` file, or a Hugging Face model id; ``None``
-            uses the embedded model (:func:`~genteach.models.local_assets.default_model_dir`,
-            built on first use).
-        name: the teacher name reported (records say it); default ``local:`` and the
-            folder name, ``local:qwen2.5-coder-0.5b-instruct`` for the embedded model.
-        max_batch_size: most rows run in one ``generate``.
-        batch_window_ms: how long the first queued row waits for company.
-        max_tokens: completion budget of a request that gives none.
-        temperature: temperature of a request that gives none (0 means greedy).
-        top_p: nucleus sampling mass.
-        repetition_penalty: applied to every row (it depends on the row alone).
-        dtype: torch dtype name for the weights, or ``"auto"``: bf16 on a GPU; on a CPU
-            whichever of bf16 and fp32 multiplies faster here (:func:`pick_dtype`). CPUs
-            without native bf16 instructions run bf16 several times slower than fp32,
-            those with them (AVX512-BF16, AMX) about twice as fast. Read the choice in
-            :attr:`resolved_dtype`.
-        device: torch device.
-        cache_dir: cache for the embedded model; default ``$GENTEACH_CACHE``.
-        constrained: constrain requests with a ``grammar`` (Lark, llguidance's dialect) or a
-            ``response_schema`` with llguidance, row by row inside the batch; ``None``
-            means "if llguidance is installed". Without it both are ignored.
-        stall_timeout: seconds without a new token (model loading aside) after which the
-            calls waiting on the model fail as transient (``None``: wait for ever). A call
-            that is making progress is never cut short, however long it takes.
-
-    A request's ``stop`` sequences end its row (the text stops before them); ``tools`` and
-    tool turns go through the model's chat template, and ``<tool_call>`` blocks in the
-    answer (the Qwen/Hermes format) come back as :attr:`Completion.tool_calls`; ``n``
-    samples run as ``n`` rows (seeds ``seed``, ``seed + 1``, ...). A reply cut off by
-    ``max_tokens`` does not parse (``finish_reason == "length"``), constrained or not.
-
-    The model loads lazily, in the worker thread, on the first call (or :meth:`load`). A
-    model that cannot be loaded raises :class:`~genteach.models.local_assets.LocalModelError`
-    (a :class:`~genteach.models.base.FatalModelError`).
+    An engine sets ``_progress_at`` (monotonic time of its last token, or of the start of
+    its work), ``_loading`` while it loads the model, ``_abort`` to end work in progress,
+    and counts ``_tokens_made``.
     """
 
     #: The client times its own calls by their progress (see ``stall_timeout``):
@@ -169,63 +143,36 @@ class LocalModel:
 
     def __init__(
         self,
-        model: str | Path | None = None,
+        model: str | Path | None,
         *,
-        name: str | None = None,
-        max_batch_size: int = 8,
-        batch_window_ms: float = 5.0,
-        max_tokens: int = 1024,
-        temperature: float = 0.7,
-        top_p: float = 0.8,
-        repetition_penalty: float = 1.0,
-        dtype: str = "auto",
-        device: str = "cpu",
-        cache_dir: Path | None = None,
-        constrained: bool | None = None,
-        stall_timeout: float | None = 300.0,
+        name: str | None,
+        cache_dir: Path | None,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        constrained: bool | None,
+        stall_timeout: float | None,
     ) -> None:
-        if max_batch_size < 1:
-            raise ValueError("max_batch_size must be >= 1")
         self._model_spec = model
         self._name = name or f"local:{_default_name(model)}"
-        self.max_batch_size = max_batch_size
-        self.batch_window = batch_window_ms / 1000.0
+        self.cache_dir = cache_dir
         self.default_max_tokens = max_tokens
         self.default_temperature = temperature
         self.default_top_p = top_p
-        self.repetition_penalty = repetition_penalty
-        self.dtype = dtype
-        #: The dtype the weights were loaded in (``dtype``, or what "auto" chose); None
-        #: before the model is loaded.
-        self.resolved_dtype: str | None = None
-        self.device = device
-        self.cache_dir = cache_dir
         self.stall_timeout = stall_timeout
         available = importlib.util.find_spec("llguidance") is not None
         if constrained and not available:
             raise LocalModelError("constrained=True needs llguidance: pip install llguidance")
         self.constrained = available if constrained is None else constrained
-        self._loaded: _Loaded | None = None
-        self._tokenizer: Any = None
-        self._load_lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._queue: asyncio.Queue[_Request] | None = None
-        self._dispatcher: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._stats = BatchStats()
         self._stats_lock = threading.Lock()
-        # Progress, written by the worker thread: when the model last made a token (or
-        # started a batch), whether it is loading, and a request to end the running batch.
         self._progress_at = time.monotonic()
         self._loading = False
         self._abort = threading.Event()
-        # Tokens computed so far, counted per decoding step of the running batch (one per
-        # row), so a slow machine's rate is visible while a long batch runs.
         self._tokens_made = 0
-        self._batch_rows = 0
+        self._tokens_read = 0
 
-    # ----------------------------------------------------------------- public API
     @property
     def model_name(self) -> str:
         return self._name
@@ -237,24 +184,22 @@ class LocalModel:
 
     @property
     def tokens_made(self) -> int:
-        """Tokens the model has computed so far, counted at every decoding step of the
-        running batch (one per row), unlike :attr:`stats`, which counts finished batches.
-        Its rate is the engine's speed now: the ``generate`` progress bar shows it."""
+        """Tokens the model has computed so far, counted at every decoding step (one per
+        row), unlike :attr:`stats`, which counts finished work. Its rate is the engine's
+        speed now: the ``generate`` progress bar shows it."""
         return self._tokens_made
 
-    async def load(self) -> None:
-        """Load the model now (in the worker thread) instead of on the first call."""
-        self._check_open()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._get_executor(), self._ensure_loaded)
+    @property
+    def tokens_read(self) -> int:
+        """Prompt tokens the model has read so far (computed, not found in a cache): the
+        other half of its work, which dominates while long prompts are read."""
+        return self._tokens_read
 
     async def complete(self, request: ModelRequest) -> Completion:
-        """Queue the request's row(s); they run in the next batch. See the class docstring."""
+        """Queue the request's row(s) and wait for them. See the class docstring."""
         self._check_open()
         rows = self._rows(request)
-        queue = self._ensure_dispatcher()
-        for row in rows:
-            await queue.put(row)
+        await self._submit(rows)
         results = await self._wait([row.future for row in rows])
         tools = bool(request.tools)
         choices = [_choice(r, tools=tools) for r in results]
@@ -272,48 +217,6 @@ class LocalModel:
             tool_calls=first.tool_calls,
             choices=tuple(choices) if len(choices) > 1 else (),
         )
-
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        """Prompt tokens of ``messages`` under the chat template (loads the tokenizer)."""
-        return len(_prompt_ids(self._get_tokenizer(), [chat_message(m) for m in messages]))
-
-    async def close(self) -> None:
-        """Stop batching, fail queued calls, and release the model."""
-        if self._closed:
-            return
-        self._closed = True
-        self._abort.set()  # a batch in progress ends at its next token
-        dispatcher = self._dispatcher
-        if dispatcher is not None and not dispatcher.done():
-            if dispatcher.get_loop() is asyncio.get_running_loop():
-                dispatcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await dispatcher
-            else:  # made under another event loop (which may be closed by now)
-                with contextlib.suppress(RuntimeError):
-                    dispatcher.get_loop().call_soon_threadsafe(dispatcher.cancel)
-        if self._queue is not None:
-            while not self._queue.empty():
-                req = self._queue.get_nowait()
-                if not req.future.done():
-                    with contextlib.suppress(RuntimeError):  # its loop may be closed
-                        req.future.set_exception(ModelError("local model client closed"))
-        if self._executor is not None:
-            loop = asyncio.get_running_loop()
-            # Runs after any batch in progress, in the thread that owns the model.
-            await loop.run_in_executor(self._executor, self._unload)
-            self._executor.shutdown(wait=True)
-            self._executor = None
-
-    # ----------------------------------------------------------------- event-loop side
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ModelError("local model client is closed")
-
-    def _get_executor(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genteach-local")
-        return self._executor
 
     def _rows(self, request: ModelRequest) -> list[_Request]:
         """One queued row per sample of ``request``."""
@@ -363,8 +266,187 @@ class LocalModel:
                         overload=True,
                     )
                 timeout = max(0.05, self.stall_timeout - idle)
-            _, pending = await asyncio.wait(pending, timeout=timeout)
+            try:
+                _, pending = await asyncio.wait(pending, timeout=timeout)
+            except asyncio.CancelledError:  # the caller gave up: the engine drops its rows
+                for f in futures:
+                    f.cancel()
+                raise
         return [f.result() for f in futures]
+
+    async def load(self) -> None:
+        """Load the model now instead of on the first call."""
+        raise NotImplementedError
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Prompt tokens of ``messages`` under the model's chat template."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Fail waiting calls and release the model."""
+        raise NotImplementedError
+
+    async def _submit(self, rows: list[_Request]) -> None:
+        """Hand ``rows`` to the engine; their futures settle when they are done."""
+        raise NotImplementedError
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ModelError("local model client is closed")
+
+    def _add_stats(
+        self, rows: int, results: Sequence[_Result], seconds: float, reused: int = 0
+    ) -> None:
+        """Count finished work: ``rows`` run together (a batch), ``results`` finished,
+        ``reused`` prompt tokens taken from the cache."""
+        with self._stats_lock:
+            s = self._stats
+            self._stats = BatchStats(
+                batches=s.batches + (1 if rows else 0),
+                requests=s.requests + len(results),
+                largest_batch=max(s.largest_batch, rows),
+                prompt_tokens=s.prompt_tokens + sum(r.prompt_tokens for r in results),
+                completion_tokens=s.completion_tokens + sum(r.completion_tokens for r in results),
+                generate_seconds=s.generate_seconds + seconds,
+                reused_prompt_tokens=s.reused_prompt_tokens + reused,
+            )
+
+
+class LocalModel(LocalEngine):
+    """A transformers chat model run in this process, batching concurrent calls.
+
+    Args:
+        model: an HF-format folder, a ``.gguf`` file, or a Hugging Face model id; ``None``
+            uses the embedded model (:func:`~genteach.models.local_assets.default_model_dir`,
+            built on first use).
+        name: the teacher name reported (records say it); default ``local:`` and the
+            folder name, ``local:qwen2.5-coder-0.5b-instruct`` for the embedded model.
+        max_batch_size: most rows run in one ``generate``.
+        batch_window_ms: how long the first queued row waits for company.
+        max_tokens: completion budget of a request that gives none.
+        temperature: temperature of a request that gives none (0 means greedy).
+        top_p: nucleus sampling mass.
+        repetition_penalty: applied to every row (it depends on the row alone).
+        dtype: torch dtype name for the weights, or ``"auto"``: bf16 on a GPU; on a CPU
+            whichever of bf16 and fp32 multiplies faster here (:func:`pick_dtype`). CPUs
+            without native bf16 instructions run bf16 several times slower than fp32,
+            those with them (AVX512-BF16, AMX) about twice as fast. Read the choice in
+            :attr:`resolved_dtype`.
+        device: torch device.
+        cache_dir: cache for the embedded model; default ``$GENTEACH_CACHE``.
+        constrained: constrain requests with a ``grammar`` (Lark, llguidance's dialect) or a
+            ``response_schema`` with llguidance, row by row inside the batch; ``None``
+            means "if llguidance is installed". Without it both are ignored.
+        stall_timeout: seconds without a new token (model loading aside) after which the
+            calls waiting on the model fail as transient (``None``: wait for ever). A call
+            that is making progress is never cut short, however long it takes.
+
+    A request's ``stop`` sequences end its row (the text stops before them); ``tools`` and
+    tool turns go through the model's chat template, and ``<tool_call>`` blocks in the
+    answer (the Qwen/Hermes format) come back as :attr:`Completion.tool_calls`; ``n``
+    samples run as ``n`` rows (seeds ``seed``, ``seed + 1``, ...). A reply cut off by
+    ``max_tokens`` does not parse (``finish_reason == "length"``), constrained or not.
+
+    The model loads lazily, in the worker thread, on the first call (or :meth:`load`). A
+    model that cannot be loaded raises :class:`~genteach.models.local_assets.LocalModelError`
+    (a :class:`~genteach.models.base.FatalModelError`).
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        name: str | None = None,
+        max_batch_size: int = 8,
+        batch_window_ms: float = 5.0,
+        max_tokens: int = 1024,
+        temperature: float = 0.7,
+        top_p: float = 0.8,
+        repetition_penalty: float = 1.0,
+        dtype: str = "auto",
+        device: str = "cpu",
+        cache_dir: Path | None = None,
+        constrained: bool | None = None,
+        stall_timeout: float | None = 300.0,
+    ) -> None:
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be >= 1")
+        super().__init__(
+            model,
+            name=name,
+            cache_dir=cache_dir,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            constrained=constrained,
+            stall_timeout=stall_timeout,
+        )
+        self.max_batch_size = max_batch_size
+        self.batch_window = batch_window_ms / 1000.0
+        self.repetition_penalty = repetition_penalty
+        self.dtype = dtype
+        #: The dtype the weights were loaded in (``dtype``, or what "auto" chose); None
+        #: before the model is loaded.
+        self.resolved_dtype: str | None = None
+        self.device = device
+        self._loaded: _Loaded | None = None
+        self._tokenizer: Any = None
+        self._load_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._batch_rows = 0
+
+    # ----------------------------------------------------------------- public API
+    async def load(self) -> None:
+        """Load the model now (in the worker thread) instead of on the first call."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._get_executor(), self._ensure_loaded)
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Prompt tokens of ``messages`` under the chat template (loads the tokenizer)."""
+        return len(_prompt_ids(self._get_tokenizer(), [chat_message(m) for m in messages]))
+
+    async def close(self) -> None:
+        """Stop batching, fail queued calls, and release the model."""
+        if self._closed:
+            return
+        self._closed = True
+        self._abort.set()  # a batch in progress ends at its next token
+        dispatcher = self._dispatcher
+        if dispatcher is not None and not dispatcher.done():
+            if dispatcher.get_loop() is asyncio.get_running_loop():
+                dispatcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await dispatcher
+            else:  # made under another event loop (which may be closed by now)
+                with contextlib.suppress(RuntimeError):
+                    dispatcher.get_loop().call_soon_threadsafe(dispatcher.cancel)
+        if self._queue is not None:
+            while not self._queue.empty():
+                req = self._queue.get_nowait()
+                if not req.future.done():
+                    with contextlib.suppress(RuntimeError):  # its loop may be closed
+                        req.future.set_exception(ModelError("local model client closed"))
+        if self._executor is not None:
+            loop = asyncio.get_running_loop()
+            # Runs after any batch in progress, in the thread that owns the model.
+            await loop.run_in_executor(self._executor, self._unload)
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    # ----------------------------------------------------------------- event-loop side
+    async def _submit(self, rows: list[_Request]) -> None:
+        queue = self._ensure_dispatcher()
+        for row in rows:
+            await queue.put(row)
+
+    def _get_executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genteach-local")
+        return self._executor
 
     def _ensure_dispatcher(self) -> asyncio.Queue[_Request]:
         """The queue of the running loop, with its dispatcher task (made per event loop)."""
@@ -418,9 +500,10 @@ class LocalModel:
     def _resolve_path(self) -> tuple[str, str | None]:
         """(folder or id for ``from_pretrained``, gguf file name or None)."""
         spec = self._model_spec
-        if spec is None:
-            return str(default_model_dir(self.cache_dir)), None
-        path = Path(spec)
+        shipped = embedded_spec(spec)
+        if shipped is not None:
+            return str(default_model_dir(self.cache_dir, spec=shipped)), None
+        path = Path(str(spec))
         if path.suffix == ".gguf" and path.is_file():
             return str(path.parent), path.name
         return str(spec), None
@@ -502,7 +585,6 @@ class LocalModel:
 
     def _matchers(self, loaded: _Loaded, batch: list[_Request]) -> list[Any]:
         """One llguidance matcher per row with a grammar or schema (None for free rows)."""
-        import llguidance
         import llguidance.hf
 
         if loaded.guidance_tokenizer is None:
@@ -513,23 +595,10 @@ class LocalModel:
             )
         matchers: list[Any] = []
         for r in batch:
-            if r.grammar is not None:
-                what = "grammar"
-                grammar = llguidance.LLMatcher.grammar_from_lark(r.grammar)
-            elif r.schema is not None:
-                what = "JSON schema"
-                grammar = llguidance.LLMatcher.grammar_from_json_schema(
-                    r.schema, defaults={"whitespace_flexible": False, "lenient": True}
-                )
-            else:
-                matchers.append(None)
-                continue
-            matcher = llguidance.LLMatcher(loaded.guidance_tokenizer, grammar, log_level=0)
-            if matcher.is_error():
-                raise ModelError(
-                    f"{what} not usable for constrained decoding: {matcher.get_error()}"
-                )
-            matchers.append(matcher)
+            grammar = _row_grammar(r)
+            matchers.append(
+                None if grammar is None else _new_matcher(loaded.guidance_tokenizer, *grammar)
+            )
         return matchers
 
     def _unload(self) -> None:
@@ -590,6 +659,7 @@ class LocalModel:
             abort=self._abort,
         )
         self._batch_rows = len(batch)
+        self._tokens_read += sum(len(ids) for ids in prompts)
         start = time.perf_counter()
         with torch.inference_mode():
             out = loaded.model.generate(
@@ -617,16 +687,7 @@ class LocalModel:
             if cut is not None:
                 text, reason = text[:cut], "stop"
             results.append(_Result(text, len(ids), n, reason))
-        with self._stats_lock:
-            s = self._stats
-            self._stats = BatchStats(
-                batches=s.batches + 1,
-                requests=s.requests + len(batch),
-                largest_batch=max(s.largest_batch, len(batch)),
-                prompt_tokens=s.prompt_tokens + sum(r.prompt_tokens for r in results),
-                completion_tokens=s.completion_tokens + sum(r.completion_tokens for r in results),
-                generate_seconds=s.generate_seconds + elapsed,
-            )
+        self._add_stats(len(batch), results, elapsed)
         return results
 
     def _step(self) -> None:
@@ -773,10 +834,44 @@ class _PerRowBudget:
             for i in range(tail_ids.shape[0]):
                 if i in self.looped or bool(done[i]):
                     continue
-                if int(torch.unique(tail_ids[i]).numel()) < self.loop_distinct:
+                if _loops(tail_ids[i].tolist(), self.loop_distinct):
                     self.looped[i] = produced
                     done[i] = True
         return done
+
+
+def _row_grammar(row: _Request) -> tuple[str, Any] | None:
+    """The llguidance grammar of ``row`` and what it came from ("grammar" or "JSON
+    schema"), or None for a free row."""
+    import llguidance
+
+    if row.grammar is not None:
+        return "grammar", llguidance.LLMatcher.grammar_from_lark(row.grammar)
+    if row.schema is not None:
+        return "JSON schema", llguidance.LLMatcher.grammar_from_json_schema(
+            row.schema, defaults={"whitespace_flexible": False, "lenient": True}
+        )
+    return None
+
+
+def _new_matcher(tokenizer: Any, what: str, grammar: Any) -> Any:
+    """An llguidance matcher of ``grammar`` over ``tokenizer``.
+
+    Raises:
+        ModelError: the grammar cannot be used (names ``what`` it came from).
+    """
+    import llguidance
+
+    matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+    if matcher.is_error():
+        raise ModelError(f"{what} not usable for constrained decoding: {matcher.get_error()}")
+    return matcher
+
+
+def _loops(tail: Sequence[int], distinct: int) -> bool:
+    """Whether the token ids ``tail`` hold fewer than ``distinct`` different ones: a row
+    repeating a phrase or table row (ordinary text, code and JSON use far more)."""
+    return len(set(tail)) < distinct
 
 
 def pick_dtype(device: str = "cpu", *, rounds: int = 3) -> str:
@@ -811,33 +906,63 @@ def pick_dtype(device: str = "cpu", *, rounds: int = 3) -> str:
     return choice
 
 
+#: The in-process engines: ``llama.cpp`` (:class:`~genteach.models.llamacpp.LlamaCppModel`,
+#: GGUF files, the default where llama-cpp-python is installed) and ``transformers``
+#: (:class:`LocalModel`, Hugging Face folders and ids). ``auto`` picks llama.cpp for the
+#: embedded model and ``.gguf`` files when it is installed, transformers otherwise.
+LocalEngineName = Literal["auto", "llama.cpp", "transformers"]
+
+
 def local_model_client(
     model: str | Path | None = None,
     *,
+    engine: LocalEngineName = "auto",
     name: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
     **kwargs: Any,
-) -> LocalModel:
-    """The in-process local model (:class:`LocalModel`), with defaults kept where
-    ``temperature`` or ``max_tokens`` is ``None``.
+) -> LocalEngine:
+    """The in-process local model on ``engine`` (see :data:`LocalEngineName`), with
+    defaults kept where ``temperature`` or ``max_tokens`` is ``None``; ``kwargs`` go to
+    the engine's class.
 
     Example:
-        >>> client = local_model_client(max_batch_size=8)  # doctest: +SKIP
+        >>> client = local_model_client()  # doctest: +SKIP
         >>> (await client.complete(ModelRequest([message("user", "Hi")]))).text  # doctest: +SKIP
     """
     if temperature is not None:
         kwargs["temperature"] = temperature
     if max_tokens is not None:
         kwargs["max_tokens"] = max_tokens
+    if resolve_engine(model, engine) == "llama.cpp":
+        from genteach.models.llamacpp import LlamaCppModel
+
+        return LlamaCppModel(model, name=name, **kwargs)
     return LocalModel(model, name=name, **kwargs)
+
+
+def resolve_engine(model: str | Path | None, engine: LocalEngineName = "auto") -> str:
+    """The engine ``engine`` means for ``model``: itself unless ``auto``; ``auto`` is
+    llama.cpp for the embedded model or a ``.gguf`` file if llama-cpp-python is
+    installed, else transformers.
+
+    Raises:
+        ValueError: an unknown engine name.
+    """
+    if engine not in ("auto", "llama.cpp", "transformers"):
+        raise ValueError(f"local engine {engine!r}: use 'auto', 'llama.cpp' or 'transformers'")
+    if engine != "auto":
+        return engine
+    gguf = embedded_spec(model) is not None or str(model).endswith(".gguf")
+    return "llama.cpp" if gguf and importlib.util.find_spec("llama_cpp") else "transformers"
 
 
 # --------------------------------------------------------------------------- helpers
 def _default_name(model: str | Path | None) -> str:
-    if model is None:
-        return DEFAULT_MODEL_NAME
-    path = Path(model)
+    shipped = embedded_spec(model)
+    if shipped is not None:
+        return shipped.name
+    path = Path(str(model))
     return path.stem if path.suffix == ".gguf" else (path.name or str(model))
 
 
@@ -852,7 +977,7 @@ def _import_torch() -> tuple[Any, Any, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
         raise LocalModelError(
-            f"the in-process local model needs torch and transformers ({exc}): {INSTALL_HINT}"
+            f"the transformers engine needs torch and transformers ({exc}): {TRANSFORMERS_HINT}"
         ) from exc
     return torch, AutoTokenizer, AutoModelForCausalLM
 
@@ -968,9 +1093,12 @@ def decoding_schema(schema: Any) -> Any:
 __all__ = [
     "DEFAULT_MODEL_NAME",
     "BatchStats",
+    "LocalEngine",
+    "LocalEngineName",
     "LocalModel",
     "chat_message",
     "decoding_schema",
     "local_model_client",
     "pick_dtype",
+    "resolve_engine",
 ]
