@@ -470,6 +470,38 @@ async def test_a_shared_prompt_start_is_read_once(gguf_client: LlamaCppModel) ->
     assert "Paris" in answers[0].text and "Rome" in answers[1].text
 
 
+async def test_a_prompt_start_is_copied_from_a_busy_slot() -> None:
+    """A call whose prompt begins like that of a call still running in another slot gets
+    that slot's cache copied (llama.cpp copies a whole slot), trimmed to what they share:
+    its answer is the one it gets when read in full."""
+    pytest.importorskip("llama_cpp")
+    rules = "You are a careful geography tutor. " + "Answer in one word, no punctuation. " * 40
+
+    def ask_tutor(question: str, tokens: int) -> ModelRequest:
+        return ModelRequest(
+            [message("system", rules), message("user", question)], max_tokens=tokens, temperature=0
+        )
+
+    fresh = LlamaCppModel(parallel=1, reuse_prompts=False)
+    expected = (await fresh.complete(ask_tutor("Capital of Italy?", 6))).text
+    await fresh.close()
+    model = LlamaCppModel(parallel=2)
+    listing = "List every country of Europe with its capital, one per line."
+    busy = asyncio.create_task(model.complete(ask_tutor(listing, 400)))
+    while model.tokens_made < 3:  # the first call has read its prompt and is answering
+        await asyncio.sleep(0.05)
+    reused = model.stats.reused_prompt_tokens
+    italy = await model.complete(ask_tutor("Capital of Italy?", 6))
+    assert not busy.done()
+    assert (
+        model.stats.reused_prompt_tokens - reused
+        >= model.count_tokens([message("system", rules)]) - 8
+    )
+    assert italy.text == expected and "Rome" in italy.text
+    busy.cancel()
+    await model.close()
+
+
 async def test_a_prompt_beyond_the_context_is_refused() -> None:
     pytest.importorskip("llama_cpp")
     small = LlamaCppModel(slot_context=64, parallel=1)  # llama.cpp rounds it up to 256

@@ -1,14 +1,17 @@
 """The embedded model on the default engine with the CPU taken by other work: calls that
-make progress are never cut short, whatever their length, and the engine's rate stays
-visible. The CPU hogs are child processes that end by themselves."""
+make progress are never cut short, whatever their length; and a run on it stops within
+seconds at Ctrl-C. The CPU hogs are child processes that end by themselves."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,7 @@ from genteach.models.resilient import ResilientModel
 
 pytestmark = pytest.mark.slow
 
+SEEDS = Path(__file__).resolve().parent.parent / "examples" / "seeds"
 HOG_SECONDS = 300  # an upper bound: the fixture kills them when the test ends
 
 
@@ -68,3 +72,35 @@ async def test_calls_outlast_their_timeouts_beside_cpu_hogs(
     ]
     assert local.tokens_made >= sum(a.usage.completion_tokens for a in answers) - 4
     await local.close()
+
+
+def test_ctrl_c_stops_a_run_on_the_embedded_model_within_seconds(tmp_path: Path) -> None:
+    """The first Ctrl-C ends a run on the default engine within seconds (exit 130), in
+    the middle of its model calls: the engine stops at its next step."""
+    pytest.importorskip("llama_cpp")
+    out = tmp_path / "out"
+    log = tmp_path / "run.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GENTEACH_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    if "GENTEACH_CACHE" in os.environ:  # the model cache, not a setting
+        env["GENTEACH_CACHE"] = os.environ["GENTEACH_CACHE"]
+    args = ["generate", "--seeds", str(SEEDS), "--out", str(out), "--limit", "3", "--no-progress"]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "genteach", *args], stdout=fh, stderr=subprocess.STDOUT, env=env
+        )
+    try:
+        time.sleep(20)  # the model is loaded and reading its first prompts
+        assert proc.poll() is None, log.read_text()[-2000:]
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        proc.wait(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert proc.returncode == 130, text[-2000:]
+    assert took < 10, f"{took:.1f} s from Ctrl-C to the end"
+    assert "run the same command to resume" in text
