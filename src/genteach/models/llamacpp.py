@@ -353,7 +353,8 @@ class _Engine:
             raise LocalModelError(f"{path} has no chat template; it is not a chat model")
         self.bos = _special_text(llama, self.vocab, int(llama.llama_vocab_bos(self.vocab)))
         self.eos = _special_text(llama, self.vocab, int(llama.llama_vocab_eos(self.vocab)))
-        self.im_end = self._special_id("<|im_end|>") or int(llama.llama_vocab_eos(self.vocab))
+        im_end = self._special_id("<|im_end|>")
+        self.im_end = im_end if im_end is not None else int(llama.llama_vocab_eos(self.vocab))
         self._guidance: Any = None
         self._bitmask: Any = None
         self._piece_buf = ctypes.create_string_buffer(256)
@@ -386,7 +387,12 @@ class _Engine:
         if not ctx:
             llama.llama_model_free(model)
             raise LocalModelError(f"llama.cpp cannot make a context of {n_ctx} tokens for {path}")
-        engine = cls(llama, model, ctx, path, owner)
+        try:
+            engine = cls(llama, model, ctx, path, owner)
+        except BaseException:
+            llama.llama_free(ctx)
+            llama.llama_model_free(model)
+            raise
         logger.info(
             "loaded %s with llama.cpp in %.1fs (%d threads, %d slots of %d KV cells)",
             path,
@@ -467,8 +473,9 @@ class _Engine:
         a slot already holds; return how many prompt tokens it need not read.
 
         The free slot sharing the longest start with the prompt is taken (the least
-        recently used among equals). If another slot (running or not) shares a longer one
-        by more than a prefill chunk's worth, its cache is copied over first. The last
+        recently used among equals). If a busy slot shares a longer one by more than
+        ``_COPY_GAIN`` tokens, its cache is copied over first (llama.cpp copies a whole
+        slot; what is not shared is then removed). The last
         prompt token is always read again: its logits give the first answer token."""
         held = list(self.slots)
         for s in running:  # a running slot holds its prompt so far (and its answer)
