@@ -481,18 +481,15 @@ class _Engine:
         for s in running:  # a running slot holds its prompt so far (and its answer)
             held[s.seq_id] = s.prompt[: s.fed]
         busy = {s.seq_id for s in running}
-        free = [i for i in range(len(held)) if i not in busy]
         limit = len(seq.prompt) - 1 if self.reuse else 0
-
-        def shared(slot: int) -> int:
-            return min(_common_prefix(held[slot], seq.prompt), limit)
-
-        slot = max(free, key=lambda i: (shared(i), -self._last_used[i]))
-        keep = shared(slot)
-        donor = max(range(len(held)), key=shared)
-        if shared(donor) - keep > _COPY_GAIN:
+        shared = [min(_common_prefix(tokens, seq.prompt), limit) for tokens in held]
+        free = [i for i in range(len(held)) if i not in busy]
+        slot = max(free, key=lambda i: (shared[i], -self._last_used[i]))
+        keep = shared[slot]
+        donor = max(range(len(held)), key=shared.__getitem__)
+        if shared[donor] - keep > _COPY_GAIN:
             self.llama.llama_memory_seq_cp(self.memory, donor, slot, -1, -1)
-            keep = shared(donor)
+            keep = shared[donor]
         if keep < _MIN_SHARED:
             keep = 0
         self.llama.llama_memory_seq_rm(self.memory, slot, keep, -1)
