@@ -26,8 +26,8 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 #: Printed whenever the embedded model is used.
 LOCAL_MODEL_WARNING = (
-    "Using the embedded local model (Qwen2.5-Coder-0.5B-Instruct on CPU): smoke-test quality "
-    "only. Real data needs a capable teacher: set OPENAI_BASE_URL/OPENAI_API_KEY or pass "
+    "Using the embedded local model (a small model on this CPU): smoke-test "
+    "quality only. Real data needs a capable teacher: set OPENAI_BASE_URL/OPENAI_API_KEY or pass "
     "--base-url/--model."
 )
 
