@@ -84,11 +84,12 @@ async def _run(args: argparse.Namespace, client: LocalEngine, out: str) -> dict[
         f"{r['skill']} {r['stage']}: {r['reason'][:90]}"
         for r in read_jsonl(Path(out) / "rejects.jsonl")
     )
-    verified_records = Counter(
-        r["meta"]["skill"]
+    status = Counter(
+        (r["meta"]["skill"], (r["meta"].get("verification") or {}).get("status", "none"))
         for r in records
-        if r.get("meta", {}).get("verification", {}).get("status") == "verified"
     )
+    verified_records = {skill: n for (skill, st), n in status.items() if st == "passed"}
+    unchecked_records = {skill: n for (skill, st), n in status.items() if st != "passed"}
     stats = client.stats
     return {
         "load_s": round(loaded, 1),
@@ -96,7 +97,8 @@ async def _run(args: argparse.Namespace, client: LocalEngine, out: str) -> dict[
         "wall_s": round(wall, 1),
         "units": summary.units_done,
         "records": summary.records,
-        "verified_records": dict(verified_records),
+        "verified_records": verified_records,
+        "unchecked_records": unchecked_records,
         "verified_pairs_per_min": round(sum(verified_records.values()) / wall * 60, 2),
         "answers_checked": summary.verified,
         "rejects": summary.rejects,
