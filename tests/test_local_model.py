@@ -108,6 +108,14 @@ def _fake_spec(parts: list[Path], sha256: str) -> ChunkedGGUF:
     )
 
 
+def _installed_fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ChunkedGGUF:
+    """Three fake parts "installed" (found by ``find_part_files``) and their right spec."""
+    parts = _fake_parts(tmp_path)
+    good = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    monkeypatch.setattr(local_assets, "find_part_files", lambda s: parts)
+    return _fake_spec(parts, sha256=good)
+
+
 def test_wrong_hash_gives_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     parts = _fake_parts(tmp_path)
     spec = _fake_spec(parts, sha256="0" * 64)
@@ -136,10 +144,7 @@ def test_missing_extra_names_the_install_command(tmp_path: Path) -> None:
 def test_failed_conversion_leaves_nothing_that_looks_good(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parts = _fake_parts(tmp_path)
-    good = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
-    spec = _fake_spec(parts, sha256=good)
-    monkeypatch.setattr(local_assets, "find_part_files", lambda s: parts)
+    spec = _installed_fake(tmp_path, monkeypatch)
     target = tmp_path / "cache" / "models" / spec.folder_name
     target.mkdir(parents=True)  # a stale half folder from an earlier, killed run
     (target / "config.json").write_text("{}")
@@ -168,17 +173,14 @@ def test_failed_conversion_leaves_nothing_that_looks_good(
 def test_the_gguf_is_assembled_once_and_checked_by_its_marker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parts = _fake_parts(tmp_path)
-    good = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
-    spec = _fake_spec(parts, sha256=good)
-    monkeypatch.setattr(local_assets, "find_part_files", lambda s: parts)
+    spec = _installed_fake(tmp_path, monkeypatch)
     gguf = default_gguf_path(tmp_path / "cache", spec=spec)
     assert gguf.read_bytes() == b"GGUF-head-middle-tail"
     assert (
         json.loads(gguf.with_name(gguf.name + ".genteach-complete.json").read_text())[
             "source_sha256"
         ]
-        == good
+        == spec.sha256
     )
 
     def boom(*args: Any, **kwargs: Any) -> Path:
