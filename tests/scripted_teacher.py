@@ -84,7 +84,17 @@ KEYS: dict[str, dict[str, Any]] = {
         "reference": "",
     },
     "unanswerable": {"kind": "unanswerable", "missing": "the size of the time saving"},
+    # Its instruction states these constraints (``kind_tag``); ``CONSTRAINED_ANSWER`` meets them.
+    "constraints": {
+        "kind": "constraints",
+        "include": ["traffic counts"],
+        "max_words": 120,
+        "rubric": ["Keeps the critics' two objections."],
+    },
 }
+CONSTRAINED_ANSWER = (
+    "The critics say the traffic counts overstate the saving: a bus strike inflated them."
+)
 TOOL_KEY = {
     "kind": "tool_outcome",
     "outcome": "final_answer",
@@ -165,7 +175,10 @@ class Teacher:
 
     @staticmethod
     def kind_tag(kind: str) -> str:
-        """How an instruction names its key kind, so the responder needs no memory."""
+        """How an instruction names its key kind, so the responder needs no memory (and,
+        for a constraints key, the constraints it checks, which an instruction must state)."""
+        if kind == "constraints":
+            return ' <constraints> Use "traffic counts", stay under 120 words, avoid "tunnel".'
         return f" <{kind}>"
 
     def edit_instruction(self, i: int, messages: Sequence[Message]) -> str:
@@ -242,7 +255,12 @@ class Teacher:
             else:
                 kind = old.get("kind", "free_text")
                 edit["instruction"] = self.edit_instruction(i, messages) + self.kind_tag(kind)
-                edit["key"] = harder(old)
+                if "the answer must change" in tags:
+                    # a changed task with another answer: the responder reads "[flip]"
+                    edit["instruction"] += " [flip]"
+                    edit["key"] = flipped(old)
+                else:
+                    edit["key"] = harder(old)
             edits.append(edit)
         return json.dumps({"edits": edits})
 
@@ -297,6 +315,8 @@ class Teacher:
             if wrong:
                 labels = ["False" if x == "True" else "True" for x in labels]
             return "Final answer: " + "; ".join(f"{i + 1} {x}" for i, x in enumerate(labels))
+        if kind == "constraints":
+            return "A tunnel." if wrong else CONSTRAINED_ANSWER
         if kind == "unanswerable":
             return (
                 "Final answer: (A)"
@@ -457,4 +477,6 @@ def harder(key: dict[str, Any]) -> dict[str, Any]:
         }
     if key.get("kind") == "free_text":
         return {**key, "rubric": [*key["rubric"], "Stays under 120 words."]}
+    if key.get("kind") == "constraints":
+        return {**key, "exclude": ["tunnel"]}
     return dict(key)

@@ -59,6 +59,7 @@ from genteach.flows.respond import student_messages
 from genteach.keys import (
     AnswerKey,
     ChoiceKey,
+    ConstraintsKey,
     ExactKey,
     FreeTextKey,
     Judgement,
@@ -164,6 +165,12 @@ KEYS: dict[str, AnswerKey] = {
         rubric=["Names the 28% fall.", "Weighs it against the critics' claims."],
         reference="",
     ),
+    "constraints": ConstraintsKey(
+        keep=["28%"],
+        exclude=["closure"],
+        max_words=60,
+        rubric=["Keeps the critics' objection."],
+    ),
     "unanswerable": UnanswerableKey(
         missing="the sales figures after the closure", shown=CHOICE.model_dump()
     ),
@@ -185,6 +192,7 @@ INSTRUCTIONS: dict[str, str] = {
     "matching": "Match each person or group with what the passage says they did.",
     "labels": "Label each statement True or False according to the passage.",
     "free_text": "How convincing is the evidence that the closure worked? Answer in one paragraph.",
+    "constraints": 'Rewrite the text for a newsletter in at most 60 words, without the word "closure".',
     "unanswerable": "Which of the following is best supported by the passage?",
     "tool_outcome": REQUEST,
 }

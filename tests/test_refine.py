@@ -26,7 +26,15 @@ from genteach.agents.tool_use import ApiList, ApiSpec
 from genteach.agents.views import GoalView, SkillView
 from genteach.flows import RefinementFlow
 from genteach.flows.base import FlowBuild, RunContext, StudentView, Task, WorkItem
-from genteach.keys import ChoiceKey, ExactKey, KeyKinds, Layout, ToolOutcomeKey, UnanswerableKey
+from genteach.keys import (
+    ChoiceKey,
+    ConstraintsKey,
+    ExactKey,
+    KeyKinds,
+    Layout,
+    ToolOutcomeKey,
+    UnanswerableKey,
+)
 from genteach.material import Passage
 from genteach.models import ScriptedModel
 from genteach.prompts import PromptLibrary
@@ -584,3 +592,20 @@ def test_editor_decoding_schema_asks_for_one_edit_per_existing_suggestion(editor
         json.dumps({"edits": [{"suggestion": 3, **edit}, {"suggestion": 1, **edit}]})
     )
     assert not accepts(json.dumps({"edits": [{"suggestion": 1, **edit}]}))
+
+
+def test_an_edited_task_must_still_state_its_keys_constraints() -> None:
+    editor = Editor("editor", prompts=PromptLibrary(), key_kinds=[ConstraintsKey])
+    old = ConstraintsKey(keep=["four pounds"], max_words=40)
+    inputs = edit_input("complexify", kinds=("constraints",), key=old)
+    tighter = {"kind": "constraints", "keep": ["four pounds"], "max_words": 25}
+    unstated = edits({"instruction": "Rewrite the passage for a child.", "key": tighter})
+    with pytest.raises(ParseError, match=r"edit 1 \(complexify\): max_words is 25, but the"):
+        editor.parse(unstated, inputs)
+    invented = {**tighter, "keep": ["five pounds"]}
+    text = edits({"instruction": "Rewrite it for a child in at most 25 words.", "key": invented})
+    with pytest.raises(ParseError, match='keep has "five pounds", which is not in the text'):
+        editor.parse(text, inputs)
+    text = edits({"instruction": "Rewrite it for a child in at most 25 words.", "key": tighter})
+    (rev,) = editor.parse(text, inputs).revisions
+    assert isinstance(rev.key, ConstraintsKey) and rev.key.source == PASSAGE.text

@@ -30,7 +30,7 @@ from genteach.agents.tool_use import FORMAT_EXAMPLES, ApiList, ApiResult, ApiSpe
 from genteach.agents.views import GoalView
 from genteach.flows import build_flows
 from genteach.flows.base import FlowBuild, category_view, skill_view
-from genteach.keys import FreeTextKey, Layout, ToolOutcomeKey
+from genteach.keys import ConstraintsKey, FreeTextKey, Layout, ToolOutcomeKey
 from genteach.material import Passage
 from genteach.prompts import PromptLibrary
 from genteach.taxonomy import Skill, Taxonomy, load_taxonomy
@@ -123,7 +123,11 @@ def test_parts_validate_with_expected_counts(taxonomy: Taxonomy) -> None:
     assert tm.status == tool.status == "ready"
     assert {t.id for t in tm.task_types} == TM_TYPES and len(tm.task_types) == 18
     assert [t.id for t in tm.transformers] == ["identity"]
-    assert {k for t in tm.task_types for k in t.key} == {"free_text"}
+    # Every rewrite is checked against the constraints its instruction states, except an
+    # entailment edit, whose relation code cannot check.
+    assert {t.id: t.key for t in tm.task_types if t.key != ["constraints"]} == {
+        "textual_entailment": ["free_text"]
+    }
     assert {t.id for t in tool.task_types} == TOOL_FAMILIES and len(tool.task_types) == 7
     assert {k for t in tool.task_types for k in t.key} == {"tool_outcome"}
     assert {t.id: t.agent for t in tool.transformers} == {
@@ -177,7 +181,8 @@ def test_text_modification_guidance_renders(taxonomy: Taxonomy, lib: PromptLibra
     passage = Passage(text=PASSAGE)
     for item in skill.task_types:
         agent = agents[item.id]
-        assert isinstance(agent, ExcerptTaskAgent) and agent.key_kinds == [FreeTextKey]
+        kinds = [FreeTextKey] if item.id == "textual_entailment" else [ConstraintsKey]
+        assert isinstance(agent, ExcerptTaskAgent) and agent.key_kinds == kinds
         category = category_view(skill, "task_types", item)
         system, user = agent.render(
             InstructInput(

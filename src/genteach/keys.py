@@ -17,6 +17,7 @@ passing it to the pipeline (``Pipeline(keys=[MyKey])``): see docs/adding-a-skill
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -187,6 +188,17 @@ def public_view(view: dict[str, Any]) -> dict[str, Any]:
     return clean(view)
 
 
+def code_set_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``model`` that code sets and a model never writes: those hidden from
+    its JSON schema with ``SkipJsonSchema``."""
+    return frozenset(
+        name
+        for name, info in model.model_fields.items()
+        # SkipJsonSchema is a class at run time, an Annotated alias to type checkers
+        if any(isinstance(m, SkipJsonSchema) for m in info.metadata)  # type: ignore[misc]
+    )
+
+
 # -- the base ------------------------------------------------------------------------------
 def _kind_required(schema: dict[str, Any]) -> None:
     """JSON-schema hook of answer keys: ``kind`` is required (see :class:`AnswerKey`)."""
@@ -242,6 +254,18 @@ class AnswerKey(BaseModel):
     def summary(self, layout: Layout) -> str:
         """The key in a few words, for reject reasons and logs."""
         return self.kind
+
+    def written(self) -> dict[str, Any]:
+        """The key as a model writes it: its JSON without the fields code sets (those
+        hidden from the JSON schema, such as an unanswerable key's ``shown``)."""
+        return self.model_dump(exclude=set(code_set_fields(type(self))))
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        """Check this key against the task it keys, when the task is written or edited:
+        its ``instruction`` and the ``source`` text it works on (None when unknown).
+        Return what is wrong, in words the writer can act on, or None. A key may keep
+        what it needs of them for :meth:`check`. Default: nothing to check."""
+        return None
 
     #: Fields that explain an answer without being part of it (ignored by :meth:`same_answer`).
     _notes: ClassVar[frozenset[str]] = frozenset({"explanation", "note", "reference"})
@@ -752,6 +776,227 @@ class FreeTextKey(AnswerKey):
         return self.result("unchecked", None, "free text: no check by code (no judge)")
 
 
+#: Structures a :class:`ConstraintsKey` can require of a whole answer.
+TextFormat = Literal["any", "json", "bullet_list", "numbered_list", "markdown_table"]
+_WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
+_BULLET = re.compile(r"^\s*[-*•]\s+\S")
+_NUMBERED = re.compile(r"^\s*(\d{1,2})[.)]\s+\S")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$")
+_FENCE = re.compile(r"^\s*```[\w-]*\s*\n(?P<body>[\s\S]*?)\n\s*```\s*$")
+
+
+def count_words(text: str) -> int:
+    """Words as a reader counts them: runs of letters or digits, with inner apostrophes,
+    hyphens and points ("don't", "well-known", "3.5") counted once; punctuation and
+    Markdown marks are not words."""
+    return len(_WORD.findall(text))
+
+
+def _contains(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs in ``text`` as whole words, after :func:`normalize`."""
+    t, p = normalize(text), normalize(phrase)
+    return bool(p) and f" {p} " in f" {t} "
+
+
+def longest_shared_run(text: str, source: str) -> int:
+    """The length, in words, of the longest run of consecutive words ``text`` shares with
+    ``source`` (both normalised: case, punctuation and articles do not matter)."""
+    a, b = normalize(text).split(), normalize(source).split()
+    best, prev = 0, [0] * (len(b) + 1)
+    for x in a:
+        row = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y:
+                row[j] = prev[j - 1] + 1
+                best = max(best, row[j])
+        prev = row
+    return best
+
+
+def _format_problem(text: str, form: str, json_keys: Sequence[str]) -> str | None:
+    """What is wrong with ``text`` as the structure ``form``; None when it has it."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if form == "json":
+        fenced = _FENCE.match(text)
+        try:
+            data = json.loads(fenced.group("body") if fenced else text)
+        except ValueError:
+            return "the answer is not valid JSON"
+        objects = data if isinstance(data, list) else [data]
+        if not objects or not all(isinstance(o, dict) for o in objects):
+            return "the answer is JSON but not an object (or a list of objects)"
+        missing = [k for k in json_keys if any(k not in o for o in objects)]
+        if missing:
+            return f"the JSON lacks the key{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        return None
+    if form == "bullet_list":
+        bullets = sum(1 for ln in lines if _BULLET.match(ln))
+        if bullets < 2 or bullets < len(lines) / 2:
+            return f"{bullets} of its {len(lines)} lines are bullet points; a list was asked"
+        return None
+    if form == "numbered_list":
+        numbers = [int(m.group(1)) for ln in lines if (m := _NUMBERED.match(ln))]
+        if len(numbers) < 2 or numbers != list(range(1, len(numbers) + 1)):
+            return "the answer is not a numbered list (lines 1., 2., 3. ... in order)"
+        return None
+    if form == "markdown_table":
+        if not any(_TABLE_RULE.match(ln) for ln in lines[1:]) or "|" not in lines[0]:
+            return "the answer has no Markdown table (a header row, then a |---| rule)"
+        return None
+    return None
+
+
+class ConstraintsKey(AnswerKey):
+    """An open answer (a rewrite, a piece of writing) with constraints that code checks:
+    facts it must keep word for word, words it must use or avoid, a length, a structure,
+    how much wording it may copy from its source. ``rubric`` holds what code cannot check
+    (meaning kept, tone reached): a passed check proves the constraints hold, not that
+    the answer is good.
+
+    The constraints must be stated in the task's instruction, and the facts to keep must
+    occur in the text the task works on (:meth:`fit_task`, run when the task is written).
+    """
+
+    kind: Literal["constraints"] = "constraints"
+    keep: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="facts from the text (figures, names, terms) that a correct answer "
+        "contains unchanged, each copied exactly from the text, 1 to 6 words",
+    )
+    include: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="words or phrases the instruction requires the answer to use",
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        max_length=15,
+        description="words or phrases the instruction forbids in the answer",
+    )
+    min_words: int | None = Field(default=None, ge=1, description="the fewest words, or null")
+    max_words: int | None = Field(default=None, ge=1, description="the most words, or null")
+    max_copied_words: int | None = Field(
+        default=None,
+        ge=2,
+        description="the longest run of consecutive words the answer may share with the "
+        "text, or null",
+    )
+    format: TextFormat = Field(
+        default="any", description="the structure the whole answer must have"
+    )
+    json_keys: list[str] = Field(
+        default_factory=list,
+        max_length=12,
+        description="for format json: the keys every object must have",
+    )
+    rubric: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="what a correct answer must also do that code cannot check",
+    )
+    # Set by code when the task is written (never asked of a model): the text the task
+    # works on, for ``max_copied_words``.
+    source: SkipJsonSchema[str | None] = None
+    form: ClassVar[str] = "open"
+    _notes: ClassVar[frozenset[str]] = frozenset({"rubric", "source"})
+
+    def _checks(self) -> list[str]:
+        parts = []
+        if self.keep:
+            parts.append(f"keeps {len(self.keep)} fact{'s' if len(self.keep) > 1 else ''}")
+        if self.include:
+            parts.append("uses " + ", ".join(f'"{_short(w, 20)}"' for w in self.include))
+        if self.exclude:
+            parts.append("avoids " + ", ".join(f'"{_short(w, 20)}"' for w in self.exclude))
+        if self.min_words and self.max_words:
+            parts.append(f"{self.min_words}-{self.max_words} words")
+        elif self.min_words:
+            parts.append(f"at least {self.min_words} words")
+        elif self.max_words:
+            parts.append(f"at most {self.max_words} words")
+        if self.max_copied_words:
+            parts.append(f"copies at most {self.max_copied_words} words in a row")
+        if self.format != "any":
+            keys = f" with keys {', '.join(self.json_keys)}" if self.json_keys else ""
+            parts.append(f"as {self.format.replace('_', ' ')}{keys}")
+        return parts
+
+    def summary(self, layout: Layout) -> str:
+        return "; ".join(self._checks()) or "no constraint"
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        if self.format != "json" and self.json_keys:
+            return "json_keys are only for format json"
+        if not self._checks():
+            return (
+                "the constraints key checks nothing: give the facts to keep, a word range, "
+                "required or banned words, or a format, as the instruction states them"
+            )
+        if self.min_words and self.max_words and self.min_words > self.max_words:
+            return f"min_words {self.min_words} is above max_words {self.max_words}"
+        stated = " ".join(re.findall(r"\d+", instruction.replace(",", "")))
+        for name in ("min_words", "max_words", "max_copied_words"):
+            n = getattr(self, name)
+            if n is not None and str(n) not in stated.split():
+                return f"{name} is {n}, but the instruction does not state {n}"
+        # What the answer must use is named in the instruction; what it must avoid is
+        # named there or is in the text it works on (names to mask, words to replace).
+        seen = f"{instruction}\n{source or ''}"
+        checks = (("include", instruction), ("json_keys", instruction), ("exclude", seen))
+        for name, where in checks:
+            unstated = [w for w in getattr(self, name) if not _contains(where, w)]
+            if unstated:
+                return (
+                    f'{name} has "{_short(unstated[0], 40)}", which the instruction does not '
+                    "name: state every required word, key and banned word in the instruction"
+                )
+        clash = [w for w in self.keep if any(_contains(w, x) for x in self.exclude)]
+        if clash:
+            return f'"{_short(clash[0], 40)}" is both kept and banned'
+        if source is not None:
+            absent = [w for w in self.keep if not _contains(source, w)]
+            if absent:
+                return (
+                    f'keep has "{_short(absent[0], 40)}", which is not in the text: keep only '
+                    "facts copied exactly from it"
+                )
+            self.source = source
+        return None
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        text = response.strip()
+        failures: list[str] = []
+        lost = [w for w in self.keep if not _contains(text, w)]
+        if lost:
+            failures.append("lost " + ", ".join(f'"{_short(w, 30)}"' for w in lost))
+        unused = [w for w in self.include if not _contains(text, w)]
+        if unused:
+            failures.append("does not use " + ", ".join(f'"{_short(w, 30)}"' for w in unused))
+        banned = [w for w in self.exclude if _contains(text, w)]
+        if banned:
+            failures.append("uses the banned " + ", ".join(f'"{_short(w, 30)}"' for w in banned))
+        words = count_words(text)
+        if self.min_words and words < self.min_words:
+            failures.append(f"{words} words, fewer than {self.min_words}")
+        if self.max_words and words > self.max_words:
+            failures.append(f"{words} words, more than {self.max_words}")
+        if self.max_copied_words and self.source:
+            run = longest_shared_run(text, self.source)
+            if run > self.max_copied_words:
+                failures.append(f"copies {run} words in a row from the text")
+        wrong_form = _format_problem(text, self.format, self.json_keys)
+        if wrong_form:
+            failures.append(wrong_form)
+        if failures:
+            return self.result(
+                "failed", None, f"the answer {'; '.join(failures)}; the key: {self.summary(layout)}"
+            )
+        n = len(self.rubric)
+        unchecked = f"; not checked by code: {n} rubric point{'s' if n > 1 else ''}" if n else ""
+        return self.result("passed", None, f"{'; '.join(self._checks())}{unchecked}")
+
+
 class UnanswerableKey(AnswerKey):
     """The material does not settle the question; ``missing`` names what it lacks.
     ``shown`` keeps the key the question is presented with (its options, for example),
@@ -867,6 +1112,7 @@ BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
     MatchingKey,
     LabelsKey,
     FreeTextKey,
+    ConstraintsKey,
     UnanswerableKey,
     ProgramTestsKey,
     EnvironmentKey,
@@ -930,6 +1176,7 @@ __all__ = [
     "LABEL_STYLES",
     "AnswerKey",
     "ChoiceKey",
+    "ConstraintsKey",
     "EnvironmentKey",
     "ExactKey",
     "FreeTextKey",
@@ -944,11 +1191,15 @@ __all__ = [
     "Pair",
     "ProgramTestsKey",
     "Status",
+    "TextFormat",
     "ToolOutcomeKey",
     "UnanswerableKey",
     "Verification",
+    "code_set_fields",
+    "count_words",
     "final_answer",
     "kind_of",
+    "longest_shared_run",
     "normalize",
     "parse_number",
     "public_view",

@@ -142,7 +142,15 @@ class SeedInstructionAgent(Agent[InstructInput, BaseModel]):
             del tasks[inputs.count :]
         for i, task in enumerate(tasks, 1):
             self.check_task(i, task, inputs)
+            problem = task.key.fit_task(task.instruction, self.task_source(task, inputs))
+            if problem:
+                raise ParseError(f"task {i}: {problem}")
         return batch
+
+    def task_source(self, task: TaskDraft, inputs: InstructInput | None) -> str | None:
+        """The text a task works on, for its key's :meth:`~genteach.keys.AnswerKey.fit_task`
+        (default: the material as the agent saw it)."""
+        return inputs.material_text if inputs is not None else None
 
     def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
         """Checks of one task beyond its schema; raise ParseError with the reason."""
@@ -206,6 +214,10 @@ class ExcerptTaskAgent(SeedInstructionAgent):
             )
         task.text = source[span[0] : span[1]]
 
+    def task_source(self, task: TaskDraft, inputs: InstructInput | None) -> str | None:
+        assert isinstance(task, ExcerptDraft)
+        return task.text
+
 
 def key_templates(kinds: Sequence[type[AnswerKey]]) -> list[str]:
     """The rule templates of key kinds (``keys/<kind>.j2``; a kind of the user's own
@@ -216,7 +228,7 @@ def key_templates(kinds: Sequence[type[AnswerKey]]) -> list[str]:
 
 def key_shapes(kinds: Sequence[type[AnswerKey]]) -> dict[str, str]:
     """Each key kind's JSON shape (without what code sets), for prompts."""
-    return {kind_of(k): json_shape(k, skip=frozenset({"shown"})) for k in kinds}
+    return {kind_of(k): json_shape(k) for k in kinds}
 
 
 def find_verbatim(source: str, excerpt: str) -> tuple[int, int] | None:

@@ -259,6 +259,9 @@ class Editor(Agent[EditInput, Revisions]):
                 "as the suggestion says"
             )
         material = self.revise_material(where, edit, material, inputs)
+        problem = key.fit_task(instruction, getattr(material, "text", None))
+        if problem:
+            raise ParseError(f"{where}: {problem}")
         return Revision(suggestion=i, material=material, instruction=instruction, key=key)
 
     def _new_key(

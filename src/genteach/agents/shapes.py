@@ -15,6 +15,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from genteach.keys import code_set_fields
+
 _SCALARS = {str: "text", int: "an integer", float: "a number", bool: "true or false"}
 
 
@@ -32,18 +34,20 @@ def json_shape(
     Args:
         model: the pydantic model.
         overrides: field name -> text shown instead of the field's own shape (any depth).
-        skip: field names left out (fields that code sets).
+        skip: field names left out (fields that code sets; fields hidden from the JSON
+            schema with ``SkipJsonSchema`` are always left out).
     """
     return _model(model, overrides or {}, skip)
 
 
 def _model(model: type[BaseModel], overrides: dict[str, str], skip: frozenset[str]) -> str:
     parts = []
+    hidden = code_set_fields(model)
     first = [n for n in getattr(model, "shape_first", ()) if n in model.model_fields]
     names = [*first, *(n for n in model.model_fields if n not in first)]
     for name in names:
         info = model.model_fields[name]
-        if name in skip or info.exclude:
+        if name in skip or info.exclude or name in hidden:
             continue
         shown = overrides.get(name)
         if shown is None:

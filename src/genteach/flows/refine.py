@@ -125,7 +125,7 @@ class RefinementFlow:
             material_text=task.material.render(ctx.prompts, "agent"),
             instruction=task.instruction,
             question=shown.view(task.view.layout),
-            key=task.key.model_dump(exclude={"shown"}),
+            key=task.key.written(),
         )
 
     async def _refine(

@@ -1,0 +1,150 @@
+"""The constraints key (genteach.keys.ConstraintsKey): an open answer checked by code
+against the constraints its instruction states. Each check is shown passing and failing,
+with the detail a reject record quotes; ``fit_task`` refuses keys whose constraints the
+instruction does not state or whose facts are not in the text; the instruction agent and
+the editor apply it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from genteach.agents import ExcerptTaskAgent, ParseError
+from genteach.agents.instruct import InstructInput
+from genteach.agents.views import CategoryView, SkillView
+from genteach.keys import ConstraintsKey, KeyKinds, Layout, count_words, longest_shared_run
+from genteach.prompts import PromptLibrary
+
+TEXT = (
+    "The Lowmarsh tunnel opened in March 2021 after four years of work. It cut the average "
+    "commute from 42 to 28 minutes, according to the city council, although critics blame a "
+    "bus strike for inflating the earlier figures, and lorry drivers say the toll pushed them "
+    "onto the coast road."
+)
+L = Layout()
+
+
+def key(**kw: object) -> ConstraintsKey:
+    return ConstraintsKey.model_validate({"kind": "constraints", **kw})
+
+
+def test_words_are_counted_as_a_reader_counts_them() -> None:
+    assert count_words("Don't count - or ** marks; well-known 3.5 km, ok?") == 8
+    assert count_words("") == 0
+    assert (
+        longest_shared_run("The tunnel OPENED in March, late.", TEXT) == 4
+    )  # tunnel opened in march
+    assert longest_shared_run("nothing shared here", TEXT) == 0
+
+
+def test_each_constraint_passes_and_fails_with_its_reason() -> None:
+    k = key(keep=["42", "28 minutes"], include=["commuters"], exclude=["tunnel"], max_words=20)
+    ok = "Commuters now travel 28 minutes instead of 42, the council says."
+    v = k.check(ok, L)
+    assert v.status == "passed" and v.answer is None
+    assert v.detail == 'keeps 2 facts; uses "commuters"; avoids "tunnel"; at most 20 words'
+    bad = "The tunnel cut the commute to 28 min. " + "Very " * 20
+    v = k.check(bad, L)
+    assert v.status == "failed"
+    assert v.detail.startswith(
+        'the answer lost "42", "28 minutes"; does not use "commuters"; uses the banned "tunnel"; '
+        "28 words, more than 20; the key: "
+    )
+    # whole words, case and punctuation ignored: "tunnels" is not "tunnel", "42," is "42"
+    assert key(exclude=["tunnel"], keep=["42"]).check("Tunnels: 42, mostly.", L).status == "passed"
+    assert (
+        key(min_words=5)
+        .check("Too short.", L)
+        .detail.startswith("the answer 2 words, fewer than 5")
+    )
+
+
+def test_copied_wording_is_measured_against_the_text_the_task_works_on() -> None:
+    k = key(max_copied_words=4)
+    assert k.fit_task("Reword it; share at most 4 words in a row with the text.", TEXT) is None
+    assert k.source == TEXT
+    copied = "It cut the average commute from 42 to 28 minutes, said the council."
+    assert k.check(copied, L).detail.startswith("the answer copies 9 words in a row from the text")
+    assert k.check("Journeys shrank to 28 minutes from 42, officials said.", L).status == "passed"
+
+
+@pytest.mark.parametrize(
+    ("form", "good", "bad", "reason"),
+    [
+        ("json", '```json\n{"name": "x", "year": 2021}\n```', "{name: x}", "not valid JSON"),
+        ("json", '[{"name": "a", "year": 1}]', '{"name": "a"}', "lacks the key year"),
+        ("bullet_list", "- one\n- two\n* three", "One line.\n- two", "bullet points"),
+        ("numbered_list", "1. a\n2. b\n3) c", "1. a\n3. b", "numbered list"),
+        ("markdown_table", "| a | b |\n|---|---|\n| 1 | 2 |", "a | b\n1 | 2", "Markdown table"),
+    ],
+)
+def test_formats(form: str, good: str, bad: str, reason: str) -> None:
+    k = key(format=form, json_keys=["name", "year"] if form == "json" else [])
+    assert k.check(good, L).status == "passed"
+    v = k.check(bad, L)
+    assert v.status == "failed" and reason in v.detail
+
+
+def test_fit_task_refuses_what_the_student_could_not_know() -> None:
+    assert key().fit_task("Rewrite it.", TEXT).startswith("the constraints key checks nothing")  # type: ignore[union-attr]
+    assert key(max_words=80).fit_task("Rewrite it briefly.", TEXT) == (
+        "max_words is 80, but the instruction does not state 80"
+    )
+    assert key(max_words=80).fit_task("Rewrite it in at most 80 words.", TEXT) is None
+    assert key(min_words=90, max_words=80).fit_task("Write 80 to 90 words.", TEXT) == (
+        "min_words 90 is above max_words 80"
+    )
+    missing = key(include=["gridlock"]).fit_task("Rewrite it for a child.", TEXT)
+    assert missing is not None and missing.startswith(
+        'include has "gridlock", which the instruction'
+    )
+    assert key(include=["gridlock"]).fit_task('Use the word "gridlock".', TEXT) is None
+    # a banned word may be named by the instruction or be in the text (a name to mask)
+    assert key(exclude=["Lowmarsh"]).fit_task("Mask every place name.", TEXT) is None
+    assert key(exclude=["Paris"]).fit_task("Mask every place name.", TEXT) is not None
+    invented = key(keep=["45 minutes"]).fit_task("Rewrite it.", TEXT)
+    assert invented is not None and invented.startswith('keep has "45 minutes", which is not in')
+    assert key(keep=["42"], exclude=["42"]).fit_task("Avoid 42.", TEXT) == (
+        '"42" is both kept and banned'
+    )
+    assert key(json_keys=["a"]).fit_task("Give JSON with key a.", TEXT) == (
+        "json_keys are only for format json"
+    )
+
+
+def test_same_answer_ignores_the_rubric_and_the_source() -> None:
+    a, b = key(keep=["42"], rubric=["x"]), key(keep=["42"], rubric=["y"])
+    b.source = TEXT
+    assert a.same_answer(b) and not a.same_answer(key(keep=["28"]))
+
+
+def test_the_schema_never_asks_a_model_for_the_source() -> None:
+    schema = ConstraintsKey.model_json_schema()
+    assert "source" not in schema["properties"] and schema["required"] == ["kind"]
+    assert KeyKinds().parse({"kind": "constraints", "max_words": 5}).max_words == 5  # type: ignore[attr-defined]
+
+
+def _instruct_input() -> InstructInput:
+    return InstructInput(
+        skill=SkillView(id="text_modification", name="Text Modification", description="d"),
+        category=CategoryView(
+            id="paraphrasing", name="Paraphrasing", description="d", guidance="g"
+        ),
+        material=None,
+        material_text=TEXT + " " + TEXT,
+        count=1,
+    )
+
+
+def test_the_instruction_agent_refuses_a_key_its_instruction_does_not_state() -> None:
+    agent = ExcerptTaskAgent(
+        "instruct/paraphrasing", key_kinds=[ConstraintsKey], prompts=PromptLibrary()
+    )
+    task = {"instruction": "Paraphrase the text for a newsletter.", "text": TEXT}
+    unstated = {**task, "key": {"kind": "constraints", "max_words": 50}}
+    with pytest.raises(ParseError, match="task 1: max_words is 50, but the instruction"):
+        agent.parse(json.dumps({"tasks": [unstated]}), _instruct_input())
+    stated = {**unstated, "instruction": "Paraphrase the text in at most 50 words."}
+    batch = agent.parse(json.dumps({"tasks": [stated]}), _instruct_input())
+    assert batch.tasks[0].key.source == TEXT  # type: ignore[attr-defined]
