@@ -116,6 +116,8 @@ class Teacher:
         tool_outcome: how the tool-use assistant ends its conversations.
         wrong: instructions (substrings) the responder answers wrongly, to test
             verification; ``"*"`` answers every closed task wrongly.
+        rotate_kinds: write each task's key in the next of the kinds its type allows
+            (default: always the first), so a run exercises every kind.
     """
 
     def __init__(
@@ -124,11 +126,13 @@ class Teacher:
         bad_first: Sequence[str] = (),
         tool_outcome: str = "final_answer",
         wrong: Sequence[str] = (),
+        rotate_kinds: bool = False,
     ) -> None:
         self.calls: Counter[str] = Counter()
         self.bad_first = set(bad_first)
         self.tool_outcome = tool_outcome
         self.wrong = list(wrong)
+        self.rotate_kinds = rotate_kinds
 
     def __call__(self, messages: Sequence[Message]) -> str:
         system = messages[0]["content"]
@@ -195,9 +199,11 @@ class Teacher:
     def instruct(self, messages: Sequence[Message]) -> str:
         system, user = messages[0]["content"], messages[1]["content"]
         kinds = re.findall(r"^- ([a-z_]+): ", system.split("Answer keys allowed")[1], re.M)
-        kind = kinds[0]
         name = re.search(r'of the type "([^"]+)"', user)
         label = name.group(1) if name else "task"
+        turn = self.calls[f"instruct {label}"]
+        self.calls[f"instruct {label}"] += 1
+        kind = kinds[turn % len(kinds)] if self.rotate_kinds else kinds[0]
         n = int(re.search(r"Write (\d+) task", user).group(1))  # type: ignore[union-attr]
         passage = _block(user, "PASSAGE")
         excerpt = '"text": "<' in system

@@ -751,3 +751,21 @@ def test_constrained_decoding_cannot_write_a_labelled_option() -> None:
         assert not accepts(key(labelled, "Paris", "Milan")), labelled
     with pytest.raises(ValueError, match="starts with a label"):
         ChoiceKey(correct=["A) Rome"], distractors=["Paris", "Milan"])
+
+
+@pytest.mark.parametrize(
+    ("answer", "passes"),
+    [
+        ("Urgent", True),
+        ("It is urgent", True),
+        ("Not urgent", False),
+        ("urgent or routine", False),
+        ("It isn't urgent", False),
+        ("no, urgent", False),
+    ],
+)
+def test_an_exact_answer_that_negates_or_hedges_its_key_fails(answer: str, passes: bool) -> None:
+    key = ExactKey(value="Urgent")
+    assert (key.compare(answer, Layout()).status == "passed") is passes
+    # a key that itself says "not" still matches an answer that says it
+    assert ExactKey(value="not guilty").compare("He is not guilty", Layout()).status == "passed"

@@ -123,9 +123,15 @@ def normalize(text: str) -> str:
     return " ".join(t.split())
 
 
+#: Words that turn a longer answer against the target it contains ("not urgent", "T3 or
+#: T4", "isn't 1998": normalised, n't leaves a lone "t").
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "neither", "or", "without", "except", "t"})
+
+
 def _matches(answer: str, target: str, slack: int = 4) -> bool:
     """Normalised equality, or the target's words appearing as one run in an answer at
-    most ``slack`` words longer ("in 1998" matches "1998")."""
+    most ``slack`` words longer ("in 1998" matches "1998"), unless a word around the run
+    negates it or offers an alternative ("not urgent", "T3 or T4")."""
     a, t = normalize(answer), normalize(target)
     if not t:
         return False
@@ -134,7 +140,11 @@ def _matches(answer: str, target: str, slack: int = 4) -> bool:
     aw, tw = a.split(), t.split()
     if len(aw) > len(tw) + slack:
         return False
-    return any(aw[i : i + len(tw)] == tw for i in range(len(aw) - len(tw) + 1))
+    for i in range(len(aw) - len(tw) + 1):
+        if aw[i : i + len(tw)] == tw:
+            around = set(aw[:i] + aw[i + len(tw) :]) - set(tw)
+            return not around & _NEGATIONS
+    return False
 
 
 def parse_number(text: str) -> float | None:
