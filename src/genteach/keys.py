@@ -808,6 +808,18 @@ def _contains(text: str, phrase: str) -> bool:
     return bool(p) and f" {p} " in f" {t} "
 
 
+def _numbers(text: str) -> list[float]:
+    """Every number written with digits in ``text``, in order (thousands separators
+    dropped), without repeats."""
+    found: dict[float, None] = {}
+    for m in _NUMBER.finditer(text.replace("−", "-")):
+        try:
+            found[abs(float(m.group(0).replace(",", "")))] = None
+        except ValueError:
+            continue
+    return list(found)
+
+
 def longest_shared_run(text: str, source: str) -> int:
     """The length, in words, of the longest run of consecutive words ``text`` shares with
     ``source`` (both normalised: case, punctuation and articles do not matter)."""
@@ -900,13 +912,24 @@ class ConstraintsKey(AnswerKey):
         max_length=12,
         description="for format json: the keys every object must have",
     )
+    line_count: int | None = Field(
+        default=None, ge=1, le=60, description="the exact number of non-empty lines, or null"
+    )
+    acrostic: str | None = Field(
+        default=None,
+        description="a word the first letters of the non-empty lines spell, or null",
+    )
+    no_new_numbers: bool = Field(
+        default=False,
+        description="true when every number in the answer must occur in the text",
+    )
     rubric: list[str] = Field(
         default_factory=list,
         max_length=8,
         description="what a correct answer must also do that code cannot check",
     )
     # Set by code when the task is written (never asked of a model): the text the task
-    # works on, for ``max_copied_words``.
+    # works on, for ``max_copied_words`` and ``no_new_numbers``.
     source: SkipJsonSchema[str | None] = None
     form: ClassVar[str] = "open"
     _notes: ClassVar[frozenset[str]] = frozenset({"rubric", "source"})
@@ -930,6 +953,12 @@ class ConstraintsKey(AnswerKey):
         if self.format != "any":
             keys = f" with keys {', '.join(self.json_keys)}" if self.json_keys else ""
             parts.append(f"as {self.format.replace('_', ' ')}{keys}")
+        if self.line_count:
+            parts.append(f"{self.line_count} lines")
+        if self.acrostic:
+            parts.append(f'lines spelling "{self.acrostic}"')
+        if self.no_new_numbers:
+            parts.append("no number the text lacks")
         return parts
 
     def summary(self, layout: Layout) -> str:
@@ -946,7 +975,7 @@ class ConstraintsKey(AnswerKey):
         if self.min_words and self.max_words and self.min_words > self.max_words:
             return f"min_words {self.min_words} is above max_words {self.max_words}"
         stated = " ".join(re.findall(r"\d+", instruction.replace(",", "")))
-        for name in ("min_words", "max_words", "max_copied_words"):
+        for name in ("min_words", "max_words", "max_copied_words", "line_count"):
             n = getattr(self, name)
             if n is not None and str(n) not in stated.split():
                 return f"{name} is {n}, but the instruction does not state {n}"
@@ -961,6 +990,19 @@ class ConstraintsKey(AnswerKey):
                     f'{name} has "{_short(unstated[0], 40)}", which the instruction does not '
                     "name: state every required word, key and banned word in the instruction"
                 )
+        if self.acrostic is not None:
+            letters = re.sub(r"[^\w]", "", self.acrostic)
+            if not letters or not _contains(instruction, self.acrostic):
+                return (
+                    f'the acrostic "{_short(self.acrostic, 30)}" must be a word the '
+                    "instruction names"
+                )
+            if self.line_count is not None and self.line_count != len(letters):
+                return (
+                    f"the acrostic has {len(letters)} letters but line_count is {self.line_count}"
+                )
+        if self.no_new_numbers and source is None:
+            return "no_new_numbers needs the text the task works on"
         clash = [w for w in self.keep if any(_contains(w, x) for x in self.exclude)]
         if clash:
             return f'"{_short(clash[0], 40)}" is both kept and banned'
@@ -998,6 +1040,21 @@ class ConstraintsKey(AnswerKey):
         wrong_form = _format_problem(text, self.format, self.json_keys)
         if wrong_form:
             failures.append(wrong_form)
+        lines = [ln.strip("*_#>-• \t") for ln in text.splitlines() if ln.strip()]
+        if self.line_count and len(lines) != self.line_count:
+            failures.append(f"has {len(lines)} lines, not {self.line_count}")
+        if self.acrostic:
+            word = re.sub(r"[^\w]", "", self.acrostic).casefold()
+            initials = "".join(ln[:1] for ln in lines).casefold()
+            if initials != word:
+                failures.append(f'line initials spell "{initials}", not "{word}"')
+        if self.no_new_numbers and self.source is not None:
+            known = _numbers(self.source)
+            new = [n for n in _numbers(text) if n not in known]
+            if new:
+                failures.append(
+                    "gives numbers the text lacks: " + ", ".join(f"{n:g}" for n in new[:5])
+                )
         if failures:
             return self.result(
                 "failed", None, f"the answer {'; '.join(failures)}; the key: {self.summary(layout)}"
@@ -1005,6 +1062,84 @@ class ConstraintsKey(AnswerKey):
         n = len(self.rubric)
         unchecked = f"; not checked by code: {n} rubric point{'s' if n > 1 else ''}" if n else ""
         return self.result("passed", None, f"{'; '.join(self._checks())}{unchecked}")
+
+
+class FieldValue(BaseModel):
+    """One extracted field and its value."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, description="the field's name, as the instruction gives it")
+    value: str = Field(min_length=1, description="its correct value, as short as possible")
+
+
+def _last_json_object(text: str) -> dict[str, Any] | None:
+    """The last JSON object in ``text`` (fenced or bare), or None."""
+    decoder = json.JSONDecoder()
+    found = None
+    for m in re.finditer(r"\{", text):
+        try:
+            obj, _ = decoder.raw_decode(text, m.start())
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            found = obj
+    return found
+
+
+class FieldsKey(AnswerKey):
+    """Values extracted into named fields (text extraction): the answer is a JSON object
+    with the fields the instruction names, each compared with the key's value after
+    normalisation. With ``verbatim``, each value must occur in the text the task works
+    on (checked when the task is written): an extraction, not an invention."""
+
+    kind: Literal["fields"] = "fields"
+    fields: list[FieldValue] = Field(
+        min_length=1, max_length=20, description="every field the answer must give, in order"
+    )
+    verbatim: bool = Field(
+        default=True,
+        description="true when every value is copied from the text; false when some are "
+        "derived (a total, a normalised date)",
+    )
+    form: ClassVar[str] = "open"
+
+    def summary(self, layout: Layout) -> str:
+        return "{" + ", ".join(f"{f.name}: {_short(f.value, 25)}" for f in self.fields) + "}"
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        names = [normalize(f.name) for f in self.fields]
+        if len(set(names)) < len(names):
+            return "two fields have the same name"
+        unnamed = [f.name for f in self.fields if not _contains(instruction, f.name)]
+        if unnamed:
+            return f'the field "{_short(unnamed[0], 30)}" is not named in the instruction'
+        if self.verbatim and source is not None:
+            absent = [f for f in self.fields if not _contains(source, f.value)]
+            if absent:
+                return (
+                    f'the value "{_short(absent[0].value, 40)}" of {absent[0].name} is not in '
+                    'the text: copy values exactly, or set "verbatim" to false for derived ones'
+                )
+        return None
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        data = _last_json_object(response)
+        if data is None:
+            return self.result("failed", None, "no JSON object in the answer")
+        given = {normalize(str(k)): v for k, v in data.items()}
+        wrong = []
+        for f in self.fields:
+            value = given.get(normalize(f.name))
+            if value is None:
+                wrong.append(f"{f.name} missing")
+            elif not _matches(str(value), f.value, slack=0):
+                wrong.append(f'{f.name} "{_short(str(value), 30)}"')
+        answer = json.dumps(data, ensure_ascii=False)
+        if wrong:
+            return self.result(
+                "failed", answer, f"{'; '.join(wrong)}; the key is {self.summary(layout)}"
+            )
+        return self.result("passed", answer, f"{len(self.fields)} fields")
 
 
 class UnanswerableKey(AnswerKey):
@@ -1123,6 +1258,7 @@ BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
     LabelsKey,
     FreeTextKey,
     ConstraintsKey,
+    FieldsKey,
     UnanswerableKey,
     ProgramTestsKey,
     EnvironmentKey,
@@ -1189,6 +1325,8 @@ __all__ = [
     "ConstraintsKey",
     "EnvironmentKey",
     "ExactKey",
+    "FieldValue",
+    "FieldsKey",
     "FreeTextKey",
     "Judgement",
     "KeyKinds",

@@ -1,8 +1,8 @@
-"""The constraints key (genteach.keys.ConstraintsKey): an open answer checked by code
-against the constraints its instruction states. Each check is shown passing and failing,
-with the detail a reject record quotes; ``fit_task`` refuses keys whose constraints the
-instruction does not state or whose facts are not in the text; the instruction agent and
-the editor apply it."""
+"""Open-answer keys that code checks. The constraints key: an answer checked against the
+constraints its instruction states, each check shown passing and failing with the detail a
+reject record quotes; ``fit_task`` refuses keys whose constraints the instruction does not
+state or whose facts are not in the text, and the instruction agent and the editor apply
+it. The fields key: an extraction as a JSON object, its values found in the text."""
 
 from __future__ import annotations
 
@@ -148,3 +148,57 @@ def test_the_instruction_agent_refuses_a_key_its_instruction_does_not_state() ->
     stated = {**unstated, "instruction": "Paraphrase the text in at most 50 words."}
     batch = agent.parse(json.dumps({"tasks": [stated]}), _instruct_input())
     assert batch.tasks[0].key.source == TEXT  # type: ignore[attr-defined]
+
+
+def test_lines_acrostic_and_numbers_the_text_lacks() -> None:
+    poem = "Tides turn twice\nIn the estuary\nDown under the quay\nEbbing at dusk"
+    k = key(line_count=4, acrostic="TIDE")
+    assert k.fit_task('Write four lines, 4 in all, whose initials spell "TIDE".', TEXT) is None
+    assert k.check(poem, L).status == "passed"
+    v = k.check(poem.replace("Down", "Below"), L)
+    assert v.status == "failed" and 'line initials spell "tibe", not "tide"' in v.detail
+    assert "has 3 lines, not 4" in k.check("Tides\nIn\nDown", L).detail
+    assert key(acrostic="TIDE").fit_task("Write an acrostic.", TEXT) == (
+        'the acrostic "TIDE" must be a word the instruction names'
+    )
+    assert key(acrostic="TIDE", line_count=3).fit_task("3 lines spelling TIDE", TEXT) == (
+        "the acrostic has 4 letters but line_count is 3"
+    )
+    # data to text: every figure of the answer comes from the text
+    k = key(no_new_numbers=True)
+    assert k.fit_task("Describe the record; add no figure it lacks.", TEXT) is None
+    assert k.check("Opened in 2021, the tunnel cut commutes from 42 to 28 minutes.", L).passed
+    v = k.check("Opened in 2021, it cut commutes by 14 minutes (33%).", L)
+    assert v.detail.startswith("the answer gives numbers the text lacks: 14, 33")
+    assert key(no_new_numbers=True).fit_task("Describe it.", None) == (
+        "no_new_numbers needs the text the task works on"
+    )
+
+
+def test_fields_key_checks_an_extraction_against_the_text_and_the_answer() -> None:
+    from genteach.keys import FieldsKey
+
+    k = FieldsKey.model_validate(
+        {
+            "kind": "fields",
+            "fields": [{"name": "opened", "value": "March 2021"}, {"name": "after", "value": "28"}],
+        }
+    )
+    assert k.fit_task("Give JSON with keys opened and after.", TEXT) is None
+    assert k.fit_task("Give JSON with the key opened.", TEXT) == (
+        'the field "after" is not named in the instruction'
+    )
+    invented = FieldsKey.model_validate(
+        {**k.model_dump(), "fields": [{"name": "opened", "value": "May"}]}
+    )
+    reason = invented.fit_task("Give JSON with the key opened.", TEXT)
+    assert reason is not None and reason.startswith('the value "May" of opened is not in the text')
+    derived = FieldsKey.model_validate({**invented.model_dump(), "verbatim": False})
+    assert derived.fit_task("Give JSON with the key opened.", TEXT) is None
+    answer = 'The fields:\n```json\n{"Opened": "march 2021", "after": 28}\n```'
+    v = k.check(answer, L)
+    assert v.status == "passed" and v.detail == "2 fields"
+    v = k.check('{"opened": "2021", "after": 28}', L)
+    assert v.status == "failed" and v.detail.startswith('opened "2021"; the key is {opened: March')
+    assert k.check("opened: March 2021", L).detail == "no JSON object in the answer"
+    assert k.check('{"opened": "March 2021"}', L).detail.startswith("after missing")
