@@ -92,6 +92,11 @@ KEYS: dict[str, dict[str, Any]] = {
         "rubric": ["Keeps the critics' two objections."],
     },
 }
+KEYS["fields"] = {
+    "kind": "fields",
+    "fields": [{"name": "critics", "value": "a bus strike"}],
+    "verbatim": False,
+}
 CONSTRAINED_ANSWER = (
     "The critics say the traffic counts overstate the saving: a bus strike inflated them."
 )
@@ -183,6 +188,8 @@ class Teacher:
         for a constraints key, the constraints it checks, which an instruction must state)."""
         if kind == "constraints":
             return ' <constraints> Use "traffic counts", stay under 120 words, avoid "tunnel".'
+        if kind == "fields":
+            return ' <fields> Reply with JSON with the key "critics".'
         return f" <{kind}>"
 
     def edit_instruction(self, i: int, messages: Sequence[Message]) -> str:
@@ -323,6 +330,10 @@ class Teacher:
             return "Final answer: " + "; ".join(f"{i + 1} {x}" for i, x in enumerate(labels))
         if kind == "constraints":
             return "A tunnel." if wrong else CONSTRAINED_ANSWER
+        if kind == "fields":
+            return json.dumps(
+                {f["name"]: "the toll" if wrong else f["value"] for f in key["fields"]}
+            )
         if kind == "unanswerable":
             return (
                 "Final answer: (A)"
@@ -467,6 +478,8 @@ def flipped(key: dict[str, Any]) -> dict[str, Any]:
         }
     if kind == "free_text":
         return {**key, "rubric": ["States the opposite conclusion."]}
+    if kind == "fields":
+        return {**key, "fields": [{**f, "value": "the coast road"} for f in key["fields"]]}
     if kind == "labels":
         items = [dict(it) for it in key["items"]]
         items[0]["label"] = "False" if items[0]["label"] == "True" else "True"
