@@ -19,6 +19,7 @@ import asyncio
 import json
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -126,6 +127,9 @@ def main() -> int:
     ap.add_argument("--model", default=None, help="a .gguf file, or an HF folder or id")
     ap.add_argument("--json", type=Path)
     ap.add_argument(
+        "--out", type=Path, help="keep the run's output folder here (default: a temporary one)"
+    )
+    ap.add_argument(
         "--repair-style",
         choices=REPAIR_STYLES,
         default=LOCAL_REPAIR_STYLE,
@@ -135,8 +139,12 @@ def main() -> int:
     args = ap.parse_args()
 
     client = local_model_client(args.model, engine=args.engine)
-    with tempfile.TemporaryDirectory() as out:
-        row = asyncio.run(_run(args, client, out))
+    if args.out is not None:
+        shutil.rmtree(args.out, ignore_errors=True)
+        row = asyncio.run(_run(args, client, str(args.out)))
+    else:
+        with tempfile.TemporaryDirectory() as out:
+            row = asyncio.run(_run(args, client, out))
     row["engine"] = type(client).__name__
     row["model"] = client.model_name
     print(json.dumps(row, indent=2), flush=True)

@@ -213,13 +213,14 @@ class Teacher:
         kind = kinds[turn % len(kinds)] if self.rotate_kinds else kinds[0]
         n = int(re.search(r"Write (\d+) task", user).group(1))  # type: ignore[union-attr]
         passage = _block(user, "PASSAGE")
-        excerpt = '"text": "<' in system
+        excerpt = '"start": "<' in system
         tasks = []
         for i in range(1, n + 1):
             instruction = self.task_instruction(label, i, messages) + self.kind_tag(kind)
             task: dict[str, Any] = {"instruction": instruction, "key": dict(KEYS[kind])}
-            if excerpt:
-                task["text"] = " ".join(passage.split()[:60])
+            if excerpt:  # the first 60 words, named by their first and last eight
+                words = passage.split()[:60]
+                task["start"], task["end"] = " ".join(words[:8]), " ".join(words[-8:])
             tasks.append(task)
         return json.dumps({"tasks": tasks})
 

@@ -61,6 +61,8 @@ from genteach.keys import (
     ChoiceKey,
     ConstraintsKey,
     ExactKey,
+    FieldsKey,
+    FieldValue,
     FreeTextKey,
     Judgement,
     KeyKinds,
@@ -171,6 +173,12 @@ KEYS: dict[str, AnswerKey] = {
         max_words=60,
         rubric=["Keeps the critics' objection."],
     ),
+    "fields": FieldsKey(
+        fields=[
+            FieldValue(name="vote margin", value="five votes to two"),
+            FieldValue(name="weeks closed", value="twelve"),
+        ]
+    ),
     "unanswerable": UnanswerableKey(
         missing="the sales figures after the closure", shown=CHOICE.model_dump()
     ),
@@ -193,6 +201,7 @@ INSTRUCTIONS: dict[str, str] = {
     "labels": "Label each statement True or False according to the passage.",
     "free_text": "How convincing is the evidence that the closure worked? Answer in one paragraph.",
     "constraints": 'Rewrite the text for a newsletter in at most 60 words, without the word "closure".',
+    "fields": "Reply with JSON with the keys vote margin and weeks closed.",
     "unanswerable": "Which of the following is best supported by the passage?",
     "tool_outcome": REQUEST,
 }

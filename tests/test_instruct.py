@@ -213,12 +213,15 @@ def excerpts(prompts: PromptLibrary) -> ExcerptTaskAgent:
 
 
 def excerpt_answer(text: str) -> str:
+    """An answer naming ``text`` as its excerpt by its first and last eight words."""
+    words = text.split()
     return answer(
         (
             "Paraphrase the text for a child.",
             {"kind": "free_text", "rubric": ["Keeps the prices."]},
         ),
-        text=text,
+        start=" ".join(words[:8]),
+        end=" ".join(words[-8:]),
     )
 
 
@@ -227,36 +230,51 @@ def test_excerpts_have_40_to_250_words(excerpts: ExcerptTaskAgent, words: int, o
     inp = instruct_input(Passage(text=SOURCE), count=1)
     if ok:
         (task,) = excerpts.parse(excerpt_answer(excerpt_of(words)), inp).tasks  # type: ignore[attr-defined]
-        assert isinstance(task, ExcerptDraft) and len(task.text.split()) == words
+        assert isinstance(task, ExcerptDraft) and task.text == excerpt_of(words)
     else:
         with pytest.raises(ParseError) as exc:
             excerpts.parse(excerpt_answer(excerpt_of(words)), inp)
         assert exc.value.reason == (
-            f"task 1: the excerpt has {words} words; quote 40 to 250 words of the passage"
+            f"task 1: the excerpt from start to end has {words} words; choose one of 40 to 250 "
+            "words"
         )
 
 
-def test_an_excerpt_must_be_verbatim(excerpts: ExcerptTaskAgent) -> None:
+def test_an_excerpt_is_named_by_words_copied_exactly(excerpts: ExcerptTaskAgent) -> None:
     inp = instruct_input(Passage(text=SOURCE), count=1)
-    for changed in (
-        excerpt_of(50).replace("costs", "cost", 1),
-        excerpt_of(20) + " ... " + excerpt_of(30, start=100),
-    ):
-        with pytest.raises(ParseError) as exc:
-            excerpts.parse(excerpt_answer(changed), inp)
-        assert exc.value.reason == (
-            "task 1: the excerpt is not a verbatim part of the passage; copy it exactly (same "
-            "words and punctuation, no ellipses or added notes)"
-        )
+    changed = excerpt_answer(excerpt_of(50).replace("Sentence 0 of", "Sentence zero of", 1))
+    with pytest.raises(ParseError, match='task 1: "start" is not a verbatim part of the passage'):
+        excerpts.parse(changed, inp)
+    backwards = json.loads(excerpt_answer(excerpt_of(50, start=100)))
+    backwards["tasks"][0]["start"] = json.loads(excerpt_answer(excerpt_of(50, start=200)))["tasks"][
+        0
+    ]["start"]
+    with pytest.raises(ParseError, match='task 1: "end" is not a verbatim part of the passage af'):
+        excerpts.parse(json.dumps(backwards), inp)
 
 
-def test_an_excerpt_is_recut_from_the_passage(excerpts: ExcerptTaskAgent) -> None:
+def test_an_excerpt_is_cut_from_the_passage(excerpts: ExcerptTaskAgent) -> None:
     source = SOURCE.replace("Sentence 3 ", "Sentence 3\n\n", 1)
     inp = instruct_input(Passage(text=source), count=1)
-    squashed = " ".join(source.split()[:60])  # the model lost the paragraph break
-    (task,) = excerpts.parse(excerpt_answer(squashed), inp).tasks  # type: ignore[attr-defined]
+    (task,) = excerpts.parse(excerpt_answer(" ".join(source.split()[:60])), inp).tasks  # type: ignore[attr-defined]
     assert "Sentence 3\n\nof" in task.text and source.startswith(task.text)
+    assert len(task.text.split()) == 60
     assert task.material(Passage(title="Whole", text=source)) == Passage(text=task.text)
+
+
+def test_the_end_closes_the_first_excerpt_long_enough(excerpts: ExcerptTaskAgent) -> None:
+    # the closing words end 19 and 66 words into the passage: the first would cut
+    # an excerpt too short, so the excerpt runs to the second
+    mark = "as the records of the guild show."
+    source = f"Opening words of the excerpt come first here. {'w ' * 4}{mark} {'v ' * 40}{mark} end"
+    inp = instruct_input(Passage(text=source), count=1)
+    text = answer(
+        ("Paraphrase the text for a child.", {"kind": "free_text", "rubric": ["Keeps it."]}),
+        start="Opening words of the excerpt come first here.",
+        end=mark,
+    )
+    (task,) = excerpts.parse(text, inp).tasks  # type: ignore[attr-defined]
+    assert task.text == source[: -len(" end")] and len(task.text.split()) == 66
 
 
 def test_find_verbatim() -> None:

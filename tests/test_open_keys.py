@@ -141,7 +141,12 @@ def test_the_instruction_agent_refuses_a_key_its_instruction_does_not_state() ->
     agent = ExcerptTaskAgent(
         "instruct/paraphrasing", key_kinds=[ConstraintsKey], prompts=PromptLibrary()
     )
-    task = {"instruction": "Paraphrase the text for a newsletter.", "text": TEXT}
+    words = TEXT.split()
+    task = {
+        "instruction": "Paraphrase the text for a newsletter.",
+        "start": " ".join(words[:8]),
+        "end": " ".join(words[-8:]),
+    }
     unstated = {**task, "key": {"kind": "constraints", "max_words": 50}}
     with pytest.raises(ParseError, match="task 1: max_words is 50, but the instruction"):
         agent.parse(json.dumps({"tasks": [unstated]}), _instruct_input())
@@ -202,3 +207,23 @@ def test_fields_key_checks_an_extraction_against_the_text_and_the_answer() -> No
     assert v.status == "failed" and v.detail.startswith('opened "2021"; the key is {opened: March')
     assert k.check("opened: March 2021", L).detail == "no JSON object in the answer"
     assert k.check('{"opened": "March 2021"}', L).detail.startswith("after missing")
+
+
+def test_an_extraction_reads_the_outer_object_and_a_verbatim_list_is_checked() -> None:
+    from genteach.keys import FieldsKey, ListKey
+
+    k = FieldsKey.model_validate(
+        {"kind": "fields", "fields": [{"name": "buyer", "value": "Ana Ruiz"}]}
+    )
+    nested = 'Result: {"buyer": "Ana Ruiz", "address": {"city": "Leeds"}}'
+    assert k.check(nested, L).status == "passed"
+    items = ListKey(items=["42", "28 minutes"], verbatim=True)
+    assert items.fit_task("List the figures.", TEXT) is None
+    invented = ListKey(items=["42", "30 minutes"], verbatim=True)
+    assert invented.fit_task("List the figures.", TEXT) == (
+        'the item "30 minutes" is not in the text: copy items exactly, or set "verbatim" to false'
+    )
+    assert ListKey(items=["42", "30 minutes"]).fit_task("List them.", TEXT) is None
+    # a thousands separator does not split an item
+    money = ListKey(items=["1,200 pounds", "a bus strike"])
+    assert money.compare("1,200 pounds, a bus strike", L).status == "passed"

@@ -100,8 +100,8 @@ def test_the_choice_system_prompt(responder: Responder) -> None:
         message(
             "system",
             PREAMBLE.format(closed=CLOSED)
-            + "The question is multiple choice. Weigh each option against the material: say "
-            "briefly why each wrong option fails and why the right one holds. Then end with one "
+            + "For this multiple-choice question, check every option against the material in "
+            "your own words: why each wrong one fails, why the right one holds. Then end with one "
             'line naming the option by its label exactly as shown, for example "Final answer: '
             '(B)".',
         ),
@@ -162,8 +162,8 @@ def test_the_open_system_prompt(responder: Responder) -> None:
         (
             ChoiceKey(correct=["alpha", "gamma"], distractors=["beta", "delta"]),
             Layout(order=[0, 2, 1, 3], labels="lower_paren"),
-            "The question is multiple choice. Weigh each option against the material: say "
-            "briefly why each wrong option fails and why the right one holds. More than one "
+            "For this multiple-choice question, check every option against the material in "
+            "your own words: why each wrong one fails, why the right one holds. More than one "
             "option may be correct: name every correct one. Then end with one line naming the "
             'options by their labels exactly as shown, for example "Final answer: (b)" or '
             '"Final answer: (a), (c)".',

@@ -187,8 +187,8 @@ def test_text_modification_guidance_renders(taxonomy: Taxonomy, lib: PromptLibra
         )
         text = system["content"]
         assert f"The task type, {item.name}:" in text
-        assert "verbatim" in text and "40 to 250 words" in text
-        assert '"text": "<the exact excerpt of the passage the student works on' in text
+        assert "copied exactly" in text and "40 to 250 words" in text
+        assert '{"start": "<the first 6 to 12 words of the excerpt, copied exactly' in text
         assert text.endswith(agent.output_shape())
         source = lib.source(category.guidance)
         assert 4 <= len(source.splitlines()) <= 14, item.id

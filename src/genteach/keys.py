@@ -522,6 +522,20 @@ class ListKey(AnswerKey):
     kind: Literal["list"] = "list"
     items: list[str] = Field(min_length=2, max_length=20, description="every item, short")
     ordered: bool = Field(default=False, description="true only if the order matters")
+    verbatim: bool = Field(
+        default=False,
+        description="true when every item is copied from the text (an extraction)",
+    )
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        if self.verbatim and source is not None:
+            absent = [i for i in self.items if not _contains(source, i)]
+            if absent:
+                return (
+                    f'the item "{_short(absent[0], 40)}" is not in the text: copy items exactly, '
+                    'or set "verbatim" to false'
+                )
+        return None
 
     def summary(self, layout: Layout) -> str:
         return "[" + "; ".join(_short(i, 30) for i in self.items) + "]"
@@ -529,7 +543,8 @@ class ListKey(AnswerKey):
     def compare(self, answer: str, layout: Layout) -> Verification:
         given = [
             re.sub(r"^\s*(?:[-*•]|\d+[.)]|\(?[a-z]\))\s*", "", part).strip()
-            for part in re.split(r"[;\n]|,(?![^()]*\))", answer)
+            # commas split items, except in numbers (1,200) and inside parentheses
+            for part in re.split(r"[;\n]|,(?!\d{3}\b)(?![^()]*\))", answer)
         ]
         given = [g for g in given if normalize(g)]
         if len(given) == 1 and says_unsettled(given[0]):
@@ -1073,16 +1088,19 @@ class FieldValue(BaseModel):
 
 
 def _last_json_object(text: str) -> dict[str, Any] | None:
-    """The last JSON object in ``text`` (fenced or bare), or None."""
+    """The last top-level JSON object in ``text`` (fenced or bare; an object nested in it
+    is part of it, not another), or None."""
     decoder = json.JSONDecoder()
-    found = None
-    for m in re.finditer(r"\{", text):
+    found, pos = None, text.find("{")
+    while pos != -1:
         try:
-            obj, _ = decoder.raw_decode(text, m.start())
+            obj, end = decoder.raw_decode(text, pos)
         except ValueError:
+            pos = text.find("{", pos + 1)
             continue
         if isinstance(obj, dict):
             found = obj
+        pos = text.find("{", end)
     return found
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.json_schema import SkipJsonSchema
 
 from genteach.agents.base import Agent, AgentResult, AgentSkipped, list_bounded
 from genteach.agents.parsing import ParseError
@@ -68,14 +69,22 @@ class TaskDraft(BaseModel):
 
 class ExcerptDraft(TaskDraft):
     """A task that works on its own excerpt of the passage (text modification). The
-    excerpt is written first: the instruction and its rubric are about it."""
+    excerpt is named first, by its first and last words (``start``, ``end``), and code cuts
+    it from the passage (``text``): a model never copies a long excerpt, which costs
+    tokens and, copied by a small model, rarely stays verbatim."""
 
-    shape_first: ClassVar[tuple[str, ...]] = ("text",)
+    shape_first: ClassVar[tuple[str, ...]] = ("start", "end")
 
-    text: str = Field(
-        min_length=20,
-        description="the exact excerpt of the passage the student works on, copied verbatim",
+    start: str = Field(
+        min_length=10,
+        description="the first 6 to 12 words of the excerpt, copied exactly from the passage",
     )
+    end: str = Field(
+        min_length=10,
+        description="the last 6 to 12 words of the excerpt, copied exactly from the passage",
+    )
+    # Set by code (never asked of a model): the excerpt, cut from the passage.
+    text: SkipJsonSchema[str] = ""
 
     def material(self, base: Material) -> Material:
         return Passage(title="", text=self.text)
@@ -197,22 +206,36 @@ class ExcerptTaskAgent(SeedInstructionAgent):
     def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
         super().check_task(i, task, inputs)
         assert isinstance(task, ExcerptDraft)
-        words = len(task.text.split())
-        if not self.min_excerpt_words <= words <= self.max_excerpt_words:
-            raise ParseError(
-                f"task {i}: the excerpt has {words} words; quote {self.min_excerpt_words} to "
-                f"{self.max_excerpt_words} words of the passage"
-            )
         if inputs is None:
             return
-        source = inputs.material_text
-        span = find_verbatim(source, task.text)
-        if span is None:
+        task.text = self.cut_excerpt(i, inputs.material_text, task.start, task.end)
+
+    def cut_excerpt(self, i: int, source: str, start: str, end: str) -> str:
+        """The excerpt of ``source`` from the words ``start`` to the words ``end`` (the first
+        occurrence of each, ``end`` after ``start``), within the word bounds. Raises
+        ParseError."""
+        first = find_verbatim(source, start)
+        if first is None:
             raise ParseError(
-                f"task {i}: the excerpt is not a verbatim part of the passage; copy it "
-                "exactly (same words and punctuation, no ellipses or added notes)"
+                f'task {i}: "start" is not a verbatim part of the passage; copy the first words '
+                "of the excerpt exactly (same words and punctuation)"
             )
-        task.text = source[span[0] : span[1]]
+        # the first occurrence of ``end`` after ``start`` that closes a long enough excerpt
+        ends = [first[1] + e for _, e in find_all_verbatim(source[first[1] :], end)]
+        if not ends:
+            raise ParseError(
+                f'task {i}: "end" is not a verbatim part of the passage after "start"; copy the '
+                "last words of the excerpt exactly"
+            )
+        cuts = [source[first[0] : e] for e in ends]
+        text = next((c for c in cuts if len(c.split()) >= self.min_excerpt_words), cuts[-1])
+        words = len(text.split())
+        if not self.min_excerpt_words <= words <= self.max_excerpt_words:
+            raise ParseError(
+                f"task {i}: the excerpt from start to end has {words} words; choose one of "
+                f"{self.min_excerpt_words} to {self.max_excerpt_words} words"
+            )
+        return text
 
     def task_source(self, task: TaskDraft, inputs: InstructInput | None) -> str | None:
         assert isinstance(task, ExcerptDraft)
@@ -234,12 +257,16 @@ def key_shapes(kinds: Sequence[type[AnswerKey]]) -> dict[str, str]:
 def find_verbatim(source: str, excerpt: str) -> tuple[int, int] | None:
     """The span of ``source`` that ``excerpt`` copies, ignoring differences in whitespace
     only; None when it is not a verbatim part."""
+    return next(iter(find_all_verbatim(source, excerpt)), None)
+
+
+def find_all_verbatim(source: str, excerpt: str) -> list[tuple[int, int]]:
+    """Every span of ``source`` that ``excerpt`` copies (whitespace aside), in order."""
     words = excerpt.split()
     if not words:
-        return None
+        return []
     pattern = r"\s+".join(re.escape(w) for w in words)
-    m = re.search(pattern, source)
-    return (m.start(), m.end()) if m else None
+    return [(m.start(), m.end()) for m in re.finditer(pattern, source)]
 
 
 __all__ = [
