@@ -227,3 +227,11 @@ def test_an_extraction_reads_the_outer_object_and_a_verbatim_list_is_checked() -
     # a thousands separator does not split an item
     money = ListKey(items=["1,200 pounds", "a bus strike"])
     assert money.compare("1,200 pounds, a bus strike", L).status == "passed"
+
+
+def test_list_markers_and_quotes_do_not_count_against_a_line_form() -> None:
+    k = key(no_new_numbers=True)
+    assert k.fit_task("Describe it; add no figure.", TEXT) is None
+    assert k.check("1. The commute fell from 42 to 28 minutes.\n2) It opened in 2021.", L).passed
+    quoted = '"Tides turn"\n“In the bay”\n‘Down we go’\nEbb'
+    assert key(acrostic="TIDE").check(quoted, L).status == "passed"

@@ -897,7 +897,7 @@ class ConstraintsKey(AnswerKey):
     kind: Literal["constraints"] = "constraints"
     keep: list[str] = Field(
         default_factory=list,
-        max_length=10,
+        max_length=20,
         description="facts from the text (figures, names, terms) that a correct answer "
         "contains unchanged, each copied exactly from the text, 1 to 6 words",
     )
@@ -1055,7 +1055,7 @@ class ConstraintsKey(AnswerKey):
         wrong_form = _format_problem(text, self.format, self.json_keys)
         if wrong_form:
             failures.append(wrong_form)
-        lines = [ln.strip("*_#>-• \t") for ln in text.splitlines() if ln.strip()]
+        lines = [ln.strip("*_#>-• \t\"'“”‘’«»") for ln in text.splitlines() if ln.strip()]
         if self.line_count and len(lines) != self.line_count:
             failures.append(f"has {len(lines)} lines, not {self.line_count}")
         if self.acrostic:
@@ -1065,7 +1065,9 @@ class ConstraintsKey(AnswerKey):
                 failures.append(f'line initials spell "{initials}", not "{word}"')
         if self.no_new_numbers and self.source is not None:
             known = _numbers(self.source)
-            new = [n for n in _numbers(text) if n not in known]
+            # list markers ("1.", "2)") number the lines, they are not figures
+            unlisted = re.sub(r"(?m)^\s*\d{1,2}[.)]\s", "", text)
+            new = [n for n in _numbers(unlisted) if n not in known]
             if new:
                 failures.append(
                     "gives numbers the text lacks: " + ", ".join(f"{n:g}" for n in new[:5])
