@@ -212,6 +212,18 @@ def _parser() -> argparse.ArgumentParser:
     tv.add_argument("path", nargs="?", help="taxonomy YAML (default: built-in)")
     tv.add_argument("--prompts", action="append", default=[])
     tv.set_defaults(func=_taxonomy_validate)
+    td = tsub.add_parser("docs", help="write one Markdown page per skill (and an index)")
+    td.add_argument("--taxonomy")
+    td.add_argument("--out", required=True, help="folder for the pages (e.g. docs/skills)")
+    td.add_argument(
+        "--examples",
+        action="append",
+        default=[],
+        metavar="RECORDS",
+        help="records .jsonl (or an output folder) whose first record per skill and teacher "
+        "is shown as an example (repeatable)",
+    )
+    td.set_defaults(func=_taxonomy_docs)
 
     i = sub.add_parser("inspect", help="show records and the agents that made them")
     i.add_argument("path", help="output folder or records .jsonl")
@@ -789,6 +801,28 @@ def _taxonomy_validate(args: argparse.Namespace) -> int:
         f"{tax.source}: valid ({len(tax.skills)} skills, {len(tax.ready_skills())} ready, "
         f"{tax.sub_category_count} sub-categories)"
     )
+    return 0
+
+
+def _taxonomy_docs(args: argparse.Namespace) -> int:
+    from genteach.pipeline import RECORDS_FILE
+    from genteach.records import read_records
+    from genteach.skill_docs import write_skill_docs
+    from genteach.taxonomy import load_taxonomy
+
+    tax = load_taxonomy(args.taxonomy)
+    records = []
+    for name in args.examples:
+        path = Path(name)
+        path = path / RECORDS_FILE if path.is_dir() else path
+        if not path.is_file():
+            print(
+                f"genteach taxonomy docs: --examples {name}: no such records file", file=sys.stderr
+            )
+            return 2
+        records += read_records(path)
+    written = write_skill_docs(tax, Path(args.out), records)
+    print(f"wrote {len(written)} pages to {args.out} ({len(records)} example records read)")
     return 0
 
 
