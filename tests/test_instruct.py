@@ -340,3 +340,32 @@ def test_every_decoding_schema_compiles_for_constrained_decoding(prompts: Prompt
             tokenizer, llguidance.LLMatcher.grammar_from_json_schema(schema), log_level=0
         )
         assert not matcher.is_error(), (model.__name__, matcher.get_error())
+
+
+# -- closed-book tasks ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("What does the passage say about tides?", "the passage"),
+        ("According to the author, why did the guild fail?", "According to the author"),
+        ("Using the data described above, compute the rate.", "described above"),
+        ("Which gas do plants take in during photosynthesis?", None),
+        ("In the text of the 1689 Bill of Rights, which body must consent?", None),
+        ("According to the question's table, which value is largest?", None),
+    ],
+)
+def test_refers_to_material(text: str, found: str | None) -> None:
+    from genteach.agents.instruct import refers_to_material
+
+    assert refers_to_material(text) == found
+
+
+def test_a_closed_book_task_may_not_lean_on_the_passage(prompts: PromptLibrary) -> None:
+    from genteach.agents import ClosedBookTaskAgent
+
+    agent = ClosedBookTaskAgent("instruct/concept_check", prompts=prompts, key_kinds=[ExactKey])
+    leaning = answer(("Which figure does the passage give?", {"kind": "exact", "value": "42"}))
+    with pytest.raises(ParseError, match='task 1: the instruction refers to "the passage", which'):
+        agent.parse(leaning, instruct_input())
+    standing = answer(("How many minutes are in 0.7 hours?", {"kind": "exact", "value": "42"}))
+    assert agent.parse(standing, instruct_input()).tasks[0].key.value == "42"  # type: ignore[attr-defined]

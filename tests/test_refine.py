@@ -609,3 +609,15 @@ def test_an_edited_task_must_still_state_its_keys_constraints() -> None:
     text = edits({"instruction": "Rewrite it for a child in at most 25 words.", "key": tighter})
     (rev,) = editor.parse(text, inputs).revisions
     assert isinstance(rev.key, ConstraintsKey) and rev.key.source == PASSAGE.text
+
+
+def test_a_closed_book_edit_may_not_lean_on_the_passage() -> None:
+    from genteach.agents import ClosedBookEditor
+
+    editor = ClosedBookEditor("editor", prompts=PromptLibrary(), key_kinds=[ChoiceKey])
+    leaning = edits({"instruction": "Which figure does the passage report for traffic?"})
+    with pytest.raises(ParseError, match=r'edit 1 \(complexify\): the instruction refers to "the'):
+        editor.parse(leaning, edit_input("complexify"))
+    standing = edits({"instruction": "Which change in traffic did the tunnel bring?"})
+    (rev,) = editor.parse(standing, edit_input("complexify")).revisions
+    assert rev.instruction == "Which change in traffic did the tunnel bring?"

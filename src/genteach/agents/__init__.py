@@ -12,6 +12,7 @@ from genteach.agents.base import (
     RepairStyle,
 )
 from genteach.agents.instruct import (
+    ClosedBookTaskAgent,
     ExcerptDraft,
     ExcerptTaskAgent,
     InstructInput,
@@ -21,6 +22,7 @@ from genteach.agents.instruct import (
 )
 from genteach.agents.parsing import ParseError, SkipItem, extract_json_object, parse_json_as
 from genteach.agents.refine import (
+    ClosedBookEditor,
     Edit,
     EditInput,
     Editor,
@@ -70,6 +72,8 @@ __all__ = [
     "ApiResult",
     "ApiSpec",
     "CategoryView",
+    "ClosedBookEditor",
+    "ClosedBookTaskAgent",
     "ContentTransformer",
     "Edit",
     "EditInput",

@@ -242,6 +242,39 @@ class ExcerptTaskAgent(SeedInstructionAgent):
         return task.text
 
 
+#: Words by which a task leans on a text its reader never sees (closed-book skills).
+_MATERIAL_REFERENCE = re.compile(
+    r"\b(?:the|this|that|above|given|following|preceding|provided) (?:passage|text|article|"
+    r"excerpt|document|material|reading|extract|source|author|writer)s?\b(?!\s+of\b)"
+    r"|\baccording to the (?!question)\w+|\b(?:as )?(?:described|stated|mentioned|shown) above\b",
+    re.IGNORECASE,
+)
+
+
+def refers_to_material(text: str) -> str | None:
+    """The words by which ``text`` refers to a passage its reader does not see ("the
+    passage", "according to the author", "described above"), or None. "The text of the
+    treaty" and "the passage of the bill" name something else."""
+    m = _MATERIAL_REFERENCE.search(text)
+    return m.group(0) if m else None
+
+
+class ClosedBookTaskAgent(SeedInstructionAgent):
+    """An instruction agent for closed-book skills (multiple choice, open-domain QA): the
+    student sees the task and never the passage it was written from, so an instruction
+    that refers to the passage is sent back. The skill's student framings leave the
+    material out; its task-type guidance says what to write into the task instead."""
+
+    def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
+        super().check_task(i, task, inputs)
+        found = refers_to_material(task.instruction)
+        if found:
+            raise ParseError(
+                f'task {i}: the instruction refers to "{found}", which the student never sees: '
+                "write everything the question needs into the question itself"
+            )
+
+
 def key_templates(kinds: Sequence[type[AnswerKey]]) -> list[str]:
     """The rule templates of key kinds (``keys/<kind>.j2``; a kind of the user's own
     without one falls back to ``keys/_default.j2``)."""
@@ -271,6 +304,7 @@ def find_all_verbatim(source: str, excerpt: str) -> list[tuple[int, int]]:
 
 __all__ = [
     "KEY_PLACEHOLDER",
+    "ClosedBookTaskAgent",
     "ExcerptDraft",
     "ExcerptTaskAgent",
     "InstructInput",
@@ -280,4 +314,5 @@ __all__ = [
     "find_verbatim",
     "key_shapes",
     "key_templates",
+    "refers_to_material",
 ]

@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Union
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from genteach.agents.base import Agent, list_bounded
-from genteach.agents.instruct import key_shapes, key_templates
+from genteach.agents.instruct import key_shapes, key_templates, refers_to_material
 from genteach.agents.parsing import ParseError, shares_words
 from genteach.agents.views import CategoryView, GoalView, SkillView
 from genteach.keys import AnswerKey, KeyKinds, UnanswerableKey, kind_of
@@ -299,7 +299,23 @@ class Editor(Agent[EditInput, Revisions]):
         return material
 
 
+class ClosedBookEditor(Editor):
+    """The editor of closed-book skills: a revised instruction must not refer to the
+    passage the student never sees (see :class:`~genteach.agents.ClosedBookTaskAgent`)."""
+
+    def revise(self, i: int, edit: Edit, goal: GoalView, inputs: EditInput) -> Revision:
+        revision = super().revise(i, edit, goal, inputs)
+        found = refers_to_material(revision.instruction)
+        if found:
+            raise ParseError(
+                f'edit {i} ({goal.id}): the instruction refers to "{found}", which the student '
+                "never sees: write everything the question needs into the question itself"
+            )
+        return revision
+
+
 __all__ = [
+    "ClosedBookEditor",
     "Edit",
     "EditInput",
     "Editor",

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE, Agent, AgentResult
-from genteach.agents.instruct import ExcerptTaskAgent, SeedInstructionAgent
-from genteach.agents.refine import Editor
+from genteach.agents.instruct import ClosedBookTaskAgent, ExcerptTaskAgent, SeedInstructionAgent
+from genteach.agents.refine import ClosedBookEditor, Editor
 from genteach.agents.tool_use import ApiListBuilder, ToolEditor, ToolTaskAgent
 from genteach.agents.transform import ContentTransformer, IdentityTransformer
 from genteach.agents.views import CategoryView, SkillView
@@ -284,8 +284,10 @@ AGENT_KINDS: dict[str, type[Any]] = {
     "api_list": ApiListBuilder,
     "instruct": SeedInstructionAgent,
     "excerpt": ExcerptTaskAgent,
+    "closed_book": ClosedBookTaskAgent,
     "tool_task": ToolTaskAgent,
     "editor": Editor,
+    "closed_book_editor": ClosedBookEditor,
     "tool_editor": ToolEditor,
 }
 
@@ -295,6 +297,7 @@ _TEMPLATE_KEYS = {
     "api_list": ("transform_system", "transform_user"),
     "instruct": ("instruct_system", "instruct_user"),
     "excerpt": ("instruct_system", "instruct_user"),
+    "closed_book": ("instruct_system", "instruct_user"),
     "tool_task": ("instruct_system", "instruct_user"),
 }
 
