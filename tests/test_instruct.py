@@ -369,3 +369,17 @@ def test_a_closed_book_task_may_not_lean_on_the_passage(prompts: PromptLibrary) 
         agent.parse(leaning, instruct_input())
     standing = answer(("How many minutes are in 0.7 hours?", {"kind": "exact", "value": "42"}))
     assert agent.parse(standing, instruct_input()).tasks[0].key.value == "42"  # type: ignore[attr-defined]
+
+
+def test_quotes_and_markers_around_the_excerpt_words_are_ignored(
+    excerpts: ExcerptTaskAgent,
+) -> None:
+    inp = instruct_input(Passage(text=SOURCE), count=1)
+    words = excerpt_of(50).split()
+    text = answer(
+        ("Paraphrase the text for a child.", {"kind": "free_text", "rubric": ["Keeps it."]}),
+        start='>>>"' + " ".join(words[:8]) + "...",
+        end="…" + " ".join(words[-8:]) + '"',
+    )
+    (task,) = excerpts.parse(text, inp).tasks  # type: ignore[attr-defined]
+    assert task.text == excerpt_of(50)

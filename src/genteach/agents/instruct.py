@@ -214,6 +214,10 @@ class ExcerptTaskAgent(SeedInstructionAgent):
         """The excerpt of ``source`` from the words ``start`` to the words ``end`` (the first
         occurrence of each, ``end`` after ``start``), within the word bounds. Raises
         ParseError."""
+        # quotes, ellipses and input markers around the words are not part of them (a
+        # closing full stop is)
+        start = start.strip(_AROUND_WORDS + ".").removesuffix("...").strip()
+        end = end.strip(_AROUND_WORDS).removesuffix("...").removeprefix("...").strip()
         first = find_verbatim(source, start)
         if first is None:
             raise ParseError(
@@ -241,6 +245,9 @@ class ExcerptTaskAgent(SeedInstructionAgent):
         assert isinstance(task, ExcerptDraft)
         return task.text
 
+
+#: What a model may put around the words it quotes: quotes, ellipses, input markers.
+_AROUND_WORDS = " \t\n\"'“”‘’«»<>…"
 
 #: Words by which a task leans on a text its reader never sees (closed-book skills).
 _MATERIAL_REFERENCE = re.compile(
