@@ -151,6 +151,7 @@ class Teacher:
     @staticmethod
     def role(system: str) -> str:
         for marker, role in (
+            ("You play the user in a conversation", "user_simulator"),
             ("content transformation agent", "transform"),
             ("You are an API designer", "api_list"),
             ("write user requests of exactly one family", "tool_task"),
@@ -279,6 +280,9 @@ class Teacher:
         return json.dumps({"edits": edits})
 
     def respond(self, messages: Sequence[Message]) -> str:
+        follow_up = re.search(r"follow-up (\d+)\)", messages[-1]["content"])
+        if follow_up is not None:  # a later turn of a conversation (``user_simulator``)
+            return self.follow_up_reply(int(follow_up.group(1)))
         # the student's message (a repair request may follow it)
         user = next(m["content"] for m in messages if m["role"] == "user")
         key = self.key_for(user)
@@ -342,6 +346,34 @@ class Teacher:
                 else "Final answer: cannot be determined from the passage"
             )
         return ANSWER
+
+    # -- conversations ---------------------------------------------------------------
+    def user_simulator(self, messages: Sequence[Message]) -> str:
+        """The next user message: one per move, numbered, with a word limit and a required
+        phrase when the move sets a limit (``follow_up_reply`` meets both)."""
+        user = messages[1]["content"]
+        n = int(re.search(r"Write user message (\d+) of", user).group(1))  # type: ignore[union-attr]
+        move = re.search(r"The move to make: ([^.]+)\.", user).group(1)  # type: ignore[union-attr]
+        if "This move sets a limit" in user:
+            limit = 20 + 5 * n
+            return json.dumps(
+                {
+                    "message": f'Now {limit} words at most, with "traffic counts" '
+                    f"({move.lower()}, follow-up {n}).",
+                    "constraints": {"max_words": limit, "include": ["traffic counts"]},
+                }
+            )
+        return json.dumps(
+            {"message": f"Tell me more: {move.lower()} (follow-up {n}).", "constraints": None}
+        )
+
+    @staticmethod
+    def follow_up_reply(n: int) -> str:
+        """A reply to follow-up ``n``: short, distinct per turn, with "traffic counts"."""
+        return (
+            f"On your point {n}: the traffic counts missed the coast road, and the bus strike "
+            "inflated the earlier figures."
+        )
 
     # -- tool use --------------------------------------------------------------------
     def api_list(self, messages: Sequence[Message]) -> str:

@@ -29,6 +29,7 @@ from genteach.agents import (
     ApiListBuilder,
     ContentTransformer,
     EditInput,
+    FollowUpInput,
     InstructInput,
     RespondInput,
     SeedView,
@@ -38,6 +39,7 @@ from genteach.agents import (
 from genteach.agents.views import GoalView
 from genteach.flows import (
     ContentTransformationFlow,
+    ConversationFlow,
     RefinementFlow,
     ResponseFlow,
     SeedInstructionFlow,
@@ -340,6 +342,33 @@ def render_skill(skill: Skill, prompts: PromptLibrary) -> dict[str, str]:
                 system=STUDENT_SYSTEM, framing=framing, delimiter=DELIMITER, layout=task.view.layout
             )
             out[f"student/{Path(framing).stem}.txt"] = as_text(student_messages(task, ctx))
+
+    chat = flows.get("conversation")
+    if isinstance(chat, ConversationFlow):
+        # the teacher's guidance for each answer form of the first request, and the user
+        # simulator making each move after a fixed first exchange
+        forms = {}
+        for t in skill.task_types:
+            for kind in t.key:
+                forms.setdefault(presented_key(KEYS[kind], ctx.keys).form, (t, kind))
+        for form, (item, kind) in sorted(forms.items()):
+            task = task_of(item, material, kind)
+            out[f"conversation/assistant_{form}.txt"] = as_text(
+                [message("system", chat.guidance(task, ctx)), *student_messages(task, ctx)[1:]]
+            )
+        item = skill.task_types[0]
+        task = task_of(item, material, key_kind_of(item))
+        opening = [*student_messages(task, ctx)[1:], message("assistant", "(the first reply)")]
+        for move in chat.settings.moves:
+            follow = FollowUpInput(
+                skill=sv,
+                category=category_view(skill, "task_types", item),
+                conversation=opening,
+                move=move,
+                turn=2,
+                turns=4,
+            )
+            out[f"conversation/user_{move.id}.txt"] = as_text(chat.simulator.render(follow))
 
     converse = flows.get("tool_conversation")
     if isinstance(converse, ToolConversationFlow):

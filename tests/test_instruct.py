@@ -118,7 +118,9 @@ def test_render_lists_the_key_kinds_and_the_slots(agent: SeedInstructionAgent) -
     assert user["content"] == (
         "Passage title: Tunnel\n\n<<<PASSAGE\nThe tunnel opened in March. The toll is four "
         'pounds.\nPASSAGE>>>\n\nWrite 2 tasks of the type "Inference" about this passage.\n'
-        "Use these values, one set per task, in order:\n"
+        "Use these values, one set per task, in order. They decide how you write each task; "
+        'the task itself never names them ("framing of the request: ..." is not part of an '
+        "instruction):\n"
         "- Task 1: question stem: Which of the following ...?; form of the question: a direct "
         "wh-question\n"
         "- Task 2: question stem: What can be inferred ...?; form of the question: an imperative\n"

@@ -769,3 +769,18 @@ def test_an_exact_answer_that_negates_or_hedges_its_key_fails(answer: str, passe
     assert (key.compare(answer, Layout()).status == "passed") is passes
     # a key that itself says "not" still matches an answer that says it
     assert ExactKey(value="not guilty").compare("He is not guilty", Layout()).status == "passed"
+
+
+@pytest.mark.parametrize(
+    ("text", "unsettled"),
+    [
+        ("The exact date is unknown.", True),
+        ("It remains unknown.", True),
+        ("The builder is not known.", True),
+        ("No one knows who carved it.", True),
+        ("The Tomb of the Unknown Soldier", False),
+        ("It is well known that tides are daily.", False),
+    ],
+)
+def test_an_unknown_answer_says_the_question_is_not_settled(text: str, unsettled: bool) -> None:
+    assert says_unsettled(text) is unsettled

@@ -359,6 +359,18 @@ def test_suggester_decoding_schema_asks_for_one_suggestion_per_goal() -> None:
         assert prop["suggestions"]["minItems"] == prop["suggestions"]["maxItems"] == len(goals)
 
 
+def test_suggester_decoding_refuses_a_stray_brace_or_a_stub() -> None:
+    pytest.importorskip("llguidance")
+    from constrained import decoder
+
+    suggester = Suggester("suggester", prompts=PromptLibrary())
+    schema = suggester.response_model(suggest_input("complexify")).model_json_schema()
+    accepts = decoder(schema=schema)
+    assert accepts('{"suggestions": ["Add a distractor that names the toll of four pounds."]}')
+    assert not accepts('{"suggestions": ["{"]}')  # what the 1.5B model wrote
+    assert not accepts('{"suggestions": ["Add one."]}')
+
+
 def test_suggester_accepts_one_concrete_suggestion_per_goal() -> None:
     suggester = Suggester("suggester", prompts=PromptLibrary())
     good = [

@@ -416,3 +416,18 @@ def test_the_student_sees_the_options_the_key_is_written_from(rc: Skill) -> None
         "(D) Rents fell.\n\nRents rose by a tenth last year while wages stayed flat.",
     )
     assert record.meta.verification is not None and record.meta.verification.status == "passed"
+
+
+async def test_an_echoed_answer_format_is_cut_off_when_an_answer_follows(
+    responder: Responder,
+) -> None:
+    system, _ = responder.render(respond_input(CHOICE))
+    fmt = system["content"].split("Answer format:\n", 1)[1].split("\n")[0]
+    model = ScriptedModel([f"{fmt}\n\nRents rose, wages fell.\nFinal answer: (B)"])
+    result = await responder.run(model, respond_input(CHOICE))
+    assert result.output.text == "Rents rose, wages fell.\nFinal answer: (B)"
+    assert result.attempts == 1
+    # an answer that is nothing but the echo is still sent back
+    model = ScriptedModel([f"{fmt} Final answer: (B)", "Rents rose.\nFinal answer: (B)"])
+    result = await responder.run(model, respond_input(CHOICE))
+    assert result.output.text == "Rents rose.\nFinal answer: (B)" and result.attempts == 2

@@ -47,7 +47,9 @@ _UNSETTLED = re.compile(
     r"(can ?not|can't|unable to) be (determined|answered|known|settled|inferred)"
     r"|not (stated|given|mentioned|specified|provided|answerable|determinable)"
     r"|(not enough|insufficient|no) information|does(n't| not) (say|state|specify|mention|settle"
-    r"|provide|give|indicate)|unanswerable|impossible to (tell|determine|say|know)",
+    r"|provide|give|indicate)|unanswerable|impossible to (tell|determine|say|know)"
+    r"|\b(is|are|was|were|remains?) (still |currently )?unknown\b|not (yet )?known\b"
+    r"|no one knows|nobody knows",
     re.IGNORECASE,
 )
 _FINAL = re.compile(r"^[ \t>*_#-]*final answer[ \t*_]*[:：][ \t*_]*(?P<rest>.*)$", re.I | re.M)

@@ -11,6 +11,13 @@ from genteach.agents.base import (
     PromptEcho,
     RepairStyle,
 )
+from genteach.agents.conversation import (
+    FollowUp,
+    FollowUpInput,
+    Move,
+    TurnConstraints,
+    UserSimulator,
+)
 from genteach.agents.instruct import (
     ClosedBookTaskAgent,
     ExcerptDraft,
@@ -80,9 +87,12 @@ __all__ = [
     "Editor",
     "ExcerptDraft",
     "ExcerptTaskAgent",
+    "FollowUp",
+    "FollowUpInput",
     "GoalView",
     "IdentityTransformer",
     "InstructInput",
+    "Move",
     "ParseError",
     "PromptEcho",
     "RepairStyle",
@@ -105,6 +115,8 @@ __all__ = [
     "ToolTaskDraft",
     "TransformInput",
     "TransformedText",
+    "TurnConstraints",
+    "UserSimulator",
     "action_grammar",
     "draft_models",
     "extract_json_object",

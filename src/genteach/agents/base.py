@@ -295,7 +295,7 @@ class Agent(Generic[InT, OutT]):
                     break
                 retries[kind] -= 1
                 again += 1
-            raw = completion.text
+            raw = self.drop_echo(completion.text, guard)
             try:
                 if completion.empty:
                     raise ParseError("the answer was empty")
@@ -316,6 +316,12 @@ class Agent(Generic[InT, OutT]):
             raw,
             usage,
         )
+
+    def drop_echo(self, raw: str, guard: PromptEcho) -> str:
+        """The answer without what merely repeats the prompt, where that can be cut off
+        cleanly (default: nothing is cut; an echo is then sent back by
+        :meth:`check_answer`). Pure."""
+        return raw
 
     def check_answer(self, raw: str, guard: PromptEcho, reasons: Sequence[str]) -> None:
         """Checks of a parsed answer against the call itself, for every agent: it must not

@@ -45,11 +45,16 @@ class SuggestInput(BaseModel):
     goals: list[GoalView] = Field(min_length=1, max_length=6)
 
 
+#: A suggestion as decoding holds a model to it: a sentence, not a stray brace or marker,
+#: of 30 characters at least (the parser asks for six words, with a clearer message).
+Suggestion = Annotated[str, Field(json_schema_extra={"pattern": r"^[^\s{\[<][\s\S]{29,}$"})]
+
+
 class Suggestions(BaseModel):
     """The suggester's answer: one suggestion per goal, in the goals' order."""
 
     model_config = ConfigDict(extra="forbid")
-    suggestions: list[str] = Field(
+    suggestions: list[Suggestion] = Field(
         min_length=1,
         max_length=6,
         description="one suggestion per goal, in order: what to change in this task and how, "

@@ -8,11 +8,12 @@ the verifier reads (:mod:`genteach.keys`); the parser sends an answer without it
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from genteach.agents.base import Agent
+from genteach.agents.base import Agent, PromptEcho
 from genteach.agents.parsing import ParseError
 from genteach.agents.views import CategoryView, SkillView
 from genteach.keys import final_answer
@@ -79,6 +80,15 @@ class Responder(Agent[RespondInput, Answer]):
         """For a closed form, any text that ends with one ``Final answer:`` line, as
         constrained decoding enforces it (the embedded model); ``None`` for open forms."""
         return None if inputs.form == "open" else FINAL_LINE_GRAMMAR
+
+    def drop_echo(self, raw: str, guard: PromptEcho) -> str:
+        """Small models often open with the answer format they were given, then answer:
+        leading paragraphs that copy the instructions are cut off when an answer of its
+        own follows them (an answer that is only an echo is still sent back)."""
+        paragraphs = re.split(r"\n\s*\n", raw.strip())
+        while len(paragraphs) > 1 and guard.copied(paragraphs[0], self.echo_words):
+            paragraphs.pop(0)
+        return "\n\n".join(paragraphs)
 
     def parse(self, text: str, inputs: RespondInput | None = None) -> Answer:
         answer = text.strip()

@@ -15,6 +15,7 @@ from genteach.flows.base import (
     WorkItem,
     validate_settings,
 )
+from genteach.flows.conversation import ConversationFlow
 from genteach.flows.instruct import SeedInstructionFlow
 from genteach.flows.refine import RefinementFlow
 from genteach.flows.respond import ResponseFlow
@@ -29,6 +30,7 @@ FLOWS: dict[str, type[Any]] = {
     "refinement": RefinementFlow,
     "response": ResponseFlow,
     "tool_conversation": ToolConversationFlow,
+    "conversation": ConversationFlow,
 }
 
 
@@ -105,6 +107,7 @@ def build_flows(
 __all__ = [
     "FLOWS",
     "ContentTransformationFlow",
+    "ConversationFlow",
     "Flow",
     "FlowBuild",
     "FlowSettings",

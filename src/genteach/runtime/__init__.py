@@ -19,6 +19,12 @@ from genteach.runtime.base import (
     StepResult,
     TurnContext,
 )
+from genteach.runtime.conversation import (
+    ConversationEnvironment,
+    ConversationTask,
+    ReplyFormat,
+    check_reply,
+)
 from genteach.runtime.episode import (
     END_REASONS,
     EndReason,
@@ -65,6 +71,8 @@ __all__ = [
     "ActionFormat",
     "ActionKind",
     "ApiTask",
+    "ConversationEnvironment",
+    "ConversationTask",
     "EndReason",
     "Environment",
     "EnvironmentFailure",
@@ -77,6 +85,7 @@ __all__ = [
     "ReactDbFormat",
     "ReactOsFormat",
     "Rejection",
+    "ReplyFormat",
     "RewardCheck",
     "SimulatedApiEnvironment",
     "Step",
@@ -93,6 +102,7 @@ __all__ = [
     "TurnContext",
     "answer_list",
     "api_tool",
+    "check_reply",
     "closest_action",
     "demonstration",
     "derive_seed",
