@@ -23,6 +23,7 @@ from genteach.material import Material
 from genteach.models.base import ModelClient, Usage
 from genteach.prompts import PromptLibrary
 from genteach.records import Record, Reject, Seed, content_id
+from genteach.runtime import EpisodeSettings
 from genteach.taxonomy import (
     Delimiter,
     Skill,
@@ -423,6 +424,19 @@ def draw_slots(
     return slots
 
 
+def episode_settings(options: dict[str, Any], max_turns: int) -> EpisodeSettings:
+    """The episode settings of a multi-turn flow: ``max_turns`` and the run's repair and
+    sampling options (``FlowBuild.options``)."""
+    return EpisodeSettings(
+        max_turns=max_turns,
+        max_repairs=options.get("max_parse_retries", 2),
+        repair_style=options.get("repair_style", "show"),
+        repair_temperature=options.get("repair_temperature"),
+        temperature=options.get("temperature"),
+        max_call_tokens=options.get("max_tokens"),
+    )
+
+
 __all__ = [
     "AGENT_KINDS",
     "DEFAULT_FRAMING",
@@ -440,6 +454,7 @@ __all__ = [
     "category_view",
     "draw_slots",
     "draw_view",
+    "episode_settings",
     "key_classes",
     "make_agent",
     "material_data",

@@ -28,6 +28,7 @@ from genteach.flows.base import (
     Task,
     WorkItem,
     category_view,
+    episode_settings,
     make_agent,
     presented_key,
     skill_view,
@@ -38,7 +39,7 @@ from genteach.flows.respond import ANSWER_FORMS, POSITIONS, make_record, student
 from genteach.keys import ChoiceKey, UnanswerableKey, Verification, public_view
 from genteach.models.base import Message, Usage, message
 from genteach.records import Record
-from genteach.runtime import EpisodeSettings, run_episode
+from genteach.runtime import run_episode
 from genteach.runtime.conversation import ConversationEnvironment, ConversationTask, ReplyFormat
 from genteach.taxonomy import Skill, TaxonomyError
 
@@ -102,14 +103,7 @@ class ConversationFlow:
         self.simulator = simulator
         self.settings = settings
         self.guidance_template = guidance_template
-        self.episode = EpisodeSettings(
-            max_turns=settings.max_turns,
-            max_repairs=options.get("max_parse_retries", 2),
-            repair_style=options.get("repair_style", "show"),
-            repair_temperature=options.get("repair_temperature"),
-            temperature=options.get("temperature"),
-            max_call_tokens=options.get("max_tokens"),
-        )
+        self.episode = episode_settings(options, settings.max_turns)
 
     @classmethod
     def from_config(cls, skill: Skill, settings: Settings, build: FlowBuild) -> ConversationFlow:

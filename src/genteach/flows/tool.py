@@ -23,6 +23,7 @@ from genteach.flows.base import (
     Task,
     WorkItem,
     category_view,
+    episode_settings,
     make_agent,
     skill_view,
     task_type,
@@ -34,7 +35,6 @@ from genteach.records import Record
 from genteach.runtime import (
     Action,
     ApiTask,
-    EpisodeSettings,
     SimulatedApiEnvironment,
     ToolUseFormat,
     run_episode,
@@ -81,14 +81,7 @@ class ToolConversationFlow:
         self.settings = settings
         self.guidance_template = guidance_template
         self.format = ToolUseFormat()
-        self.episode = EpisodeSettings(
-            max_turns=settings.max_steps,
-            max_repairs=options.get("max_parse_retries", 2),
-            repair_style=options.get("repair_style", "show"),
-            repair_temperature=options.get("repair_temperature"),
-            temperature=options.get("temperature"),
-            max_call_tokens=options.get("max_tokens"),
-        )
+        self.episode = episode_settings(options, settings.max_steps)
 
     @classmethod
     def from_config(
