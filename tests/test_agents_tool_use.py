@@ -14,8 +14,10 @@ from constrained import decoder
 from genteach.agents import (
     ApiList,
     ApiSpec,
+    EditInput,
     InstructInput,
     ParseError,
+    TaskView,
     TransformInput,
     json_shape,
     parse_action,
@@ -24,12 +26,13 @@ from genteach.agents.tool_use import (
     FORMAT_EXAMPLES,
     ApiListBuilder,
     ApiParam,
+    ToolEditor,
     ToolTaskAgent,
     ToolTaskDraft,
     action_grammar,
     copies_format_example,
 )
-from genteach.agents.views import CategoryView, SeedView, SkillView
+from genteach.agents.views import CategoryView, GoalView, SeedView, SkillView
 from genteach.keys import ToolOutcomeKey
 from genteach.models import ScriptedModel
 from genteach.prompts import PromptLibrary
@@ -479,3 +482,52 @@ def test_library_names_and_descriptions_must_start_with_a_word() -> None:
         ApiList.model_validate({"library": "guild", "apis": bad})
     schema = ApiList.model_json_schema()
     assert "pattern" in schema["properties"]["library"]  # enforced by constrained decoding
+
+
+def test_decoding_names_only_the_apis_of_the_list() -> None:
+    """Seen on the 1.5B model: withheld_apis ['OurInventoryService'] (the library's name)."""
+    pytest.importorskip("llguidance")
+    from constrained import decoder
+
+    agent = ToolTaskAgent("instruct/x", prompts=PromptLibrary())
+    schema = agent.response_model(task_inputs()).model_json_schema()
+    accepts = decoder(schema=schema)
+    assert accepts(tool_task())
+    assert not accepts(tool_task(withheld_apis=["L"]))
+    wrong_key = json.loads(tool_task())
+    wrong_key["tasks"][0]["key"]["required_apis"] = ["plan_meals"]
+    assert not accepts(json.dumps(wrong_key))
+    # the parser keeps its own model (and messages) for what the schema cannot say
+    assert agent.parse(tool_task(), task_inputs()).tasks[0].key.required_apis == [  # type: ignore[attr-defined]
+        "create_meal_plan"
+    ]
+
+
+def test_the_tool_editor_decodes_only_the_apis_of_the_list() -> None:
+    pytest.importorskip("llguidance")
+    from constrained import decoder
+
+    editor = ToolEditor("editor", prompts=PromptLibrary())
+    apis = ApiList(library="L", apis=APIS)
+    key = ToolOutcomeKey(outcome="final_answer", required_apis=["create_meal_plan"])
+    inputs = EditInput(
+        skill=TOOL_SKILL,
+        category=CategoryView(id="x", name="X"),
+        task=TaskView(material_text="apis", instruction="Plan my week.", key=key.model_dump()),
+        goals=[GoalView(id="more_steps", name="More steps", edits="task", key="any")],
+        suggestions=["Ask for a shopping list as well as the plan."],
+        kinds=["tool_outcome"],
+        material=apis,
+        key=key,
+    )
+    accepts = decoder(schema=editor.response_model(inputs).model_json_schema())
+    edit = {
+        "suggestion": 1,
+        "edits": None,
+        "instruction": "Plan my week and list what to buy.",
+        "key": {**key.model_dump(), "reference": ""},
+        "missing": None,
+        "withheld_apis": [],
+    }
+    assert accepts(json.dumps({"edits": [edit]}))
+    assert not accepts(json.dumps({"edits": [{**edit, "withheld_apis": ["OurService"]}]}))

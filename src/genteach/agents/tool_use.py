@@ -16,11 +16,12 @@ The assistant acts in one fixed format (the paper's), one action per turn::
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from genteach.agents.base import Agent
@@ -178,6 +179,16 @@ class ApiListBuilder(Agent[TransformInput, ApiList]):
 
 
 # -- tasks --------------------------------------------------------------------------------
+_REQUIRED = ToolOutcomeKey.model_fields["required_apis"].description
+_EDIT_WITHHELD = (
+    "the APIs to withhold from the assistant for the new request (the same as before unless "
+    "the suggestion changes them)"
+)
+_WITHHELD = (
+    "the APIs removed from the list the assistant is shown; empty unless the family says otherwise"
+)
+
+
 class ToolTaskDraft(TaskDraft):
     """A user request, its key (how a correct conversation ends, which APIs it calls) and
     the APIs to withhold from the assistant's list."""
@@ -187,11 +198,7 @@ class ToolTaskDraft(TaskDraft):
         description="the user's request, exactly as the assistant will see it",
     )
     key: ToolOutcomeKey
-    withheld_apis: list[str] = Field(
-        default_factory=list,
-        description="the APIs removed from the list the assistant is shown; empty unless the "
-        "family says otherwise",
-    )
+    withheld_apis: list[str] = Field(default_factory=list, description=_WITHHELD)
 
     @field_validator("withheld_apis")
     @classmethod
@@ -218,11 +225,65 @@ class ToolTaskAgent(SeedInstructionAgent):
         kwargs["key_kinds"] = [ToolOutcomeKey]
         super().__init__(name, **kwargs)
 
+    def response_model(self, inputs: InstructInput) -> type[BaseModel]:
+        """As the base's, with every API name (required or withheld) one of the list's:
+        decoding cannot name an API the list lacks."""
+        if not isinstance(inputs.material, ApiList) or not inputs.material.names():
+            return super().response_model(inputs)
+        return _named_batch(self.typed_draft, tuple(inputs.material.names()), inputs.count)
+
     def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
         super().check_task(i, task, inputs)  # a request copying its line of values, ...
         assert isinstance(task, ToolTaskDraft) and isinstance(task.key, ToolOutcomeKey)
         material = inputs.material if inputs is not None else None
         check_tool_task(f"task {i}", task.key, task.withheld_apis, material)
+
+
+@functools.lru_cache(maxsize=64)
+def _named_batch(draft: type[TaskDraft], names: tuple[str, ...], count: int) -> type[BaseModel]:
+    """The decoding schema of a batch of tool tasks whose API names are ``names`` only."""
+    api = Literal[names]  # type: ignore[valid-type]
+    task = create_model(
+        "ToolTaskDraft_named",
+        __base__=draft,
+        key=(_named_key(names), ...),
+        withheld_apis=(list[api], Field(default_factory=list, description=_WITHHELD)),
+    )
+    return create_model(
+        "ToolTaskBatch_named",
+        __config__=ConfigDict(extra="forbid"),
+        tasks=(list[task], Field(min_length=1, max_length=count)),  # type: ignore[valid-type]
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _named_key(names: tuple[str, ...]) -> type[BaseModel]:
+    """The tool-outcome key whose required APIs are ``names`` only (for decoding)."""
+    api = Literal[names]  # type: ignore[valid-type]
+    return create_model(
+        "ToolOutcomeKey_named",
+        __base__=ToolOutcomeKey,
+        required_apis=(list[api], Field(default_factory=list, description=_REQUIRED)),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _named_edits(edit: type[Edit], names: tuple[str, ...], n: int) -> type[BaseModel]:
+    """The decoding schema of ``n`` tool-task edits whose API names are ``names`` only."""
+    api = Literal[names]  # type: ignore[valid-type]
+    info = edit.model_fields["suggestion"]
+    named = create_model(
+        f"{edit.__name__}_named_{n}",
+        __base__=edit,
+        suggestion=(int, Field(ge=1, le=n, description=info.description)),
+        key=(_named_key(names) | None, None),  # type: ignore[arg-type]
+        withheld_apis=(list[api] | None, Field(default=None, description=_EDIT_WITHHELD)),
+    )
+    return create_model(
+        f"ToolEdits_named_{n}",
+        __config__=ConfigDict(extra="forbid"),
+        edits=(list[named], Field(min_length=n, max_length=n)),  # type: ignore[valid-type]
+    )
 
 
 def check_tool_task(where: str, key: ToolOutcomeKey, withheld: Sequence[str], apis: Any) -> None:
@@ -251,11 +312,7 @@ def check_tool_task(where: str, key: ToolOutcomeKey, withheld: Sequence[str], ap
 class ToolEdit(Edit):
     """A revised tool-use task: its request and key, and the APIs withheld for it."""
 
-    withheld_apis: list[str] | None = Field(
-        default=None,
-        description="the APIs to withhold from the assistant for the new request (the same "
-        "as before unless the suggestion changes them)",
-    )
+    withheld_apis: list[str] | None = Field(default=None, description=_EDIT_WITHHELD)
 
 
 class ToolEditor(Editor):
@@ -267,6 +324,13 @@ class ToolEditor(Editor):
     def __init__(self, name: str, **kwargs: Any) -> None:
         kwargs["key_kinds"] = [ToolOutcomeKey]
         super().__init__(name, **kwargs)
+
+    def response_model(self, inputs: EditInput) -> type[BaseModel]:
+        """As the base's, with every API name (required or withheld) one of the list's."""
+        material = inputs.material
+        if not isinstance(material, ApiList) or not material.names():
+            return super().response_model(inputs)
+        return _named_edits(self._edit, tuple(material.names()), len(inputs.suggestions))
 
     def revise_material(
         self, where: str, edit: Edit, material: Material, inputs: EditInput
