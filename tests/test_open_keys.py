@@ -108,9 +108,9 @@ def test_fit_task_refuses_what_the_student_could_not_know() -> None:
     assert key(keep=["42"], exclude=["42"]).fit_task("Avoid 42.", TEXT) == (
         '"42" is both kept and banned'
     )
-    assert key(json_keys=["a"]).fit_task("Give JSON with key a.", TEXT) == (
-        "json_keys are only for format json"
-    )
+    # keys without the JSON format are dropped, not refused (the 1.5B model fills them)
+    loose = key(json_keys=["a"], max_words=9)
+    assert loose.fit_task("Answer in 9 words.", TEXT) is None and loose.json_keys == []
 
 
 def test_same_answer_ignores_the_rubric_and_the_source() -> None:
