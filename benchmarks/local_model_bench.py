@@ -33,7 +33,7 @@ from pathlib import Path
 
 from genteach.models.base import ModelRequest, message
 from genteach.models.local import LocalModel
-from genteach.models.local_assets import default_model_dir
+from genteach.models.local_assets import EMBEDDED_MODELS, default_model_dir
 from genteach.models.serve import TransformersServer
 
 TOPICS = [
@@ -178,9 +178,15 @@ async def main() -> None:
         "--only", choices=["in-process", "serve", "serve-cb"], action="append", default=None
     )
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    parser.add_argument(
+        "--model",
+        choices=sorted(EMBEDDED_MODELS),
+        default="qwen2.5-coder-0.5b-instruct",
+        help="the shipped model (the figures in docs/ are the 0.5B's)",
+    )
     args = parser.parse_args()
     only = set(args.only or ["in-process", "serve", "serve-cb"])
-    folder = default_model_dir()
+    folder = default_model_dir(spec=EMBEDDED_MODELS[args.model])
     print(f"# machine: {machine()}")
     rows: list[Row] = []
     if "in-process" in only:

@@ -225,9 +225,9 @@ def main() -> None:
 
     transformers.logging.set_verbosity_error()
     if cli.tokenizer is None:
-        from genteach.models.local_assets import default_model_dir
+        from genteach.models.local_assets import QWEN_CODER_0_5B, default_model_dir
 
-        cli.tokenizer = str(default_model_dir())
+        cli.tokenizer = str(default_model_dir(spec=QWEN_CODER_0_5B))  # the Qwen2.5 tokenizer
     tokenizer = AutoTokenizer.from_pretrained(cli.tokenizer)
     model_type = AutoConfig.from_pretrained(cli.tokenizer).model_type
     template = resolve_chat_template(tokenizer, model_type)

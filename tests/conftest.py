@@ -9,6 +9,10 @@ from genteach.prompts import PromptLibrary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The tests that run the embedded model run the small one (extra local-small), on the default
+# engine: the default 1.5B model is twice as slow, and CI has 2 cores. Tests of the default's
+# resolution unset it.
+os.environ.setdefault("GENTEACH_LOCAL_MODEL", "qwen2.5-coder-0.5b-instruct")
 
 REPO = Path(__file__).resolve().parent.parent
 

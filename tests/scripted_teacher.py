@@ -94,8 +94,7 @@ KEYS: dict[str, dict[str, Any]] = {
 }
 KEYS["fields"] = {
     "kind": "fields",
-    "fields": [{"name": "critics", "value": "a bus strike"}],
-    "verbatim": False,
+    "fields": [{"name": "critics", "value": "a bus strike", "copied": False}],
 }
 CONSTRAINED_ANSWER = (
     "The critics say the traffic counts overstate the saving: a bus strike inflated them."

@@ -239,6 +239,47 @@ def test_the_engine_follows_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_engine(None, "vllm")  # type: ignore[arg-type]
 
 
+def test_the_default_local_model_is_the_1_5b_unless_the_environment_names_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from genteach.models import local_assets as la
+    from genteach.models.config import ModelConfig
+
+    monkeypatch.delenv(la.LOCAL_MODEL_ENV, raising=False)
+    assert la.default_local_model() == "qwen2.5-coder-1.5b-instruct"
+    assert la.embedded_spec(None) is la.DEFAULT_LOCAL_MODEL is la.QWEN_CODER_1_5B
+    assert la.local_teacher_name() == "local:qwen2.5-coder-1.5b-instruct"
+    assert LocalModel().model_name == "local:qwen2.5-coder-1.5b-instruct"
+    assert ModelConfig.from_env().local_model is None
+
+    monkeypatch.setenv(la.LOCAL_MODEL_ENV, "qwen2.5-coder-0.5b-instruct")
+    assert la.embedded_spec(None) is la.QWEN_CODER_0_5B
+    assert LocalModel().model_name == "local:qwen2.5-coder-0.5b-instruct"
+    assert ModelConfig.from_env().local_model == "qwen2.5-coder-0.5b-instruct"
+
+    monkeypatch.setenv(la.LOCAL_MODEL_ENV, "/models/tiny.gguf")
+    assert la.embedded_spec(None) is None
+    assert la.local_teacher_name() == "local:tiny"
+    assert resolve_engine(None, "transformers") == "transformers"
+    with pytest.raises(la.LocalModelError, match=r"GENTEACH_LOCAL_MODEL='/models/tiny.gguf' is"):
+        la.default_gguf_path()
+
+
+def test_a_missing_model_package_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from genteach.models import local_assets as la
+
+    def absent(name: str) -> object:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(la.importlib.metadata, "distribution", absent)
+    with pytest.raises(la.LocalModelError, match=r"genteach\[local-small\]"):
+        la.find_part_files(la.QWEN_CODER_0_5B)
+    with pytest.raises(la.LocalModelError, match=r"needs the `local` extra .*genteach\[local\]"):
+        la.find_part_files(la.QWEN_CODER_1_5B)
+
+
 def test_the_engine_is_configured_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from genteach.models.config import ModelConfig, build_client
     from genteach.models.llamacpp import LlamaCppModel

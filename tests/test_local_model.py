@@ -408,7 +408,7 @@ def test_the_default_engine_is_llama_cpp_on_the_assembled_gguf() -> None:
     pytest.importorskip("llama_cpp")
     assert isinstance(local_model_client(), LlamaCppModel)
     gguf = default_gguf_path()
-    assert gguf.suffix == ".gguf" and gguf.stat().st_size == local_assets.DEFAULT_LOCAL_MODEL.size
+    assert gguf.suffix == ".gguf" and gguf.stat().st_size == local_assets.QWEN_CODER_0_5B.size
     assert isinstance(local_model_client(gguf), LlamaCppModel)
     assert isinstance(local_model_client(engine="transformers"), LocalModel)
     start = time.perf_counter()

@@ -198,8 +198,27 @@ def test_fields_key_checks_an_extraction_against_the_text_and_the_answer() -> No
     )
     reason = invented.fit_task("Give JSON with the key opened.", TEXT)
     assert reason is not None and reason.startswith('the value "May" of opened is not in the text')
-    derived = FieldsKey.model_validate({**invented.model_dump(), "verbatim": False})
+    derived = FieldsKey.model_validate(
+        {"kind": "fields", "fields": [{"name": "opened", "value": "May", "copied": False}]}
+    )
     assert derived.fit_task("Give JSON with the key opened.", TEXT) is None
+    mixed = FieldsKey.model_validate(  # only the copied value must be in the text
+        {
+            "kind": "fields",
+            "fields": [
+                {"name": "opened", "value": "March 2021"},
+                {"name": "fax", "value": "not stated"},
+                {"name": "after", "value": "2021-03", "copied": False},
+                {"name": "by", "value": "the mayor"},
+            ],
+        }
+    )
+    instruction = "Give JSON with keys opened, fax, after and by."
+    assert mixed.fit_task(instruction, TEXT) == (
+        'the value "the mayor" of by is not in the text: copy it exactly, or set its "copied" '
+        "to false if it is derived"
+    )
+    assert mixed.fit_task(instruction, None) is None  # no text to check against
     answer = 'The fields:\n```json\n{"Opened": "march 2021", "after": 28}\n```'
     v = k.check(answer, L)
     assert v.status == "passed" and v.detail == "2 fields"

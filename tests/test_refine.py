@@ -584,26 +584,43 @@ async def test_a_passage_goal_without_an_edit_is_a_reject_never_a_silent_keep(rc
     assert model.remaining() == 0
 
 
-def test_editor_decoding_schema_asks_for_one_edit_per_existing_suggestion(editor: Editor) -> None:
-    """Constrained decoding cannot answer a suggestion that does not exist or skip one."""
+def test_editor_decoding_schema_asks_for_one_edit_per_goal_with_its_fields(
+    editor: Editor,
+) -> None:
+    """Constrained decoding cannot answer a suggestion that does not exist or skip one, nor
+    give passage edits for a goal that changes the task (or none for one that edits the
+    passage), nor leave out the new key of a goal whose answer must change."""
     from constrained import decoder
     from genteach.models.local import decoding_schema
 
     agent = editor
     inputs = edit_input("complexify", "answer_flip")
     model = agent.response_model(inputs)
-    assert model is agent.response_model(inputs)  # made once per count
+    assert model is agent.response_model(inputs)  # made once per goals
     schema = model.model_json_schema()
     assert (
         schema["properties"]["edits"]["minItems"] == schema["properties"]["edits"]["maxItems"] == 2
     )
     accepts = decoder(schema=decoding_schema(schema))
-    edit = {"edits": None, "instruction": "Which one is right now?", "key": None, "missing": None}
-    assert accepts(json.dumps({"edits": [{"suggestion": 1, **edit}, {"suggestion": 2, **edit}]}))
-    assert not accepts(
-        json.dumps({"edits": [{"suggestion": 3, **edit}, {"suggestion": 1, **edit}]})
-    )
-    assert not accepts(json.dumps({"edits": [{"suggestion": 1, **edit}]}))
+    blank = {"edits": None, "instruction": None, "key": None, "missing": None}
+    task = {**blank, "instruction": "Which one is right now?"}
+    spans = [{"find": "Traffic fell by a third.", "replace": "Traffic doubled."}]
+    flip = {**blank, "edits": spans, "key": {"kind": "exact", "value": "doubled"}}
+    assert accepts(json.dumps({"edits": [{"suggestion": 1, **task}, {"suggestion": 2, **flip}]}))
+    assert accepts(json.dumps({"edits": [{"suggestion": 2, **flip}, {"suggestion": 1, **task}]}))
+    for wrong in (
+        [{"suggestion": 3, **task}, {"suggestion": 1, **task}],  # no suggestion 3
+        [{"suggestion": 1, **task}],  # one edit for two suggestions
+        [{"suggestion": 1, **task, "edits": spans}, {"suggestion": 2, **flip}],  # spans, task
+        [{"suggestion": 1, **task}, {"suggestion": 2, **flip, "edits": None}],  # no spans
+        [{"suggestion": 1, **task}, {"suggestion": 2, **flip, "key": None}],  # no new key
+    ):
+        assert not accepts(json.dumps({"edits": wrong})), wrong
+    unanswerable = agent.response_model(edit_input("unanswerable"))
+    accepts = decoder(schema=decoding_schema(unanswerable.model_json_schema()))
+    gone = {**blank, "edits": spans, "missing": "by how much traffic changed"}
+    assert accepts(json.dumps({"edits": [{"suggestion": 1, **gone}]}))
+    assert not accepts(json.dumps({"edits": [{"suggestion": 1, **gone, "missing": None}]}))
 
 
 def test_an_edited_task_must_still_state_its_keys_constraints() -> None:

@@ -432,6 +432,7 @@ def _generate(args: argparse.Namespace) -> int:
     from genteach.cost import PriceTable, format_cost
     from genteach.models.config import DEFAULT_OPENAI_MODEL, LOCAL_MODEL_WARNING, build_client
     from genteach.models.local import LocalEngine
+    from genteach.models.local_assets import local_teacher_name
     from genteach.pipeline import SKIPS_FILE, Pipeline, Progress, check_output_folder
     from genteach.prompts import PromptLibrary
     from genteach.seeds import SeedReport, SeedSourceError, iter_seeds, require_seeds
@@ -453,7 +454,7 @@ def _generate(args: argparse.Namespace) -> int:
     # The planner has the teacher's name (for prices) and is never called; building it
     # checks the taxonomy, the skills, the overrides and every template they name.
     name = cfg.model or (
-        "local:qwen2.5-coder-0.5b-instruct" if cfg.uses_local else DEFAULT_OPENAI_MODEL
+        local_teacher_name(cfg.local_model) if cfg.uses_local else DEFAULT_OPENAI_MODEL
     )
     planner = Pipeline(
         _NamedOnly(name),

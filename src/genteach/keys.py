@@ -1089,6 +1089,11 @@ class FieldValue(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, description="the field's name, as the instruction gives it")
     value: str = Field(min_length=1, description="its correct value, as short as possible")
+    copied: bool = Field(
+        default=True,
+        description="true when the value is copied from the text as written; false when it is "
+        "derived (a total, a converted date or unit)",
+    )
 
 
 def _last_json_object(text: str) -> dict[str, Any] | None:
@@ -1111,17 +1116,14 @@ def _last_json_object(text: str) -> dict[str, Any] | None:
 class FieldsKey(AnswerKey):
     """Values extracted into named fields (text extraction): the answer is a JSON object
     with the fields the instruction names, each compared with the key's value after
-    normalisation. With ``verbatim``, each value must occur in the text the task works
-    on (checked when the task is written): an extraction, not an invention."""
+    normalisation. Each ``copied`` value must occur in the text the task works on (checked
+    when the task is written): an extraction, not an invention. A value that says the text
+    does not give it ("not stated") is exempt; a derived value (``copied`` false) is
+    checked against the answer only."""
 
     kind: Literal["fields"] = "fields"
     fields: list[FieldValue] = Field(
         min_length=1, max_length=20, description="every field the answer must give, in order"
-    )
-    verbatim: bool = Field(
-        default=True,
-        description="true when every value is copied from the text; false when some are "
-        "derived (a total, a normalised date)",
     )
     form: ClassVar[str] = "open"
 
@@ -1135,12 +1137,16 @@ class FieldsKey(AnswerKey):
         unnamed = [f.name for f in self.fields if not _contains(instruction, f.name)]
         if unnamed:
             return f'the field "{_short(unnamed[0], 30)}" is not named in the instruction'
-        if self.verbatim and source is not None:
-            absent = [f for f in self.fields if not _contains(source, f.value)]
+        if source is not None:
+            absent = [
+                f
+                for f in self.fields
+                if f.copied and not says_unsettled(f.value) and not _contains(source, f.value)
+            ]
             if absent:
                 return (
                     f'the value "{_short(absent[0].value, 40)}" of {absent[0].name} is not in '
-                    'the text: copy values exactly, or set "verbatim" to false for derived ones'
+                    'the text: copy it exactly, or set its "copied" to false if it is derived'
                 )
         return None
 

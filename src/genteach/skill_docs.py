@@ -90,6 +90,7 @@ def render_skill_page(skill: Skill, examples: Sequence[Record] = ()) -> str:
             for g in skill.refinement_goals
         ]
         out.append("")
+    out += _stage_lists(skill)
     if skill.status == "ready":
         out += ["## Examples", ""]
         if not examples:
@@ -97,6 +98,33 @@ def render_skill_page(skill: Skill, examples: Sequence[Record] = ()) -> str:
         for i, record in enumerate(examples, 1):
             out += [f"### Example {i}", "", render_example(record)]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _stage_lists(skill: Skill) -> list[str]:
+    """A table for each list a pipeline stage holds whose entries have an id, a name and a
+    description (the conversation stage's follow-up moves, for example)."""
+    out: list[str] = []
+    for stage in skill.pipeline:
+        for key, value in stage.settings.items():
+            if not isinstance(value, list) or not value:
+                continue
+            if not all(
+                isinstance(v, dict) and {"id", "name", "description"} <= v.keys() for v in value
+            ):
+                continue
+            title = f"{stage.flow.replace('_', ' ')} {key.replace('_', ' ')}".capitalize()
+            out += [f"## {title} ({len(value)})", ""]
+            out += ["| id | name | settings | description |", "|---|---|---|---|"]
+            for entry in value:
+                rest = ", ".join(
+                    f"{k}: {v}" for k, v in entry.items() if k not in ("id", "name", "description")
+                )
+                out.append(
+                    f"| `{entry['id']}` | {entry['name']} | {rest or '-'} | "
+                    f"{_cell(str(entry['description']))} |"
+                )
+            out.append("")
+    return out
 
 
 def pick_examples(records: Iterable[Record]) -> dict[str, list[Record]]:

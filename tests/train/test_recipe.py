@@ -219,3 +219,26 @@ def test_help_lists_inspect(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     assert "genteach train inspect --config" in printed
     assert "--pure_bf16" in printed and "--assistant_only_loss" in printed
+
+
+def test_genteach_local_names_the_default_or_a_shipped_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``genteach:local`` is the default embedded model's folder, ``genteach:local:NAME`` a
+    shipped one's; any other name is passed through, and an unknown shipped name is refused."""
+    from genteach.models import local_assets
+    from genteach.train.recipe import resolve_model_path
+
+    built: list[str] = []
+    monkeypatch.setattr(
+        local_assets,
+        "default_model_dir",
+        lambda cache_dir=None, *, spec=None: built.append(spec.name if spec else "-") or "dir",
+    )
+    monkeypatch.delenv(local_assets.LOCAL_MODEL_ENV, raising=False)
+    assert resolve_model_path("genteach:local") == "dir"
+    assert resolve_model_path("genteach:local:qwen2.5-coder-0.5b-instruct") == "dir"
+    assert built == ["qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct"]
+    assert resolve_model_path("mistralai/Mistral-7B-v0.1") == "mistralai/Mistral-7B-v0.1"
+    with pytest.raises(ValueError, match="no shipped model 'qwen-9b'"):
+        resolve_model_path("genteach:local:qwen-9b")

@@ -11,8 +11,11 @@ so.
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from collections.abc import Sequence
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -182,24 +185,17 @@ class Editor(Agent[EditInput, Revisions]):
             edits=(list[edit], Field(min_length=1, max_length=6)),  # type: ignore[valid-type]
         )
         self._edit = edit
-        self._by_count: dict[int, type[BaseModel]] = {}
 
     def response_model(self, inputs: EditInput) -> type[BaseModel]:
-        """Exactly one edit per suggestion, each naming a suggestion that exists."""
-        n = len(inputs.suggestions)
-        if n not in self._by_count:
-            info = self._edit.model_fields["suggestion"]
-            edit = create_model(
-                f"{self._edit.__name__}_{n}",
-                __base__=self._edit,
-                suggestion=(int, Field(ge=1, le=n, description=info.description)),
-            )
-            self._by_count[n] = create_model(
-                f"Edits_{n}",
-                __config__=ConfigDict(extra="forbid"),
-                edits=(list[edit], Field(min_length=n, max_length=n)),  # type: ignore[valid-type]
-            )
-        return self._by_count[n]
+        """Exactly one edit per suggestion, each with the fields its goal asks for
+        (:func:`goal_edits`)."""
+        goals = tuple((g.edits, g.key) for g in inputs.goals)
+        return goal_edits(self.decoding_edit(inputs), goals)
+
+    def decoding_edit(self, inputs: EditInput) -> type[Edit]:
+        """The edit model that :meth:`response_model` narrows per goal (a subclass can
+        narrow it first, to the APIs of a list for example)."""
+        return self._edit
 
     def variables(self, inputs: EditInput) -> dict[str, Any]:
         kinds = [self.kinds.get(k) for k in inputs.kinds]
@@ -302,6 +298,56 @@ class Editor(Agent[EditInput, Revisions]):
     ) -> Material:
         """Material changes an edit carries besides find/replace spans (none by default)."""
         return material
+
+
+@functools.lru_cache(maxsize=256)
+def goal_edits(edit: type[Edit], goals: tuple[tuple[str, str], ...]) -> type[BaseModel]:
+    """The decoding schema of one ``edit`` per goal (``(edits, key)`` of each, in order).
+
+    Edit ``i`` numbers suggestion ``i`` and has the fields its goal asks for, the others
+    null: find/replace ``edits`` for a goal that edits the passage (then no
+    ``instruction``), none for one that changes the task; ``missing`` (and no key) for the
+    unanswerable goal; a key for a goal whose answer must change. A constrained model then
+    cannot answer a task goal with passage edits, the commonest miss of a 1.5B model.
+    """
+    info = edit.model_fields
+    key_type = _not_none(info["key"].annotation)
+    variants = []
+    for i, (edits, key) in enumerate(goals, 1):
+        fields: dict[str, Any] = {
+            "suggestion": (Literal[i], Field(description=info["suggestion"].description)),
+        }
+        if edits == "material":
+            spans = Field(min_length=1, description=info["edits"].description)
+            fields["edits"] = (list[EditSpan], spans)
+            fields["instruction"] = (None, None)
+        else:
+            fields["edits"] = (None, None)
+        if key == "unanswerable":
+            fields["missing"] = (str, Field(min_length=5, description=info["missing"].description))
+            fields["key"] = (None, None)
+        else:
+            fields["missing"] = (None, None)
+            if key == "changed":
+                fields["key"] = (key_type, Field(description=info["key"].description))
+        variants.append(
+            create_model(f"{edit.__name__}_goal{i}_{edits}_{key}", __base__=edit, **fields)
+        )
+    item: Any = variants[0] if len(variants) == 1 else Union[tuple(variants)]  # noqa: UP007
+    n = len(goals)
+    return create_model(
+        f"Edits_{n}",
+        __config__=ConfigDict(extra="forbid"),
+        edits=(list[item], Field(min_length=n, max_length=n)),
+    )
+
+
+def _not_none(annotation: Any) -> Any:
+    """``annotation`` without its ``None`` alternative (``X | None`` gives ``X``)."""
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007
+    return annotation
 
 
 class ClosedBookEditor(Editor):

@@ -268,21 +268,14 @@ def _named_key(names: tuple[str, ...]) -> type[BaseModel]:
 
 
 @functools.lru_cache(maxsize=64)
-def _named_edits(edit: type[Edit], names: tuple[str, ...], n: int) -> type[BaseModel]:
-    """The decoding schema of ``n`` tool-task edits whose API names are ``names`` only."""
+def _named_edit(edit: type[Edit], names: tuple[str, ...]) -> type[Edit]:
+    """A tool-task edit whose API names are ``names`` only."""
     api = Literal[names]  # type: ignore[valid-type]
-    info = edit.model_fields["suggestion"]
-    named = create_model(
-        f"{edit.__name__}_named_{n}",
-        __base__=edit,
-        suggestion=(int, Field(ge=1, le=n, description=info.description)),
-        key=(_named_key(names) | None, None),  # type: ignore[arg-type]
-        withheld_apis=(list[api] | None, Field(default=None, description=_EDIT_WITHHELD)),
-    )
     return create_model(
-        f"ToolEdits_named_{n}",
-        __config__=ConfigDict(extra="forbid"),
-        edits=(list[named], Field(min_length=n, max_length=n)),  # type: ignore[valid-type]
+        f"{edit.__name__}_named",
+        __base__=edit,
+        key=(_named_key(names) | None, Field(default=None, description="the new key, or null")),  # type: ignore[arg-type]
+        withheld_apis=(list[api] | None, Field(default=None, description=_EDIT_WITHHELD)),
     )
 
 
@@ -325,12 +318,12 @@ class ToolEditor(Editor):
         kwargs["key_kinds"] = [ToolOutcomeKey]
         super().__init__(name, **kwargs)
 
-    def response_model(self, inputs: EditInput) -> type[BaseModel]:
-        """As the base's, with every API name (required or withheld) one of the list's."""
+    def decoding_edit(self, inputs: EditInput) -> type[Edit]:
+        """The base's edit, with every API name (required or withheld) one of the list's."""
         material = inputs.material
         if not isinstance(material, ApiList) or not material.names():
-            return super().response_model(inputs)
-        return _named_edits(self._edit, tuple(material.names()), len(inputs.suggestions))
+            return super().decoding_edit(inputs)
+        return _named_edit(self._edit, tuple(material.names()))
 
     def revise_material(
         self, where: str, edit: Edit, material: Material, inputs: EditInput

@@ -86,8 +86,9 @@ class ModelConfig:
     )
     local_model: str | None = Field(
         default=None,
-        description="the local model: a shipped one's name (qwen2.5-coder-0.5b-instruct, the "
-        "default; qwen2.5-coder-1.5b-instruct), a .gguf file, or an HF folder or model id",
+        description="the local model: a shipped one's name (qwen2.5-coder-1.5b-instruct, the "
+        "default; qwen2.5-coder-0.5b-instruct), a .gguf file, or an HF folder or model id",
+        json_schema_extra={"env": ["GENTEACH_LOCAL_MODEL"]},
     )
     local: bool = Field(
         default=False, description="use the embedded local model even if an endpoint is configured"

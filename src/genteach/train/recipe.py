@@ -119,14 +119,27 @@ def parse_args(
 
 
 def resolve_model_path(name: str | None) -> str:
-    """The model's path or id; ``genteach:local`` is the ``[local]`` extra's model folder."""
+    """The model's path or id; ``genteach:local`` is the default embedded model's folder
+    (``$GENTEACH_LOCAL_MODEL`` or the ``[local]`` extra's model), ``genteach:local:NAME``
+    a shipped model's by name (``genteach:local:qwen2.5-coder-0.5b-instruct``).
+
+    Raises:
+        ValueError: no name, or ``genteach:local:NAME`` names no shipped model.
+    """
     if name is None:
         raise ValueError("set model_name_or_path in the config")
-    if name == LOCAL_MODEL:
-        from genteach.models.local_assets import default_model_dir
+    if name != LOCAL_MODEL and not name.startswith(f"{LOCAL_MODEL}:"):
+        return name
+    from genteach.models.local_assets import EMBEDDED_MODELS, default_model_dir, embedded_spec
 
-        return str(default_model_dir())
-    return name
+    shipped = name.removeprefix(LOCAL_MODEL).removeprefix(":") or None
+    spec = embedded_spec(shipped)
+    if shipped is not None and spec is None:
+        raise ValueError(
+            f"model_name_or_path {name!r}: no shipped model {shipped!r} "
+            f"(shipped: {', '.join(EMBEDDED_MODELS)})"
+        )
+    return str(default_model_dir(spec=spec))
 
 
 def pick_attention(requested: str | None, config: Any = None) -> str:
