@@ -3,7 +3,10 @@
 An :class:`Environment` runs a task and answers typed :class:`Action` objects; an
 :class:`ActionFormat` says how a model writes actions and sees observations;
 :func:`run_episode` drives a model through an episode and returns an :class:`Episode`
-with per-turn ``trained`` flags, ready for a record. See ``docs/runtime.md``.
+with per-turn ``trained`` flags, ready for a record. See ``docs/runtime.md``. The teacher's
+tools: a sandboxed code interpreter (:class:`Sandbox`, ``docs/sandbox.md``) and a calculator
+(:func:`evaluate`, ``docs/calculator.md``); retrieval over the seeds is
+:mod:`genteach.retrieval`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ from genteach.runtime.base import (
     Placement,
     StepResult,
     TurnContext,
+)
+from genteach.runtime.calculator import (
+    ArithmeticStep,
+    CalculatorError,
+    CalculatorTool,
+    Quantity,
+    StepCheck,
+    check_step,
+    evaluate,
+    find_steps,
 )
 from genteach.runtime.conversation import (
     ConversationEnvironment,
@@ -50,6 +63,13 @@ from genteach.runtime.formats import (
     truncate,
 )
 from genteach.runtime.repair import Rejection, closest_action, repair_messages
+from genteach.runtime.sandbox import (
+    CodeInterpreterTool,
+    ExecutionResult,
+    Sandbox,
+    SandboxLimits,
+    SandboxUnavailable,
+)
 from genteach.runtime.simulated_api import (
     ApiTask,
     RewardCheck,
@@ -71,6 +91,10 @@ __all__ = [
     "ActionFormat",
     "ActionKind",
     "ApiTask",
+    "ArithmeticStep",
+    "CalculatorError",
+    "CalculatorTool",
+    "CodeInterpreterTool",
     "ConversationEnvironment",
     "ConversationTask",
     "EndReason",
@@ -78,17 +102,23 @@ __all__ = [
     "EnvironmentFailure",
     "Episode",
     "EpisodeSettings",
+    "ExecutionResult",
     "FunctionCallingFormat",
     "MappedAction",
     "Observation",
     "Placement",
+    "Quantity",
     "ReactDbFormat",
     "ReactOsFormat",
     "Rejection",
     "ReplyFormat",
     "RewardCheck",
+    "Sandbox",
+    "SandboxLimits",
+    "SandboxUnavailable",
     "SimulatedApiEnvironment",
     "Step",
+    "StepCheck",
     "StepResult",
     "TextFormat",
     "Tool",
@@ -103,10 +133,13 @@ __all__ = [
     "answer_list",
     "api_tool",
     "check_reply",
+    "check_step",
     "closest_action",
     "demonstration",
     "derive_seed",
+    "evaluate",
     "final_answer_reward",
+    "find_steps",
     "opening",
     "repair_messages",
     "run_episode",
