@@ -47,6 +47,14 @@ KEYS: dict[str, dict[str, Any]] = {
     "choice": CHOICE,
     "exact": {"kind": "exact", "value": "a third", "aliases": ["one third"]},
     "numeric": {"kind": "numeric", "value": 3, "unit": "", "tolerance": 0},
+    "estimate": {
+        "kind": "estimate",
+        "value": 240,
+        "unit": "",
+        "low": 80,
+        "high": 800,
+        "assumptions": ["buses on the coast road: 30", "trips a bus makes a day: 8"],
+    },
     "list": {"kind": "list", "items": ["a bus strike", "the coast road"], "ordered": False},
     "ordering": {
         "kind": "ordering",
@@ -316,6 +324,10 @@ class Teacher:
             return f"Final answer: {'two thirds' if wrong else key['value']}"
         if kind == "numeric":
             return f"Final answer: {key['value'] + (1 if wrong else 0)}"
+        if kind == "estimate":  # two steps the calculator checks, then the estimate
+            v = key["value"]
+            steps = f"{v / 4:g} × 2 = {v / 2:g}\n{v / 2:g} × 2 = {v:g}\n"
+            return steps + f"Final answer: about {v * 100 if wrong else v:g}"
         if kind == "list":
             items = key["items"][:-1] if wrong else key["items"]
             return "Final answer: " + "; ".join(items)
@@ -494,6 +506,8 @@ def flipped(key: dict[str, Any]) -> dict[str, Any]:
         return {**key, "value": "a quarter", "aliases": []}
     if kind == "numeric":
         return {**key, "value": key["value"] + 2}
+    if kind == "estimate":
+        return {**key, "value": key["value"] * 10, "low": key["low"] * 10, "high": key["high"] * 10}
     if kind == "list":
         return {**key, "items": [*key["items"], "the ferry"]}
     if kind == "ordering":

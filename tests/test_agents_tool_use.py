@@ -531,3 +531,7 @@ def test_the_tool_editor_decodes_only_the_apis_of_the_list() -> None:
     }
     assert accepts(json.dumps({"edits": [edit]}))
     assert not accepts(json.dumps({"edits": [{**edit, "withheld_apis": ["OurService"]}]}))
+    assert not accepts(json.dumps({"edits": [{**edit, "key": None}]}))  # the key is required
+    assert not accepts(
+        json.dumps({"edits": [{**edit, "edits": [{"find": "Plan my", "replace": "Plan our"}]}]})
+    )

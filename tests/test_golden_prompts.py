@@ -62,6 +62,7 @@ from genteach.keys import (
     AnswerKey,
     ChoiceKey,
     ConstraintsKey,
+    EstimateKey,
     ExactKey,
     FieldsKey,
     FieldValue,
@@ -138,6 +139,13 @@ KEYS: dict[str, AnswerKey] = {
     "choice": CHOICE,
     "exact": ExactKey(value="7 to 2", aliases=["seven to two"]),
     "numeric": NumericKey(value=12, unit="weeks"),
+    "estimate": EstimateKey(
+        value=4_000,
+        unit="cars a day",
+        low=1_500,
+        high=12_000,
+        assumptions=["cars through Mill Road before the closure: 5,600 a day", "share diverted"],
+    ),
     "list": ListKey(items=["Maria Chen", "Tom Ruiz"]),
     "ordering": OrderingKey(
         items=[
@@ -197,6 +205,8 @@ INSTRUCTIONS: dict[str, str] = {
     "choice": "Which of the following is best supported by the passage?",
     "exact": "By what margin did the council vote to close Mill Road?",
     "numeric": "For how many weeks was Mill Road to be closed to cars?",
+    "estimate": "Estimate how many cars a day now use the side streets around Mill Road, in cars "
+    "a day; state your assumptions and show each calculation.",
     "list": "Name everyone the passage quotes or reports by name.",
     "ordering": "Put these events in the order in which they happened.",
     "matching": "Match each person or group with what the passage says they did.",

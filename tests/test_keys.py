@@ -667,7 +667,7 @@ class YesNoKey(AnswerKey):
 def test_key_kinds_know_the_builtin_and_custom_kinds() -> None:
     builtin = [kind_of(k) for k in BUILTIN_KEYS]
     assert builtin == [
-        "choice", "exact", "numeric", "list", "ordering", "matching", "labels", "free_text",
+        "choice", "exact", "numeric", "estimate", "list", "ordering", "matching", "labels", "free_text",
         "constraints", "fields", "unanswerable", "program_tests", "environment", "tool_outcome",
     ]  # fmt: skip
     kinds = KeyKinds([YesNoKey])

@@ -518,6 +518,142 @@ class NumericKey(AnswerKey):
         )
 
 
+class EstimateKey(AnswerKey):
+    """A Fermi estimate: an order-of-magnitude band the final answer must fall in, and the
+    arithmetic the response shows, each ``<expression> = <result>`` step recomputed by the
+    calculator (:mod:`genteach.runtime.calculator`). It proves the arithmetic is right and
+    the result lies in the teacher's band; not that the assumptions are sensible."""
+
+    kind: Literal["estimate"] = "estimate"
+    value: float = Field(gt=0, description="your own estimate, from the assumptions, in the unit")
+    unit: str = Field(
+        default="",
+        description="the unit the instruction asks the answer in, as it writes it (empty for a "
+        "plain count)",
+    )
+    low: float = Field(gt=0, description="the lowest estimate still counted sound")
+    high: float = Field(gt=0, description="the highest estimate still counted sound")
+    assumptions: list[str] = Field(
+        min_length=2,
+        max_length=8,
+        description="each factor and the value assumed for it (households in the city: about "
+        "1 million)",
+    )
+    #: Fewest arithmetic steps a response must show.
+    min_steps: ClassVar[int] = 2
+    #: Widest and narrowest band (high / low): wider proves nothing, narrower is a quiz.
+    band_ratio: ClassVar[tuple[float, float]] = (3.0, 100.0)
+
+    @model_validator(mode="after")
+    def _band(self) -> EstimateKey:
+        if not all(math.isfinite(v) for v in (self.value, self.low, self.high)):
+            raise ValueError("value, low and high must be finite numbers")
+        if not self.low <= self.value <= self.high:
+            raise ValueError(f"the value {self.value:g} is not between low and high")
+        narrow, wide = self.band_ratio
+        if not narrow <= self.high / self.low <= wide:
+            raise ValueError(
+                f"high / low is {self.high / self.low:.3g}: make the band {narrow:g} to "
+                f"{wide:g} times as wide (about one order of magnitude either side at most)"
+            )
+        return self
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        unit = self.unit.strip()
+        if unit and not (_contains(instruction, unit) or _contains(instruction, unit.rstrip("s"))):
+            return f'the unit "{_short(unit, 30)}" is not named in the instruction'
+        return None
+
+    def summary(self, layout: Layout) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"about {self.value:g}{unit} (sound from {self.low:g} to {self.high:g})"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer = final_answer(response)
+        if answer is None:
+            return self.result("failed", None, "no 'Final answer:' line")
+        first = answer.splitlines()[0]
+        got = estimate_value(first)
+        if got is None:
+            return self.result(
+                "failed", first, f"no number in the final answer; the key is {self.summary(layout)}"
+            )
+        steps, wrong = checked_steps(response)
+        if wrong:
+            return self.result("failed", first, f"a wrong step: {wrong}")
+        if steps < self.min_steps:
+            return self.result(
+                "failed",
+                first,
+                f"{steps} arithmetic step(s) written as '<expression> = <result>'; at least "
+                f"{self.min_steps} are needed to check the estimate",
+            )
+        if not self.low <= got <= self.high:
+            return self.result(
+                "failed", first, f"the estimate {got:g} is outside the key: {self.summary(layout)}"
+            )
+        return self.result("passed", first, f"{got:g}, {steps} steps checked")
+
+    def same_answer(self, other: AnswerKey) -> bool:
+        if not isinstance(other, EstimateKey):
+            return False
+        return other.low <= self.value <= other.high and self.low <= other.value <= self.high
+
+
+#: A number as a final estimate writes it: digits with thousands separators and a
+#: decimal part, then an exponent (``e6``, ``× 10^6``) or a scale word.
+_ESTIMATE = re.compile(
+    r"[-−]?\d[\d,]*(?:\.\d+)?"
+    r"(?:\s*(?:[eE][-+]?\d+|[×x*]\s*10\s*(?:\^|\*\*)\s*[-+−]?\d+)"
+    r"|\s+(?:thousand|million|billion|trillion)\b)?"
+)
+
+
+def estimate_value(text: str) -> float | None:
+    """The first number of ``text`` with its scale (``3.2 million``, ``4×10^5``, ``2e6``),
+    computed by the calculator; None when there is none."""
+    from genteach.runtime.calculator import CalculatorError, evaluate
+
+    m = _ESTIMATE.search(text.replace("−", "-"))
+    if m is None:
+        return None
+    try:
+        return float(evaluate(m.group(0)))
+    except CalculatorError:
+        return parse_number(m.group(0))
+
+
+def checked_steps(response: str) -> tuple[int, str]:
+    """How many ``<expression> = <result>`` steps ``response`` writes, and the first wrong
+    one quoted with its correct result ("" when all are right). A result may be rounded
+    to the significant digits it shows (``0.67`` for 2/3), at most 25%."""
+    from genteach.runtime.calculator import find_steps
+
+    steps = find_steps(response)
+    for step in steps:
+        verdict = step.check(rel_tol=_rounding(step.claimed))
+        if not verdict.right:
+            shown = response[step.start : step.end].strip()
+            return len(steps), f'"{_short(shown, 60)}" (it is {verdict.computed})'
+    return len(steps), ""
+
+
+def _rounding(claimed: str) -> float:
+    """The relative rounding a written result allows: half a unit in its last significant
+    digit ("105 million" allows 0.5/105, "0.67" 0.5/67), kept between 1% and 25%. Trailing
+    zeros of a whole number are not significant ("216,000" is read as 216)."""
+    m = _NUMBER.search(claimed.replace("−", "-"))
+    if m is None:
+        return 0.01
+    number = m.group(0).lstrip("-").replace(",", "").lower().split("e")[0]
+    whole, _, fraction = number.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    if not fraction:
+        digits = digits.rstrip("0")
+    mantissa = int(digits) if digits else 1
+    return min(max(0.5 / mantissa, 0.01), 0.25)
+
+
 class ListKey(AnswerKey):
     """A list of items, compared as a set (or in order when ``ordered``)."""
 
@@ -982,38 +1118,40 @@ class ConstraintsKey(AnswerKey):
         return "; ".join(self._checks()) or "no constraint"
 
     def fit_task(self, instruction: str, source: str | None) -> str | None:
+        """Fit the key to its task: a constraint the instruction does not state is dropped
+        (the student is held only to what it was told), and so is a fact to keep that is not
+        in the text; a key left with nothing to check, or with contradictory constraints, is
+        refused with the reason."""
         if self.format != "json":
             self.json_keys = []  # keys without a JSON format check nothing (small models fill them)
-        if not self._checks():
-            return (
-                "the constraints key checks nothing: give the facts to keep, a word range, "
-                "required or banned words, or a format, as the instruction states them"
-            )
-        if self.min_words and self.max_words and self.min_words > self.max_words:
-            return f"min_words {self.min_words} is above max_words {self.max_words}"
-        stated = " ".join(re.findall(r"\d+", instruction.replace(",", "")))
+        stated = " ".join(re.findall(r"\d+", instruction.replace(",", ""))).split()
         for name in ("min_words", "max_words", "max_copied_words", "line_count"):
             n = getattr(self, name)
-            if n is not None and str(n) not in stated.split():
-                return f"{name} is {n}, but the instruction does not state {n}"
+            if n is not None and str(n) not in stated:
+                setattr(self, name, None)
         # What the answer must use is named in the instruction; what it must avoid is
         # named there or is in the text it works on (names to mask, words to replace).
         seen = f"{instruction}\n{source or ''}"
-        checks = (("include", instruction), ("json_keys", instruction), ("exclude", seen))
-        for name, where in checks:
-            unstated = [w for w in getattr(self, name) if not _contains(where, w)]
-            if unstated:
-                return (
-                    f'{name} has "{_short(unstated[0], 40)}", which the instruction does not '
-                    "name: state every required word, key and banned word in the instruction"
-                )
+        self.include = [w for w in self.include if _contains(instruction, w)]
+        self.json_keys = [w for w in self.json_keys if _contains(instruction, w)]
+        self.exclude = [w for w in self.exclude if _contains(seen, w)]
+        if self.acrostic is not None and not (
+            re.sub(r"[^\w]", "", self.acrostic) and _contains(instruction, self.acrostic)
+        ):
+            self.acrostic = None
+        if source is not None:
+            self.keep = [w for w in self.keep if _contains(source, w)]
+            self.source = source
+        if not self._checks():
+            return (
+                "the constraints key checks nothing the instruction states: give the facts to "
+                "keep (copied from the text), a word range, required or banned words, or a "
+                "format, each stated in the instruction"
+            )
+        if self.min_words and self.max_words and self.min_words > self.max_words:
+            return f"min_words {self.min_words} is above max_words {self.max_words}"
         if self.acrostic is not None:
             letters = re.sub(r"[^\w]", "", self.acrostic)
-            if not letters or not _contains(instruction, self.acrostic):
-                return (
-                    f'the acrostic "{_short(self.acrostic, 30)}" must be a word the '
-                    "instruction names"
-                )
             if self.line_count is not None and self.line_count != len(letters):
                 return (
                     f"the acrostic has {len(letters)} letters but line_count is {self.line_count}"
@@ -1023,14 +1161,6 @@ class ConstraintsKey(AnswerKey):
         clash = [w for w in self.keep if any(_contains(w, x) for x in self.exclude)]
         if clash:
             return f'"{_short(clash[0], 40)}" is both kept and banned'
-        if source is not None:
-            absent = [w for w in self.keep if not _contains(source, w)]
-            if absent:
-                return (
-                    f'keep has "{_short(absent[0], 40)}", which is not in the text: keep only '
-                    "facts copied exactly from it"
-                )
-            self.source = source
         return None
 
     def check(self, response: str, layout: Layout) -> Verification:
@@ -1280,6 +1410,7 @@ BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
     ChoiceKey,
     ExactKey,
     NumericKey,
+    EstimateKey,
     ListKey,
     OrderingKey,
     MatchingKey,
@@ -1352,6 +1483,7 @@ __all__ = [
     "ChoiceKey",
     "ConstraintsKey",
     "EnvironmentKey",
+    "EstimateKey",
     "ExactKey",
     "FieldValue",
     "FieldsKey",
@@ -1371,8 +1503,10 @@ __all__ = [
     "ToolOutcomeKey",
     "UnanswerableKey",
     "Verification",
+    "checked_steps",
     "code_set_fields",
     "count_words",
+    "estimate_value",
     "final_answer",
     "kind_of",
     "longest_shared_run",

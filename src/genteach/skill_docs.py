@@ -17,6 +17,10 @@ from genteach.taxonomy import Skill, Taxonomy
 EXAMPLE_CHARS = 1200
 
 
+#: Where the embedded model's runs per skill, rejects included, are written up.
+EMBEDDED_BENCHMARK = "../benchmarks/embedded_default.md#the-skills-one-by-one-on-the-15b-model"
+
+
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -97,6 +101,12 @@ def render_skill_page(skill: Skill, examples: Sequence[Record] = ()) -> str:
             out += ["No example record yet.", ""]
         for i, record in enumerate(examples, 1):
             out += [f"### Example {i}", "", render_example(record)]
+        if not any(r.meta.teacher.startswith("local:") for r in examples):
+            out += [
+                "No record of the embedded model yet: what its tasks and answers were "
+                f"rejected for is in [its benchmark]({EMBEDDED_BENCHMARK}).",
+                "",
+            ]
     return "\n".join(out).rstrip() + "\n"
 
 

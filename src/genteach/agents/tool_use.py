@@ -269,12 +269,14 @@ def _named_key(names: tuple[str, ...]) -> type[BaseModel]:
 
 @functools.lru_cache(maxsize=64)
 def _named_edit(edit: type[Edit], names: tuple[str, ...]) -> type[Edit]:
-    """A tool-task edit whose API names are ``names`` only."""
+    """A tool-task edit whose API names are ``names`` only, with its key required: every
+    edit of a tool task gives the new request's outcome and APIs."""
     api = Literal[names]  # type: ignore[valid-type]
+    key = Field(description="the new key: the outcome and required_apis of the new request")
     return create_model(
         f"{edit.__name__}_named",
         __base__=edit,
-        key=(_named_key(names) | None, Field(default=None, description="the new key, or null")),  # type: ignore[arg-type]
+        key=(_named_key(names), key),
         withheld_apis=(list[api] | None, Field(default=None, description=_EDIT_WITHHELD)),
     )
 
