@@ -47,6 +47,13 @@ KEYS: dict[str, dict[str, Any]] = {
     "choice": CHOICE,
     "exact": {"kind": "exact", "value": "a third", "aliases": ["one third"]},
     "numeric": {"kind": "numeric", "value": 3, "unit": "", "tolerance": 0},
+    # Its instruction names the entry point (``kind_tag``); the answer defines it.
+    "program_tests": {
+        "kind": "program_tests",
+        "language": "python",
+        "tests": "assert count_critics() == 2\n\ndef test_twice():\n    assert count_critics() == 2\n",
+        "entry_point": "count_critics",
+    },
     "estimate": {
         "kind": "estimate",
         "value": 240,
@@ -198,6 +205,8 @@ class Teacher:
             return ' <constraints> Use "traffic counts", stay under 120 words, avoid "tunnel".'
         if kind == "fields":
             return ' <fields> Reply with JSON with the key "critics".'
+        if kind == "program_tests":
+            return " <program_tests> Write count_critics() in Python."
         return f" <{kind}>"
 
     def edit_instruction(self, i: int, messages: Sequence[Message]) -> str:
@@ -324,6 +333,9 @@ class Teacher:
             return f"Final answer: {'two thirds' if wrong else key['value']}"
         if kind == "numeric":
             return f"Final answer: {key['value'] + (1 if wrong else 0)}"
+        if kind == "program_tests":  # a solution the key's tests run against in the sandbox
+            n = int(re.findall(r"== (\d+)", key["tests"])[0]) + (1 if wrong else 0)
+            return f"```python\ndef count_critics():\n    return {n}\n```"
         if kind == "estimate":  # two steps the calculator checks, then the estimate
             v = key["value"]
             steps = f"{v / 4:g} × 2 = {v / 2:g}\n{v / 2:g} × 2 = {v:g}\n"
@@ -506,6 +518,8 @@ def flipped(key: dict[str, Any]) -> dict[str, Any]:
         return {**key, "value": "a quarter", "aliases": []}
     if kind == "numeric":
         return {**key, "value": key["value"] + 2}
+    if kind == "program_tests":
+        return {**key, "tests": key["tests"].replace("== 2", "== 3")}
     if kind == "estimate":
         return {**key, "value": key["value"] * 10, "low": key["low"] * 10, "high": key["high"] * 10}
     if kind == "list":

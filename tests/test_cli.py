@@ -145,7 +145,7 @@ def test_clear_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
                 "--out",
                 str(tmp_path / "o"),
                 "--skills",
-                "fermi",
+                "rag",
                 "--base-url",
                 "http://127.0.0.1:9/v1",
                 "--api-key",

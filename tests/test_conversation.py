@@ -73,12 +73,7 @@ def test_a_good_follow_up_parses_with_its_limits_as_a_key() -> None:
         (
             answer("Please summarise that briefly for me.", {"max_words": 40}),
             SUMMARY,
-            "max_words is 40, but the instruction does not state 40",
-        ),
-        (
-            answer("Summarise it in 40 words or fewer.", {"max_words": 40, "include": ["toll"]}),
-            SUMMARY,
-            'include has "toll", which the instruction does not name',
+            "constraints: the constraints key checks nothing the instruction states",
         ),
         (answer(f"You said: {REPLY} Why?"), EXAMPLE, "copies a long run of words"),
     ],
@@ -87,6 +82,13 @@ def test_malformed_follow_ups_are_refused_with_a_reason(raw: str, move: Move, re
     with pytest.raises(ParseError) as exc:
         simulator().parse(raw, inputs(move))
     assert reason in exc.value.reason
+
+
+def test_a_limit_the_message_does_not_state_is_dropped_from_its_check() -> None:
+    raw = answer("Summarise it in 40 words or fewer.", {"max_words": 40, "include": ["toll"]})
+    key = simulator().parse(raw, inputs(SUMMARY)).key()
+    assert key is not None and key.max_words == 40
+    assert key.include == []  # "toll" was never asked for
 
 
 def test_a_follow_up_that_repeats_an_earlier_one_is_refused() -> None:

@@ -76,6 +76,7 @@ from genteach.keys import (
     NumericKey,
     OrderingKey,
     Pair,
+    ProgramTestsKey,
     UnanswerableKey,
     public_view,
 )
@@ -193,6 +194,11 @@ KEYS: dict[str, AnswerKey] = {
         missing="the sales figures after the closure", shown=CHOICE.model_dump()
     ),
     "tool_outcome": TOOL_KEY,
+    "program_tests": ProgramTestsKey(
+        tests="assert closure_weeks(4, 5, 2021) == 12\n\ndef test_no_closure():\n"
+        "    assert closure_weeks(1, 1, 2020) == 0\n",
+        entry_point="closure_weeks",
+    ),
 }
 #: How each key is shown (fixed, not drawn: the files change only when a prompt does).
 LAYOUTS: dict[str, Layout] = {
@@ -216,6 +222,8 @@ INSTRUCTIONS: dict[str, str] = {
     "fields": "Reply with JSON with the keys vote margin and weeks closed.",
     "unanswerable": "Which of the following is best supported by the passage?",
     "tool_outcome": REQUEST,
+    "program_tests": "Write closure_weeks(day, month, year) in Python: the weeks Mill Road stays "
+    "closed to cars after the vote of that date.",
 }
 STUDENT_SYSTEM = "You are a helpful assistant."
 DELIMITER = Delimiter(open='"""', close='"""')

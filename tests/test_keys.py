@@ -560,7 +560,7 @@ def test_unchecked_kinds() -> None:
         "free_text", "unchecked", "free text: no check by code (no judge)", None
     )
     assert ProgramTestsKey(tests="assert f() == 1").check("x", Layout()) == v(
-        "program_tests", "unchecked", "program tests need the code sandbox", None
+        "program_tests", "unchecked", "program tests run in a sandbox (verify)", None
     )
     assert EnvironmentKey(check_name="db_state").check("x", Layout()) == v(
         "environment", "unchecked", "decided by the environment's reward", None
@@ -784,3 +784,19 @@ def test_an_exact_answer_that_negates_or_hedges_its_key_fails(answer: str, passe
 )
 def test_an_unknown_answer_says_the_question_is_not_settled(text: str, unsettled: bool) -> None:
     assert says_unsettled(text) is unsettled
+
+
+def test_several_correct_options_need_an_instruction_that_asks_for_several() -> None:
+    two = ChoiceKey(correct=["7 years", "5 years"], distractors=["8 years", "2 years"])
+    assert two.fit_task("How long was an apprenticeship in English towns?", None) == (
+        "the key has 2 correct options, but the instruction asks for one: keep one correct "
+        "option, or ask to select all that apply"
+    )
+    for asks in (
+        "Select all that apply: which terms were usual?",
+        "Which two of the following terms were usual?",
+        "Which statements are both true of the guilds?",
+    ):
+        assert two.fit_task(asks, None) is None, asks
+    one = ChoiceKey(correct=["7 years"], distractors=["8 years", "2 years"])
+    assert one.fit_task("How long was it?", None) is None

@@ -257,3 +257,12 @@ def test_list_markers_and_quotes_do_not_count_against_a_line_form() -> None:
     assert k.check("1. The commute fell from 42 to 28 minutes.\n2) It opened in 2021.", L).passed
     quoted = '"Tides turn"\n“In the bay”\n‘Down we go’\nEbb'
     assert key(acrostic="TIDE").check(quoted, L).status == "passed"
+
+
+def test_bans_of_function_words_and_bans_of_required_words_are_dropped() -> None:
+    k = key(include=["traffic counts"], exclude=["and", "the", "tunnel", "traffic counts"])
+    instruction = 'Rewrite it with "traffic counts", without the word "tunnel".'
+    assert k.fit_task(instruction, TEXT) is None
+    assert k.exclude == ["tunnel"]  # "and", "the": no answer avoids them; a required phrase
+    named = key(keep=["42"], exclude=["42"])
+    assert named.fit_task("Keep the figures; avoid 42.", TEXT) == '"42" is both kept and banned'

@@ -277,8 +277,11 @@ def test_records_load_with_datasets(tmp_path: Path, mini: tuple[Path, PromptLibr
 
 def test_planned_and_unknown_skills_are_refused() -> None:
     tax = load_taxonomy()
-    with pytest.raises(ValueError, match=r"skill 'fermi' \(Fermi\) is listed but not built yet"):
-        Pipeline(ScriptedModel([]), skills=["fermi"])
+    with pytest.raises(
+        ValueError,
+        match=r"skill 'rag' \(Retrieval Augmented Generation\) is listed but not built yet",
+    ):
+        Pipeline(ScriptedModel([]), skills=["rag"])
     with pytest.raises(ValueError, match=r"agentinstruct\.yaml: no skill 'nope'"):
         Pipeline(ScriptedModel([]), taxonomy=tax, skills=["nope"])
 

@@ -24,10 +24,13 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
+
+if TYPE_CHECKING:
+    from genteach.runtime.sandbox import Sandbox
 
 Status = Literal["passed", "failed", "unchecked"]
 
@@ -53,6 +56,14 @@ _UNSETTLED = re.compile(
     re.IGNORECASE,
 )
 _FINAL = re.compile(r"^[ \t>*_#-]*final answer[ \t*_]*[:：][ \t*_]*(?P<rest>.*)$", re.I | re.M)
+#: An instruction that asks for several options ("select all that apply", "which two").
+_SEVERAL = re.compile(
+    r"\b(?:which|select|choose|pick|name|identify|mark)\s+(?:the\s+)?(?:two|three|four|all)\b|"
+    r"\b(?:options|statements|answers|choices|ones)\s+(?:are|were)\b|"
+    r"\ball (?:that|which) (?:apply|are)\b|\b(?:two|three|both|several|every|each|all)\b"
+    r"[^.?!]*\b(?:options?|answers?|statements?|choices?|ones?)\b|\bmore than one\b",
+    re.IGNORECASE,
+)
 _NUMBER = re.compile(r"[-−]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|[-−]?\.\d+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 #: An option label at the start of an answer: ``(B)``, ``B.``, ``b)``, ``[2]``.
@@ -124,6 +135,14 @@ def normalize(text: str) -> str:
     t = _ARTICLES.sub(" ", t)
     return " ".join(t.split())
 
+
+#: Function words a ban taken from the text may not hold (no answer can avoid them).
+_COMMON = frozenset(
+    {"a", "an", "the", "and", "or", "but", "if", "of", "in", "on", "at", "to", "for", "by"}
+    | {"with", "from", "as", "is", "are", "was", "were", "be", "been", "it", "its", "this"}
+    | {"that", "these", "those", "he", "she", "they", "we", "you", "i", "not", "no", "so"}
+    | {"than", "then", "there", "their", "his", "her"}
+)
 
 #: Words that turn a longer answer against the target it contains ("not urgent", "T3 or
 #: T4", "isn't 1998": normalised, n't leaves a lone "t").
@@ -246,6 +265,12 @@ class AnswerKey(BaseModel):
         """What templates need to show the question and the key: ``form``, the labelled
         options or items in display order, and the correct answer as shown."""
         return {"form": self.form, "kind": self.kind}
+
+    async def verify(self, response: str, layout: Layout, tools: KeyTools) -> Verification:
+        """Verify ``response``: :meth:`check` by default. Keys whose check needs more than
+        pure code (running tests in a sandbox) override this; ``tools`` gives them what they
+        need. The flows call this."""
+        return self.check(response, layout)
 
     def check(self, response: str, layout: Layout) -> Verification:
         """Compare ``response`` with this key: its ``Final answer:`` line, read by
@@ -373,6 +398,14 @@ class ChoiceKey(AnswerKey):
         return isinstance(other, ChoiceKey) and {normalize(c) for c in self.correct} == {
             normalize(c) for c in other.correct
         }
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        if len(self.correct) > 1 and not _SEVERAL.search(instruction):
+            return (
+                f"the key has {len(self.correct)} correct options, but the instruction asks for "
+                "one: keep one correct option, or ask to select all that apply"
+            )
+        return None
 
     def correct_positions(self, layout: Layout) -> list[int]:
         """Display positions (0-based) of the correct options."""
@@ -548,14 +581,11 @@ class EstimateKey(AnswerKey):
     def _band(self) -> EstimateKey:
         if not all(math.isfinite(v) for v in (self.value, self.low, self.high)):
             raise ValueError("value, low and high must be finite numbers")
-        if not self.low <= self.value <= self.high:
-            raise ValueError(f"the value {self.value:g} is not between low and high")
         narrow, wide = self.band_ratio
-        if not narrow <= self.high / self.low <= wide:
-            raise ValueError(
-                f"high / low is {self.high / self.low:.3g}: make the band {narrow:g} to "
-                f"{wide:g} times as wide (about one order of magnitude either side at most)"
-            )
+        if not (self.low <= self.value <= self.high and narrow <= self.high / self.low <= wide):
+            # A band that misses the value, or proves nothing, or is a quiz: one order of
+            # magnitude around the value instead (small models rarely size it right).
+            self.low, self.high = self.value / math.sqrt(10), self.value * math.sqrt(10)
         return self
 
     def fit_task(self, instruction: str, source: str | None) -> str | None:
@@ -1134,7 +1164,11 @@ class ConstraintsKey(AnswerKey):
         seen = f"{instruction}\n{source or ''}"
         self.include = [w for w in self.include if _contains(instruction, w)]
         self.json_keys = [w for w in self.json_keys if _contains(instruction, w)]
-        self.exclude = [w for w in self.exclude if _contains(seen, w)]
+        self.exclude = [
+            w
+            for w in self.exclude
+            if _contains(instruction, w) or (_contains(seen, w) and normalize(w) not in _COMMON)
+        ]
         if self.acrostic is not None and not (
             re.sub(r"[^\w]", "", self.acrostic) and _contains(instruction, self.acrostic)
         ):
@@ -1158,9 +1192,18 @@ class ConstraintsKey(AnswerKey):
                 )
         if self.no_new_numbers and source is None:
             return "no_new_numbers needs the text the task works on"
-        clash = [w for w in self.keep if any(_contains(w, x) for x in self.exclude)]
-        if clash:
-            return f'"{_short(clash[0], 40)}" is both kept and banned'
+        # A word both required and banned: a ban the instruction does not name is the
+        # model's slip and goes; one it names contradicts the task.
+        wanted = [*self.keep, *self.include]
+        clash = [x for x in self.exclude if any(_contains(w, x) for w in wanted)]
+        named = [
+            x
+            for x in clash
+            if _contains(instruction, x) and not any(_contains(w, x) for w in self.include)
+        ]
+        if named:
+            return f'"{_short(named[0], 40)}" is both kept and banned'
+        self.exclude = [x for x in self.exclude if x not in clash]
         return None
 
     def check(self, response: str, layout: Layout) -> Verification:
@@ -1332,16 +1375,120 @@ class UnanswerableKey(AnswerKey):
 
 
 class ProgramTestsKey(AnswerKey):
-    """Code answers checked by running tests (in the sandbox of the coding skill)."""
+    """Code answers checked by running tests in the sandbox
+    (:class:`~genteach.runtime.Sandbox`): the response's last fenced Python block is the
+    solution (``solution.py``); the tests run beside it with the solution's names imported,
+    module-level asserts first, then every ``test_*`` function. Exit status 0 passes; a
+    failure quotes the failing line. It proves the solution passes these tests, not that the
+    tests cover the spec."""
 
     kind: Literal["program_tests"] = "program_tests"
-    language: str = Field(default="python", description="the programming language")
-    tests: str = Field(min_length=10, description="test code that passes only on correct code")
+    language: str = Field(default="python", description="the programming language (python)")
+    tests: str = Field(
+        min_length=10,
+        description="Python test code: plain asserts or test_ functions, standard library "
+        "only, calling the solution's names; passes only on correct code",
+    )
+    entry_point: str = Field(
+        default="", description="the function or class the tests call, as the instruction names it"
+    )
     form: ClassVar[str] = "open"
-    checkable: ClassVar[bool] = False
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        name = self.entry_point.strip()
+        if name.startswith("_"):
+            return (
+                f'the entry point "{_short(name, 40)}" starts with "_": the tests cannot import it'
+            )
+        if name and not _contains(instruction, name):
+            return f'the entry point "{_short(name, 40)}" is not named in the instruction'
+        if name and not re.search(rf"\b{re.escape(name)}\b", self.tests):
+            return f'the tests never call the entry point "{_short(name, 40)}"'
+        return None
+
+    def summary(self, layout: Layout) -> str:
+        return f"{self.language} tests of {self.entry_point or 'the solution'}"
 
     def check(self, response: str, layout: Layout) -> Verification:
-        return self.result("unchecked", None, "program tests need the code sandbox")
+        return self.result("unchecked", None, "program tests run in a sandbox (verify)")
+
+    async def verify(self, response: str, layout: Layout, tools: KeyTools) -> Verification:
+        if self.language.strip().casefold() not in ("python", "python3", "py"):
+            return self.result("unchecked", None, f"{self.language} code is not run")
+        code = last_code_block(response, "python")
+        if code is None:
+            return self.result("failed", None, "no ```python block in the answer")
+        name = self.entry_point.strip()
+        if name and not re.search(
+            rf"^\s*(?:async\s+def|def|class)\s+{re.escape(name)}\b|"
+            rf"^{re.escape(name)}\s*=",
+            code,
+            re.MULTILINE,
+        ):
+            return self.result("failed", None, f"the solution does not define {name}")
+        try:
+            sandbox = tools.sandbox()
+        except RuntimeError as exc:  # no isolation on this machine: never run it unisolated
+            return self.result("unchecked", None, f"no sandbox here: {exc}")
+        result = await sandbox.run_python(
+            _TEST_RUNNER.format(tests=self.tests), files={"solution.py": code}
+        )
+        if result.ok and _TESTS_PASSED in result.stdout:
+            return self.result("passed", None, f"the tests of {name or 'the solution'} pass")
+        return self.result("failed", None, f"the tests fail: {failing_line(result.stderr)}")
+
+
+#: What the runner prints when every test passed (a solution that exits early does not).
+_TESTS_PASSED = "genteach: all tests passed"
+#: The program the sandbox runs: the solution's names, the key's tests, its test functions.
+_TEST_RUNNER = """from solution import *
+
+{tests}
+
+for _name, _test in sorted(dict(globals()).items()):
+    if _name.startswith("test_") and callable(_test):
+        _test()
+print("genteach: all tests passed")
+"""
+_CODE_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+
+def last_code_block(text: str, language: str = "") -> str | None:
+    """The last fenced code block of ``text`` tagged ``language`` (or untagged), or None."""
+    blocks = [
+        body
+        for tag, body in _CODE_FENCE.findall(text)
+        if not language or tag.casefold() in ("", language.casefold(), f"{language}3")
+    ]
+    return blocks[-1] if blocks else None
+
+
+def failing_line(stderr: str) -> str:
+    """What a failed test run says: the last source line of its traceback and the error
+    ("assert add(2, 2) == 4 -> AssertionError"), else stderr's last line."""
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "the program failed without an error message"
+    error = lines[-1].strip()
+    source = [
+        ln.strip()
+        for i, ln in enumerate(lines[:-1])
+        if ln.startswith("    ") and i and lines[i - 1].lstrip().startswith("File ")
+    ]
+    return _short(f"{source[-1]} -> {error}" if source else error, 200)
+
+
+class KeyTools(Protocol):
+    """What :meth:`AnswerKey.verify` may use besides the response."""
+
+    def sandbox(self) -> Sandbox:
+        """The run's sandbox for model-written code (made on first use).
+
+        Raises:
+            RuntimeError: no isolation works on this machine
+                (:class:`~genteach.runtime.SandboxUnavailable`).
+        """
+        ...
 
 
 class EnvironmentKey(AnswerKey):
@@ -1490,6 +1637,7 @@ __all__ = [
     "FreeTextKey",
     "Judgement",
     "KeyKinds",
+    "KeyTools",
     "LabelsKey",
     "Layout",
     "ListKey",
@@ -1507,8 +1655,10 @@ __all__ = [
     "code_set_fields",
     "count_words",
     "estimate_value",
+    "failing_line",
     "final_answer",
     "kind_of",
+    "last_code_block",
     "longest_shared_run",
     "normalize",
     "parse_number",

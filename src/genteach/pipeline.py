@@ -57,6 +57,7 @@ from genteach.models.resilient import ResilientModel
 from genteach.preflight import check_templates, naming_file, run_templates
 from genteach.prompts import PromptLibrary
 from genteach.records import JsonlWriter, Seed, read_jsonl
+from genteach.runtime import Sandbox
 from genteach.seeds import SeedReport, Skip, iter_seeds, require_seeds
 from genteach.taxonomy import Skill, Taxonomy, TaxonomyError, load_taxonomy, weighted_sample
 
@@ -268,6 +269,9 @@ class Pipeline:
         endpoint: where the teacher is served, recorded in ``run.json`` as
             ``scheme://host:port`` only (see :attr:`ModelConfig.endpoint
             <genteach.models.ModelConfig.endpoint>`); a resume against another is refused.
+        sandbox: where program-tests keys run the teacher's code (default: a
+            :class:`~genteach.runtime.Sandbox` with its default limits, made when the first
+            such answer is verified).
 
     Raises:
         TaxonomyError: a selected skill is unknown or planned, a stage setting or override
@@ -292,6 +296,7 @@ class Pipeline:
         keys: Sequence[type[AnswerKey]] = (),
         judge: Judge | None = None,
         endpoint: str | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.taxonomy = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
         self.skills: list[Skill] = self.taxonomy.select(skills)
@@ -310,6 +315,7 @@ class Pipeline:
         with naming_file(self.taxonomy.source or self.taxonomy.name):
             self.keys = KeyKinds([*self.taxonomy.key_classes(), *keys])
         self.judge = judge
+        self.sandbox = sandbox
         known = known_settings(self.skills, flows)
         unknown = sorted(set(self.settings.overrides) - known)
         if unknown:
@@ -565,6 +571,7 @@ class Pipeline:
             version=__version__,
             keys=self.keys,
             judge=self.judge,
+            code_sandbox=self.sandbox,
         )
         duplicates = 0
         records_w = JsonlWriter(out / RECORDS_FILE)

@@ -137,6 +137,9 @@ class UserSimulator(Agent[FollowUpInput, FollowUp]):
             problem = key.fit_task(out.message, None)
             if problem is not None:
                 raise ParseError(f"constraints: {problem}")
+            # What the message does not state was dropped from the key: keep only the rest.
+            kept = key.model_dump(include=set(TurnConstraints.model_fields))
+            out = out.model_copy(update={"constraints": TurnConstraints.model_validate(kept)})
         if inputs is None:
             return out
         if inputs.move.constraint and key is None:

@@ -23,7 +23,7 @@ from genteach.material import Material
 from genteach.models.base import ModelClient, Usage
 from genteach.prompts import PromptLibrary
 from genteach.records import Record, Reject, Seed, content_id
-from genteach.runtime import EpisodeSettings
+from genteach.runtime import EpisodeSettings, Sandbox
 from genteach.taxonomy import (
     Delimiter,
     Skill,
@@ -220,7 +220,8 @@ class Judge(Protocol):
 @dataclass
 class RunContext:
     """What flows need besides the item: the model, the prompts, the teacher's name, the
-    key kinds and the optional judge."""
+    key kinds, the optional judge, and the sandbox that program-tests keys run code in
+    (:class:`~genteach.keys.KeyTools`; made on first use when none is given)."""
 
     client: ModelClient
     prompts: PromptLibrary
@@ -228,6 +229,26 @@ class RunContext:
     version: str = ""
     keys: KeyKinds = field(default_factory=KeyKinds)
     judge: Judge | None = None
+    code_sandbox: Sandbox | None = None
+
+    def sandbox(self) -> Sandbox:
+        """The run's sandbox (:class:`~genteach.runtime.Sandbox` with its default limits
+        unless one was given).
+
+        Raises:
+            SandboxUnavailable: no isolation works on this machine.
+        """
+        if self.code_sandbox is None:
+            self.code_sandbox = Sandbox()
+        return self.code_sandbox
+
+    async def verify(self, task: Task, response: str) -> Verification:
+        """``task``'s key verifies ``response``; what code cannot settle goes to the judge
+        when there is one."""
+        verification = await task.key.verify(response, task.view.layout, self)
+        if verification.status == "unchecked" and self.judge is not None:
+            verification = await self.judge(task, response, self)
+        return verification
 
 
 @dataclass(frozen=True)

@@ -193,10 +193,7 @@ class ConversationFlow:
         fmt = ReplyFormat(inputs.form)
 
         async def check_first(reply: str) -> Verification:
-            verification = task.key.check(reply, task.view.layout)
-            if verification.status == "unchecked" and ctx.judge is not None:
-                verification = await ctx.judge(task, reply, ctx)
-            return verification
+            return await ctx.verify(task, reply)
 
         usage = Usage()
         for _ in range(s.verify_retries + 1):

@@ -140,9 +140,7 @@ class ResponseFlow:
                 return None
             text, turns, cost = answered
             usage = usage + cost
-            verification = task.key.check(text, task.view.layout)
-            if verification.status == "unchecked" and ctx.judge is not None:
-                verification = await ctx.judge(task, text, ctx)
+            verification = await ctx.verify(task, text)
             item.count(verification)
             if verification.status != "failed":
                 break
