@@ -82,8 +82,9 @@ def test_ctrl_c_stops_a_run_on_the_embedded_model_within_seconds(tmp_path: Path)
     log = tmp_path / "run.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GENTEACH_"))}
     env["PYTHONUNBUFFERED"] = "1"
-    if "GENTEACH_CACHE" in os.environ:  # the model cache, not a setting
-        env["GENTEACH_CACHE"] = os.environ["GENTEACH_CACHE"]
+    for name in ("GENTEACH_CACHE", "GENTEACH_LOCAL_MODEL"):  # the model and its cache
+        if name in os.environ:
+            env[name] = os.environ[name]
     args = ["generate", "--seeds", str(SEEDS), "--out", str(out), "--limit", "3", "--no-progress"]
     with log.open("wb") as fh:
         proc = subprocess.Popen(
