@@ -44,3 +44,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def update_golden(request: pytest.FixtureRequest) -> bool:
     """Whether this run rewrites the golden prompts instead of comparing with them."""
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def planned_taxonomy(tmp_path: Path) -> Path:
+    """A copy of the built-in taxonomy with the rag skill marked planned (every built-in
+    skill is ready), for tests of how planned skills are listed and refused."""
+    from genteach._resources import default_taxonomy_path
+
+    text = default_taxonomy_path().read_text(encoding="utf-8")
+    start = text.index("\n  rag:\n")
+    at = text.index("    status: ready\n", start)
+    path = tmp_path / "planned.yaml"
+    path.write_text(text[:at] + "    status: planned\n" + text[at + len("    status: ready\n") :])
+    return path

@@ -13,6 +13,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from genteach.models.base import Message
@@ -52,6 +53,13 @@ KEYS: dict[str, dict[str, Any]] = {
         "kind": "program_tests",
         "language": "python",
         "tests": "assert count_critics() == 2\n\ndef test_twice():\n    assert count_critics() == 2\n",
+        "entry_point": "count_critics",
+    },
+    # Tests of count_critics: the answer repeats it and adds its own test_ functions.
+    "test_suite": {
+        "kind": "test_suite",
+        "language": "python",
+        "tests": "assert count_critics() == 2\n",
         "entry_point": "count_critics",
     },
     "estimate": {
@@ -107,6 +115,14 @@ KEYS: dict[str, dict[str, Any]] = {
         "rubric": ["Keeps the critics' two objections."],
     },
 }
+#: The passage's words a cited key quotes (``instruct`` finds the document that holds them).
+CITED_QUOTE = "a bus strike in the earlier year inflated the before figures"
+KEYS["cited"] = {
+    "kind": "cited",
+    "answer": "a bus strike",
+    "support": [{"id": "1", "quote": CITED_QUOTE}],
+    "cite_all": False,
+}
 KEYS["fields"] = {
     "kind": "fields",
     "fields": [{"name": "critics", "value": "a bus strike", "copied": False}],
@@ -152,9 +168,14 @@ class Teacher:
         self.tool_outcome = tool_outcome
         self.wrong = list(wrong)
         self.rotate_kinds = rotate_kinds
+        self.web = WebTeacher(wrong=bool(self.wrong))
 
     def __call__(self, messages: Sequence[Message]) -> str:
         system = messages[0]["content"]
+        low = system.lower()
+        if "web designer" in low or "web agent" in low or "web-agent" in low:
+            self.calls["web"] += 1
+            return self.web(messages)
         role = self.role(system)
         self.calls[role] += 1
         if role in self.bad_first and self.calls[role] == 1:
@@ -205,8 +226,12 @@ class Teacher:
             return ' <constraints> Use "traffic counts", stay under 120 words, avoid "tunnel".'
         if kind == "fields":
             return ' <fields> Reply with JSON with the key "critics".'
+        if kind == "cited":
+            return ' <cited> Answer as JSON: {"answer": ..., "relevant_passages": [...]}.'
         if kind == "program_tests":
             return " <program_tests> Write count_critics() in Python."
+        if kind == "test_suite":
+            return " <test_suite> Write tests of count_critics() in Python."
         return f" <{kind}>"
 
     def edit_instruction(self, i: int, messages: Sequence[Message]) -> str:
@@ -235,6 +260,11 @@ class Teacher:
         for i in range(1, n + 1):
             instruction = self.task_instruction(label, i, messages) + self.kind_tag(kind)
             task: dict[str, Any] = {"instruction": instruction, "key": dict(KEYS[kind])}
+            if kind == "cited":  # quote a document; the instruction carries the quote
+                doc, quote = cited_quote(user)
+                task["key"]["support"] = [{"id": doc, "quote": quote}]
+                task["key"]["answer"] = "a bus strike" if quote == CITED_QUOTE else quote
+                task["instruction"] += f" «{quote}»"
             if excerpt:  # the first 60 words, named by their first and last eight
                 words = passage.split()[:60]
                 task["start"], task["end"] = " ".join(words[:8]), " ".join(words[-8:])
@@ -286,10 +316,15 @@ class Teacher:
             else:
                 kind = old.get("kind", "free_text")
                 edit["instruction"] = self.edit_instruction(i, messages) + self.kind_tag(kind)
+                quoted = re.search(r" «.+?»", user)  # a cited task keeps the words it quotes
+                if quoted:
+                    edit["instruction"] += quoted.group(0)
                 if "the answer must change" in tags:
                     # a changed task with another answer: the responder reads "[flip]"
                     edit["instruction"] += " [flip]"
                     edit["key"] = flipped(old)
+                elif kind == "unanswerable":
+                    edit["key"] = None  # the task stays unanswerable (its key is code's)
                 else:
                     edit["key"] = harder(old)
             edits.append(edit)
@@ -336,6 +371,13 @@ class Teacher:
         if kind == "program_tests":  # a solution the key's tests run against in the sandbox
             n = int(re.findall(r"== (\d+)", key["tests"])[0]) + (1 if wrong else 0)
             return f"```python\ndef count_critics():\n    return {n}\n```"
+        if kind == "test_suite":  # the function repeated, and a test that pins its result
+            n = int(re.findall(r"== (\d+)", key["tests"])[0])
+            check = "count_critics() >= 0" if wrong else f"count_critics() == {n}"
+            return (
+                f"```python\ndef count_critics():\n    return {n}\n\n\n"
+                f"def test_count():\n    assert {check}\n```"
+            )
         if kind == "estimate":  # two steps the calculator checks, then the estimate
             v = key["value"]
             steps = f"{v / 4:g} × 2 = {v / 2:g}\n{v / 2:g} × 2 = {v:g}\n"
@@ -362,6 +404,15 @@ class Teacher:
             return json.dumps(
                 {f["name"]: "the toll" if wrong else f["value"] for f in key["fields"]}
             )
+        if kind == "cited":  # the document that holds the quote, if the student sees it
+            quoted = re.search(r"«(.+?)»", user)
+            doc = document_with(user, quoted.group(1)) if quoted else None
+            if doc is None:
+                reply = {"answer": "The documents do not say what the critics argue.", "ids": []}
+            else:
+                cite = str(int(doc) % 9 + 1) if wrong else doc
+                reply = {"answer": quoted.group(1) if quoted else "", "ids": [cite]}
+            return json.dumps({"answer": reply["answer"], "relevant_passages": reply["ids"]})
         if kind == "unanswerable":
             return (
                 "Final answer: (A)"
@@ -495,6 +546,174 @@ class Teacher:
         return json.dumps({"status": "ok", "result": {"lorries": 412, "cars": 10230}, "error": ""})
 
 
+WEB_SITE = (Path(__file__).resolve().parent / "data" / "web_site.json").read_text()
+EMAIL = "dana.kerr@example.org"
+#: Per task type (by its name): the user's request, the goal, and the teacher's actions.
+WEB_TASKS: dict[str, tuple[str, dict[str, object], list[str]]] = {
+    "Form Filling": (
+        f"Please place my order: my email is {EMAIL}, my postcode is PL1 2AB and I was born on "
+        "04/11/1987. Express (next day) delivery, please.",
+        {
+            "start": "/checkout",
+            "outcome": "submitted",
+            "values": {
+                "e17": EMAIL,
+                "e18": "PL1 2AB",
+                "e19": "04/11/1987",
+                "e20": "Express (next day)",
+            },
+            "submit": "e23",
+        },
+        [
+            f'type [e17] "{EMAIL}"',
+            'type [e18] "PL1 2AB"',
+            'type [e19] "04/11/1987"',
+            'select [e20] "Express (next day)"',
+            "click [e23]",
+            'stop "The order is placed."',
+        ],
+    ),
+    "Question About the Page": (
+        "How long do I have to send a sensor back?",
+        {"start": "/", "outcome": "answered", "answer": "30 days", "evidence": "e5"},
+        ['answer "Returns are accepted within 30 days of delivery."'],
+    ),
+    "Multi-page Navigation": (
+        "Take me to the page where I enter my delivery details after choosing a sensor.",
+        {"start": "/", "outcome": "reached", "page": "/checkout"},
+        ["click [e2]", "click [e14]", 'stop "This is the checkout page."'],
+    ),
+    "Search and Select": (
+        "I want the best-rated sensor you actually have in stock, 2 of them please.",
+        {
+            "start": "/",
+            "outcome": "submitted",
+            "values": {"e11": "2", "e12": "Tidewatch S2"},
+            "submit": "e14",
+        },
+        [
+            "click [e2]",
+            'type [e11] "2"',
+            'select [e12] "Tidewatch S2"',
+            "click [e14]",
+            'stop "Two Tidewatch S2 are in the cart."',
+        ],
+    ),
+    "Settings Change": (
+        "Stop emailing me about new sensors, text me delivery updates instead, and save it as "
+        "a draft.",
+        {
+            "start": "/checkout",
+            "outcome": "submitted",
+            "values": {"e21": "unchecked", "e22": "checked"},
+            "submit": "e24",
+        },
+        ["click [e21]", "click [e22]", "click [e24]", 'stop "Saved."'],
+    ),
+    "Infeasible Request": (
+        f"Place my order with Express (next day) delivery; my email is {EMAIL} and my postcode "
+        "is PL1 2AB.",
+        {
+            "start": "/checkout",
+            "outcome": "infeasible",
+            "missing": "Date of birth",
+            "submit": "e23",
+        },
+        ['stop "The form needs your date of birth, which you did not give."'],
+    ),
+    "Quick Action": (
+        "Show me your tide sensors.",
+        {"start": "/", "outcome": "reached", "page": "/sensors"},
+        ["click [e2]", 'stop "Here are the sensors."'],
+    ),
+    "Compare and Answer": (
+        "Which sensor that is in stock has the best rating?",
+        {"start": "/", "outcome": "answered", "answer": "Tidewatch S2", "evidence": "e9"},
+        ["click [e2]", 'answer "Tidewatch S2 (4.7 / 5)"'],
+    ),
+}
+
+
+class WebTeacher:
+    """A perfect web teacher by agent role (``wrong``: the acting teacher clicks the
+    checkout's "Save draft" instead of finishing its task, which no goal accepts)."""
+
+    def __init__(self, *, wrong: bool = False) -> None:
+        self.calls: Counter[str] = Counter()
+        self.wrong = wrong
+
+    def __call__(self, messages: Sequence[Message]) -> str:
+        system = messages[0]["content"]
+        user = messages[1]["content"] if len(messages) > 1 else ""
+        if "You are a web designer" in system:
+            self.calls["site"] += 1
+            return WEB_SITE
+        if "task-writing agent" in system:
+            self.calls["instruct"] += 1
+            name = re.search(r'of the type "([^"]+)"', user).group(1)  # type: ignore[union-attr]
+            n = int(re.search(r"Write (\d+) task", user).group(1))  # type: ignore[union-attr]
+            request, goal, _ = WEB_TASKS[name]
+            task = {"instruction": request, "key": {"kind": "web_goal", **goal}}
+            return json.dumps({"tasks": [task] * n})
+        if "You are the suggester" in system:
+            self.calls["suggest"] += 1
+            goals = system.split("The goals, one suggestion each")[1]
+            n = len(re.findall(r"^\d+\. ", goals, re.M))
+            return json.dumps(
+                {"suggestions": [f"Add a polite closing sentence ({i})." for i in range(n)]}
+            )
+        if "You are the editor" in system:
+            self.calls["edit"] += 1
+            request = user.split("<<<REQUEST\n")[1].split("\nREQUEST>>>")[0]
+            n = len(re.findall(r"^(\d+)\. \[", user, re.M))
+            edits = [
+                {
+                    "suggestion": i,
+                    "edits": None,
+                    "instruction": f"{request} Thanks a lot ({i}).",
+                    "key": None,
+                    "missing": None,
+                }
+                for i in range(1, n + 1)
+            ]
+            return json.dumps({"edits": edits})
+        if "expert web agent" in system:
+            self.calls["act"] += 1
+            first = next(m["content"] for m in messages if m["role"] == "user")
+            done = sum(1 for m in messages if m["role"] == "assistant")
+            for request, _, actions in WEB_TASKS.values():
+                if request in first:
+                    if self.wrong:
+                        actions = ['stop "I could not find it."']
+                    action = actions[min(done, len(actions) - 1)]
+                    return f"Thought: step {done + 1} of the plan.\nAction: {action}"
+            raise AssertionError("unknown task: " + first[:200])
+        raise AssertionError("unknown agent: " + system[:200])
+
+
+def document_with(text: str, phrase: str) -> str | None:
+    """The id of the document of a rendered document set whose snippet holds ``phrase``."""
+    for doc_id, snippet in re.findall(
+        r"^Document Id: (\S+)\nTitle: .*\nSnippet: (.*)$", text, re.M
+    ):
+        if phrase in snippet:
+            return str(doc_id)
+    return None
+
+
+def cited_quote(text: str) -> tuple[str, str]:
+    """A document of a rendered set and words of it to quote: :data:`CITED_QUOTE` where a
+    document holds it, else the first eight words of the first document."""
+    doc = document_with(text, CITED_QUOTE)
+    if doc is not None:
+        return doc, CITED_QUOTE
+    m = re.search(r"^Document Id: (\S+)\nTitle: .*\nSnippet: (.*)$", text, re.M)
+    if m is None:
+        return "1", CITED_QUOTE
+    words = [w for w in m.group(2).split() if w.strip("#*")]
+    return m.group(1), " ".join(words[2:10])
+
+
 def unique_phrase(passage: str, n: int = 6) -> str:
     """The first run of ``n`` words that occurs exactly once in ``passage``."""
     words = passage.split()
@@ -518,7 +737,7 @@ def flipped(key: dict[str, Any]) -> dict[str, Any]:
         return {**key, "value": "a quarter", "aliases": []}
     if kind == "numeric":
         return {**key, "value": key["value"] + 2}
-    if kind == "program_tests":
+    if kind in ("program_tests", "test_suite"):
         return {**key, "tests": key["tests"].replace("== 2", "== 3")}
     if kind == "estimate":
         return {**key, "value": key["value"] * 10, "low": key["low"] * 10, "high": key["high"] * 10}

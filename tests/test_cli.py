@@ -112,7 +112,9 @@ def test_generate_survives_transient_server_errors(
     assert " 0 rejects" in capsys.readouterr().out
 
 
-def test_clear_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_clear_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], planned_taxonomy: Path
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nskills:\n  rc:\n    name: RC\n    status: ready\n    weight: heavy\n")
     assert main(["taxonomy", "validate", str(bad)]) == 2
@@ -146,6 +148,8 @@ def test_clear_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
                 str(tmp_path / "o"),
                 "--skills",
                 "rag",
+                "--taxonomy",
+                str(planned_taxonomy),
                 "--base-url",
                 "http://127.0.0.1:9/v1",
                 "--api-key",
@@ -176,13 +180,15 @@ def test_clear_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "argument --set: 'nope': expected KEY=VALUE" in capsys.readouterr().err
 
 
-def test_taxonomy_commands(capsys: pytest.CaptureFixture[str]) -> None:
+def test_taxonomy_commands(capsys: pytest.CaptureFixture[str], planned_taxonomy: Path) -> None:
     assert main(["taxonomy", "validate"]) == 0
     ready = len(load_taxonomy().ready_skills())
     assert f"valid (17 skills, {ready} ready" in capsys.readouterr().out
     assert main(["taxonomy", "list"]) == 0
     listing = capsys.readouterr().out
-    assert "17 skills" in listing and "tool_use" in listing and "planned" in listing
+    assert "17 skills" in listing and "tool_use" in listing
+    assert main(["taxonomy", "list", "--taxonomy", str(planned_taxonomy)]) == 0
+    assert "planned" in capsys.readouterr().out
     assert main(["taxonomy", "list", "--skill", "rc"]) == 0
     assert "task types (43)" in capsys.readouterr().out
 

@@ -37,6 +37,7 @@ from genteach.agents import (
     TransformInput,
 )
 from genteach.agents.views import GoalView
+from genteach.agents.web import WebSiteBuilder
 from genteach.flows import (
     ContentTransformationFlow,
     ConversationFlow,
@@ -44,6 +45,7 @@ from genteach.flows import (
     ResponseFlow,
     SeedInstructionFlow,
     ToolConversationFlow,
+    WebEpisodeFlow,
     build_flows,
 )
 from genteach.flows.base import (
@@ -61,6 +63,7 @@ from genteach.flows.respond import student_messages
 from genteach.keys import (
     AnswerKey,
     ChoiceKey,
+    CitedKey,
     ConstraintsKey,
     EstimateKey,
     ExactKey,
@@ -77,10 +80,12 @@ from genteach.keys import (
     OrderingKey,
     Pair,
     ProgramTestsKey,
+    TestSuiteKey,
     UnanswerableKey,
+    WebGoalKey,
     public_view,
 )
-from genteach.material import Material, Passage
+from genteach.material import Document, DocumentSet, Material, Passage
 from genteach.models import ScriptedModel
 from genteach.models.base import Message, message
 from genteach.prompts import PromptLibrary
@@ -94,6 +99,7 @@ from tool_conversation import (
     run_conversation,
 )
 from tool_conversation import KEY as TOOL_KEY
+from web_episode import SITE, run_web_episode
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 COMMAND = "PYTHONPATH=src python -m pytest tests/test_golden_prompts.py --update-golden"
@@ -126,6 +132,30 @@ CODE_SEED = SeedView(
 PASSAGE = Passage(
     title="Closing Mill Road",
     text=TEXT_SEED.text + " In August, traffic on the high street was 28% lower than in April.",
+)
+DOCUMENTS = DocumentSet(
+    title="Closing Mill Road",
+    documents=(
+        Document(
+            id="1",
+            title="Harwick votes to close Mill Road",
+            snippet="On 4 May 2021 the town council of Harwick voted 7 to 2 to close Mill Road "
+            "to cars for twelve weeks.",
+        ),
+        Document(
+            id="2",
+            title="Bus lanes in Dorrington",
+            snippet="Dorrington opened two bus lanes in 2019; bus journeys on the ring road "
+            "became four minutes shorter.",
+            origin="near",
+        ),
+        Document(
+            id="3",
+            title="High street traffic after the closure",
+            snippet="In August, traffic on the high street was 28% lower than in April, the "
+            "council's counts show.",
+        ),
+    ),
 )
 CHOICE = ChoiceKey(
     correct=["Traffic on the high street fell by more than a quarter."],
@@ -199,6 +229,20 @@ KEYS: dict[str, AnswerKey] = {
         "    assert closure_weeks(1, 1, 2020) == 0\n",
         entry_point="closure_weeks",
     ),
+    "test_suite": TestSuiteKey(
+        tests="assert closure_weeks(4, 5, 2021) == 12\nassert closure_weeks(1, 1, 2020) == 0\n",
+        entry_point="closure_weeks",
+    ),
+    "cited": CitedKey(
+        answer="28% lower",
+        support=[{"id": "3", "quote": "traffic on the high street was 28% lower than in April"}],
+    ),
+    "web_goal": WebGoalKey(
+        start="/",
+        outcome="answered",
+        answer="30 days",
+        evidence="e5",
+    ),
 }
 #: How each key is shown (fixed, not drawn: the files change only when a prompt does).
 LAYOUTS: dict[str, Layout] = {
@@ -224,6 +268,11 @@ INSTRUCTIONS: dict[str, str] = {
     "tool_outcome": REQUEST,
     "program_tests": "Write closure_weeks(day, month, year) in Python: the weeks Mill Road stays "
     "closed to cars after the vote of that date.",
+    "test_suite": "Write tests for closure_weeks(day, month, year): repeat the function as "
+    "given, then test functions that pin every rule and boundary.",
+    "cited": "How much did high-street traffic change after the closure? Answer with a JSON "
+    'object: {"answer": "...", "relevant_passages": ["<document ids>"]}',
+    "web_goal": "How long do I have to send a sensor back?",
 }
 STUDENT_SYSTEM = "You are a helpful assistant."
 DELIMITER = Delimiter(open='"""', close='"""')
@@ -278,19 +327,23 @@ def render_skill(skill: Skill, prompts: PromptLibrary) -> dict[str, str]:
     tool = isinstance(flows.get("content_transformation"), ContentTransformationFlow) and any(
         isinstance(a, ApiListBuilder) for a in flows["content_transformation"].agents.values()
     )
-    material: Material = API_LIST if tool else PASSAGE
+    kinds = {k for t in skill.task_types for k in t.key}
+    web = "web_goal" in kinds
+    material: Material = (
+        API_LIST if tool else SITE if web else DOCUMENTS if "cited" in kinds else PASSAGE
+    )
 
     transform = flows.get("content_transformation")
     if isinstance(transform, ContentTransformationFlow):
         s = transform.settings
         for t in skill.transformers:
             agent = transform.agents[t.id]
-            if not isinstance(agent, ContentTransformer | ApiListBuilder):
+            if not isinstance(agent, ContentTransformer | ApiListBuilder | WebSiteBuilder):
                 continue  # the identity agent makes no call
             inputs = TransformInput(
                 skill=sv,
                 category=category_view(skill, "transformers", t),
-                seed=CODE_SEED if tool else TEXT_SEED,
+                seed=CODE_SEED if tool else TEXT_SEED,  # a site is built from text too
                 min_words=t.min_words or s.min_words,
                 max_words=t.max_words or s.max_words,
                 min_items=s.min_items,
@@ -387,6 +440,14 @@ def render_skill(skill: Skill, prompts: PromptLibrary) -> dict[str, str]:
                 turns=4,
             )
             out[f"conversation/user_{move.id}.txt"] = as_text(chat.simulator.render(follow))
+
+    acting = flows.get("web_episode")
+    if isinstance(acting, WebEpisodeFlow):
+        # one fixed episode played through the flow: what the acting teacher is sent at its
+        # last call, and the student's trajectory
+        record, model = run_web_episode(skill, prompts)
+        out["web/assistant.txt"] = as_text(model.calls[-1])
+        out["student/episode.txt"] = as_text(record.messages)
 
     converse = flows.get("tool_conversation")
     if isinstance(converse, ToolConversationFlow):

@@ -669,6 +669,7 @@ def test_key_kinds_know_the_builtin_and_custom_kinds() -> None:
     assert builtin == [
         "choice", "exact", "numeric", "estimate", "list", "ordering", "matching", "labels", "free_text",
         "constraints", "fields", "unanswerable", "program_tests", "environment", "tool_outcome",
+        "cited", "web_goal", "test_suite",
     ]  # fmt: skip
     kinds = KeyKinds([YesNoKey])
     assert kinds.names() == [*builtin, "yes_no"]

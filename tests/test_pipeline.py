@@ -275,13 +275,13 @@ def test_records_load_with_datasets(tmp_path: Path, mini: tuple[Path, PromptLibr
     assert ds[0]["meta"]["skill"] == "mini"
 
 
-def test_planned_and_unknown_skills_are_refused() -> None:
+def test_planned_and_unknown_skills_are_refused(planned_taxonomy: Path) -> None:
     tax = load_taxonomy()
     with pytest.raises(
         ValueError,
         match=r"skill 'rag' \(Retrieval Augmented Generation\) is listed but not built yet",
     ):
-        Pipeline(ScriptedModel([]), skills=["rag"])
+        Pipeline(ScriptedModel([]), taxonomy=planned_taxonomy, skills=["rag"])
     with pytest.raises(ValueError, match=r"agentinstruct\.yaml: no skill 'nope'"):
         Pipeline(ScriptedModel([]), taxonomy=tax, skills=["nope"])
 

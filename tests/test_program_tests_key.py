@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from genteach.flows.base import RunContext
-from genteach.keys import Layout, ProgramTestsKey, failing_line, last_code_block
+from genteach.keys import Layout, ProgramTestsKey, TestSuiteKey, failing_line, last_code_block
 from genteach.models import ScriptedModel
 from genteach.prompts import PromptLibrary
 from genteach.runtime import Sandbox, SandboxLimits, SandboxUnavailable
@@ -104,3 +104,62 @@ def test_the_run_context_makes_its_sandbox_once() -> None:
         client=ScriptedModel([]), prompts=PromptLibrary(), teacher="t", code_sandbox=given
     )
     assert ctx.sandbox() is given and ctx.sandbox() is given
+
+
+# -- test-writing tasks: the student's tests must fail on mutants --------------------------
+GRADE = (
+    "def grade(score):\n"
+    "    if score < 0 or score > 100:\n"
+    "        raise ValueError('score out of range')\n"
+    "    if score >= 90:\n"
+    "        return 'A'\n"
+    "    if score >= 75:\n"
+    "        return 'B'\n"
+    "    return 'C'\n"
+)
+SUITE_KEY = TestSuiteKey(
+    tests="assert grade(0) == 'C'\nassert grade(100) == 'A'\nassert grade(90) == 'A'\n"
+    "assert grade(89) == 'B'\nassert grade(75) == 'B'\nassert grade(74) == 'C'\n",
+    entry_point="grade",
+)
+GOOD_TESTS = (
+    "def test_bands():\n    assert grade(95) == 'A'\n    assert grade(80) == 'B'\n"
+    "    assert grade(10) == 'C'\n\n"
+    "def test_boundaries():\n    assert grade(90) == 'A'\n    assert grade(89) == 'B'\n"
+    "    assert grade(75) == 'B'\n    assert grade(74) == 'C'\n"
+    "    assert grade(0) == 'C'\n    assert grade(100) == 'A'\n\n"
+    "def test_out_of_range():\n    for bad in (-1, 101):\n        try:\n"
+    "            grade(bad)\n        except ValueError:\n            continue\n"
+    "        raise AssertionError(bad)\n"
+)
+
+
+def _answer(tests: str) -> str:
+    return f"Here are the tests.\n\n```python\n{GRADE}\n{tests}```"
+
+
+@pytest.mark.slow
+async def test_tests_that_pin_every_boundary_kill_the_mutants(tools: Tools) -> None:
+    v = await SUITE_KEY.verify(_answer(GOOD_TESTS), L, tools)
+    assert v.status == "passed", v.detail
+    assert "fail on" in v.detail and "mutants" in v.detail
+
+
+@pytest.mark.slow
+async def test_tests_of_the_common_case_only_let_a_mutant_through(tools: Tools) -> None:
+    weak = "def test_bands():\n    assert grade(95) == 'A'\n    assert grade(10) == 'C'\n"
+    v = await SUITE_KEY.verify(_answer(weak), L, tools)
+    assert v.status == "failed"
+    assert "the tests pass on a mutant of grade: line" in v.detail
+
+
+async def test_an_answer_without_test_functions_fails(tools: Tools) -> None:
+    v = await SUITE_KEY.verify(_answer("assert grade(95) == 'A'\n"), L, tools)
+    assert (v.status, v.detail) == ("failed", "the answer defines no test_ function")
+
+
+@pytest.mark.slow
+async def test_a_changed_function_fails_the_keys_own_tests(tools: Tools) -> None:
+    changed = _answer(GOOD_TESTS).replace("score >= 75", "score > 75")
+    v = await SUITE_KEY.verify(changed, L, tools)
+    assert v.status == "failed" and "the tests fail" in v.detail

@@ -18,7 +18,7 @@ from scripted_teacher import Teacher
 
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "examples" / "seeds"
 #: Skills with flows of their own kind, tested in their own files.
-OWN_TESTS = {"rc", "text_modification", "tool_use"}
+OWN_TESTS = {"rc", "text_modification", "tool_use", "webagent_flow"}
 TAXONOMY = load_taxonomy()
 SKILLS = sorted(set(TAXONOMY.ready_skills()) - OWN_TESTS)
 

@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 if TYPE_CHECKING:
@@ -49,8 +49,8 @@ LABEL_STYLES: dict[str, tuple[str, str]] = {
 _UNSETTLED = re.compile(
     r"(can ?not|can't|unable to) be (determined|answered|known|settled|inferred)"
     r"|not (stated|given|mentioned|specified|provided|answerable|determinable)"
-    r"|(not enough|insufficient|no) information|does(n't| not) (say|state|specify|mention|settle"
-    r"|provide|give|indicate)|unanswerable|impossible to (tell|determine|say|know)"
+    r"|(not enough|insufficient|no) information|do(es)?(n't| not) (say|state|specify|mention|settle"
+    r"|provide|give|indicate|contain)|unanswerable|impossible to (tell|determine|say|know)"
     r"|\b(is|are|was|were|remains?) (still |currently )?unknown\b|not (yet )?known\b"
     r"|no one knows|nobody knows",
     re.IGNORECASE,
@@ -302,6 +302,13 @@ class AnswerKey(BaseModel):
         its ``instruction`` and the ``source`` text it works on (None when unknown).
         Return what is wrong, in words the writer can act on, or None. A key may keep
         what it needs of them for :meth:`check`. Default: nothing to check."""
+        return None
+
+    def fit_material(self, material: object) -> str | None:
+        """Check this key against the material its task works on (a document set, a web
+        site), when the task is written or edited. Return what is wrong, in words the
+        writer can act on, or None. A key may keep what it needs of the material for
+        :meth:`check`. Default: nothing to check."""
         return None
 
     #: Fields that explain an answer without being part of it (ignored by :meth:`same_answer`).
@@ -1374,6 +1381,196 @@ class UnanswerableKey(AnswerKey):
         return isinstance(other, UnanswerableKey)
 
 
+class Support(BaseModel):
+    """One document that supports a cited answer, and the words of it that do."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, description="the document's id, as the set numbers it")
+    quote: str = Field(
+        min_length=10,
+        description="4 to 40 words copied verbatim from that document that state the answer "
+        "or a part of it",
+    )
+
+
+#: JSON fields an answer may list its cited document ids in (the release's name first).
+CITATION_FIELDS = (
+    "relevant_passages",
+    "relevant_passage_ids",
+    "citations",
+    "sources",
+    "document_ids",
+)
+_BRACKET_CITATION = re.compile(
+    r"\[(?:\s*(?:doc(?:ument)?|passage)?\s*(?:id)?[\s:#]*)([\d][\d,;\s]*)\]", re.I
+)
+
+
+class CitedKey(AnswerKey):
+    """An answer grounded in numbered documents (retrieval-augmented generation): the short
+    ``answer`` a response must state and the documents that ``support`` it, each with a
+    verbatim quote. Checked when written: every supporting id is a document of the task's
+    set, its quote occurs in it, and the answer's words occur in the supporting documents.
+    Checked in a response (a JSON object with an ``answer`` and a list of document ids, or
+    prose citing ``[n]``): it cites at least one document, only supporting ones (all of
+    them with ``cite_all``), and its answer contains the key's. It proves the cited
+    documents state the answer, not that the prose around it is faithful to them."""
+
+    kind: Literal["cited"] = "cited"
+    answer: str = Field(
+        min_length=1,
+        description="the short answer the response must state: a name, a number with its "
+        "unit, a date or a short phrase",
+    )
+    support: list[Support] = Field(
+        min_length=1, max_length=4, description="the documents that state the answer"
+    )
+    cite_all: bool = Field(
+        default=False, description="true when the response must cite every supporting document"
+    )
+    # Set by code (never asked of a model): the ids of the documents the task shows.
+    ids: SkipJsonSchema[list[str]] = Field(default_factory=list)
+    form: ClassVar[str] = "open"
+
+    @property
+    def support_ids(self) -> list[str]:
+        return list(dict.fromkeys(s.id.strip().strip("[]").strip() for s in self.support))
+
+    def fit_material(self, material: object) -> str | None:
+        get = getattr(material, "get", None)
+        ids = getattr(material, "ids", None)
+        if not callable(get) or not isinstance(ids, list):
+            return "a cited key needs a document set to cite"
+        texts = []
+        for s in self.support:
+            doc = get(s.id)
+            if doc is None:
+                return f'document "{_short(s.id, 20)}" is not in the set (ids: {", ".join(ids)})'
+            if not _verbatim(doc.snippet, s.quote):
+                return (
+                    f'the quote "{_short(s.quote, 60)}" does not occur in document {doc.id}: copy '
+                    "the words exactly from that document"
+                )
+            texts.append(doc.snippet)
+        if not grounded_in(self.answer, " ".join(texts)):
+            return (
+                f'the answer "{_short(self.answer, 60)}" is not stated in the supporting '
+                "documents: cite the documents whose words give it"
+            )
+        self.ids = list(ids)
+        return None
+
+    def summary(self, layout: Layout) -> str:
+        docs = ", ".join(self.support_ids)
+        return f'"{_short(self.answer, 50)}" citing {"all of " if self.cite_all else ""}{docs}'
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        answer, cited = read_citations(response)
+        if not cited:
+            return self.result("failed", answer, "the response cites no document")
+        unknown = [c for c in cited if self.ids and c not in self.ids]
+        if unknown:
+            return self.result(
+                "failed",
+                answer,
+                f"the response cites document {unknown[0]}, which is not in the set",
+            )
+        support = self.support_ids
+        stray = [c for c in cited if c not in support]
+        if stray:
+            return self.result(
+                "failed",
+                answer,
+                f"the response cites document {stray[0]}, which does not support the answer; "
+                f"the key is {self.summary(layout)}",
+            )
+        if self.cite_all and set(support) - set(cited):
+            missing = ", ".join(sorted(set(support) - set(cited)))
+            return self.result(
+                "failed", answer, f"the response does not cite document {missing}, which it needs"
+            )
+        if not _states(answer, self.answer):
+            return self.result(
+                "failed",
+                answer,
+                f"the answer does not state the key's; the key is {self.summary(layout)}",
+            )
+        return self.result("passed", answer, f"cites {', '.join(cited)}")
+
+    def same_answer(self, other: AnswerKey) -> bool:
+        return (
+            isinstance(other, CitedKey)
+            and normalize(other.answer) == normalize(self.answer)
+            and set(other.support_ids) == set(self.support_ids)
+        )
+
+
+def read_citations(response: str) -> tuple[str, list[str]]:
+    """The answer and the cited document ids of ``response``: its last JSON object with an
+    ``answer`` and a list under one of :data:`CITATION_FIELDS`, or else the prose itself
+    and every id it cites in square brackets (``[3]``, ``[2, 5]``, ``[Document 3]``)."""
+    obj = _last_json_object(response)
+    if obj is not None and "answer" in obj:
+        listed = next((obj[f] for f in CITATION_FIELDS if f in obj), None)
+        if isinstance(listed, list | str | int):
+            items = listed if isinstance(listed, list) else [listed]
+            ids = [str(i).strip().strip("[]").strip() for i in items]
+            ids = [
+                re.sub(r"^(?:doc(?:ument)?|passage)\s*(?:id)?[\s:#]*", "", i, flags=re.I)
+                for i in ids
+            ]
+            return str(obj["answer"]), list(dict.fromkeys(i for i in ids if i))
+    ids = []
+    for m in _BRACKET_CITATION.finditer(response):
+        ids += [i for i in re.split(r"[,;\s]+", m.group(1)) if i]
+    return response, list(dict.fromkeys(ids))
+
+
+def _verbatim(text: str, quote: str) -> bool:
+    """Whether ``quote`` occurs in ``text``, ignoring case, whitespace, quote marks and
+    an ellipsis or full stop around it."""
+    q = quote.strip().strip("\"'“”‘’…").removesuffix("...").strip()
+    q = q.removesuffix(".")
+    words = [re.escape(w) for w in q.split()]
+    return bool(words) and re.search(r"\s+".join(words), text, re.I) is not None
+
+
+def grounded_in(answer: str, text: str) -> bool:
+    """Whether ``answer`` is stated in ``text``: the whole phrase, or every number and at
+    least half of the other content words of it."""
+    if _contains(text, answer):
+        return True
+    numbers = _numbers(answer)
+    if numbers and not set(numbers) <= set(_numbers(text)):
+        return False
+    words = [w for w in normalize(answer).split() if w not in _COMMON and not w[0].isdigit()]
+    if not words:
+        return bool(numbers)
+    present = set(normalize(text).split())
+    return sum(w in present for w in words) * 2 >= len(words)
+
+
+#: Words that, just before a stated answer, deny it ("not in 1966", "never 500 GWh").
+_DENIALS = frozenset({"not", "no", "never", "t", "neither", "nor"})
+
+
+def _states(answer: str, target: str) -> bool:
+    """Whether ``answer`` states ``target``: the phrase occurs in it (normalised) and none
+    of the three words before it denies it, or, for a numeric target, its numbers and
+    most of its words occur."""
+    if _matches(answer, target):
+        return True
+    a, t = normalize(answer).split(), normalize(target).split()
+    for i in range(len(a) - len(t) + 1):
+        if t and a[i : i + len(t)] == t and not set(a[max(0, i - 3) : i]) & _DENIALS:
+            return True
+    wanted = _numbers(target)
+    if not wanted or not set(wanted) <= set(_numbers(answer)):
+        return False
+    first = next((i for i, w in enumerate(a) if w[0].isdigit()), 0)
+    return not set(a[max(0, first - 3) : first]) & _DENIALS and grounded_in(target, answer)
+
+
 class ProgramTestsKey(AnswerKey):
     """Code answers checked by running tests in the sandbox
     (:class:`~genteach.runtime.Sandbox`): the response's last fenced Python block is the
@@ -1437,6 +1634,82 @@ class ProgramTestsKey(AnswerKey):
             return self.result("passed", None, f"the tests of {name or 'the solution'} pass")
         return self.result("failed", None, f"the tests fail: {failing_line(result.stderr)}")
 
+
+class TestSuiteKey(ProgramTestsKey):
+    """Tests the student writes for a given, correct function (test-writing tasks). The
+    answer's last Python block repeats the function and adds ``test_*`` functions. Checked
+    in the sandbox: the key's ``tests`` pass on the answer's copy of the function (it was
+    not changed) and the answer's own tests pass on it; then code-made mutants of the
+    function (:mod:`genteach.mutation`: one operator, constant or call changed) are kept
+    when the key's tests detect them, and the answer's tests must fail on every kept one.
+    It proves the tests detect those changes, not that they cover every behaviour."""
+
+    __test__ = False  # not a pytest class, despite its name
+    kind: Literal["test_suite"] = "test_suite"  # type: ignore[assignment]
+    #: Mutants drawn per answer.
+    mutant_limit: ClassVar[int] = 3
+
+    def summary(self, layout: Layout) -> str:
+        return f"tests of {self.entry_point or 'the function'} that fail on its mutants"
+
+    async def verify(self, response: str, layout: Layout, tools: KeyTools) -> Verification:
+        from genteach.mutation import mutant_program, mutants
+
+        base = await super().verify(response, layout, tools)
+        if base.status != "passed":
+            return base
+        code = last_code_block(response, "python") or ""
+        name = self.entry_point.strip()
+        if not re.search(r"^\s*def test_\w*\s*\(\s*\)", code, re.MULTILINE):
+            return self.result("failed", None, "the answer defines no test_ function")
+        seed = int.from_bytes(name.encode()[:4].ljust(4, b"\0"), "big")
+        drawn = mutants(code, name, limit=self.mutant_limit, seed=seed)
+        sandbox = tools.sandbox()
+        kept = 0
+        for mutant in drawn:
+            program = mutant_program(code, mutant)
+            key_run = await sandbox.run_python(
+                _KEY_ONLY_RUNNER.format(tests=self.tests), files={"solution.py": program}
+            )
+            if key_run.ok and _TESTS_PASSED in key_run.stdout:
+                continue  # the key's tests do not detect it: maybe equivalent, not graded
+            kept += 1
+            own_run = await sandbox.run_python(_OWN_TESTS_RUNNER, files={"solution.py": program})
+            if own_run.ok and _TESTS_PASSED in own_run.stdout:
+                return self.result(
+                    "failed", None, f"the tests pass on a mutant of {name}: {mutant.description}"
+                )
+        if not kept:
+            return self.result(
+                "failed",
+                None,
+                f"no mutant of {name} that the key's tests detect ({len(drawn)} drawn): the "
+                "tests cannot be graded",
+            )
+        return self.result(
+            "passed", None, f"the tests pass on {name} and fail on {kept} of its mutants"
+        )
+
+
+#: Runs only the key's tests against solution.py: the answer's own test_ functions stay
+#: importable (a key may count them) but are not called.
+_KEY_ONLY_RUNNER = """from solution import *
+
+{tests}
+
+for _name, _test in sorted(dict(globals()).items()):
+    if _name.startswith("test_") and callable(_test) and _test.__module__ == __name__:
+        _test()
+print("genteach: all tests passed")
+"""
+#: Runs the answer's own test_ functions (against whatever solution.py defines last).
+_OWN_TESTS_RUNNER = """import solution as _solution
+
+for _name in sorted(dir(_solution)):
+    if _name.startswith("test_") and callable(getattr(_solution, _name)):
+        getattr(_solution, _name)()
+print("genteach: all tests passed")
+"""
 
 #: What the runner prints when every test passed (a solution that exits early does not).
 _TESTS_PASSED = "genteach: all tests passed"
@@ -1552,6 +1825,96 @@ class ToolOutcomeKey(AnswerKey):
         return self.result("passed", outcome, self.summary(Layout()))
 
 
+#: How a web episode ends well: a form sent, a question answered, a page reached, or a
+#: stop that names what the request lacks.
+WebOutcome = Literal["submitted", "answered", "reached", "infeasible"]
+_ELEMENT_ID = re.compile(r"\[?\be\d+\b\]?")
+
+
+class WebGoalKey(AnswerKey):
+    """The end state of a successful web episode (the web-agent skill): which values the
+    page's fields hold, which button was clicked after they were set, which page the
+    agent is on, what it answered, or that it stopped naming a missing value. Checked
+    against the site when written (:func:`~genteach.runtime.web.check_goal_fits`) and
+    against the state the teacher's episode leaves (:func:`~genteach.runtime.web.check_goal`);
+    the check proves the goal state was reached, not that every step was the shortest."""
+
+    kind: Literal["web_goal"] = "web_goal"
+    start: str = Field(min_length=1, description="the url of the page the episode starts on")
+    outcome: WebOutcome = Field(
+        description="submitted: values set, then the submit button clicked; answered: the "
+        "final answer gives the answer; reached: the episode ends on page; infeasible: the "
+        "agent stops naming what is missing, without clicking submit"
+    )
+    values: dict[str, str] = Field(
+        default_factory=dict,
+        description="element id -> the value it must hold at the end (a textbox's text, a "
+        "select's option, checked or unchecked); {} when none",
+    )
+    submit: str = Field(
+        default="",
+        description="submitted: the button clicked after the values are set; infeasible: the "
+        "button that must not be clicked; else empty",
+    )
+    page: str = Field(default="", description="reached: the url the episode ends on; else empty")
+    answer: str = Field(default="", description="answered: the short answer; else empty")
+    evidence: str = Field(
+        default="", description="answered: the id of the element that shows the answer; else empty"
+    )
+    missing: str = Field(
+        default="", description="infeasible: what the request lacks (the stop must name it)"
+    )
+    form: ClassVar[str] = "open"
+    _instruction: str = PrivateAttr(default="")
+
+    def goal(self) -> dict[str, Any]:
+        """The goal's fields, as :func:`~genteach.runtime.web.check_goal` takes them."""
+        return self.model_dump(exclude={"kind", "start"})
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        found = _ELEMENT_ID.search(instruction)
+        if found:
+            return (
+                f'the request names the element id "{found.group(0)}", which the user cannot see: '
+                "describe the field or button by its label"
+            )
+        self._instruction = instruction
+        return None
+
+    def fit_material(self, material: object) -> str | None:
+        from genteach.runtime.web import WebSite, check_goal_fits
+
+        if not isinstance(material, WebSite):
+            return "a web goal needs a web site"
+        problem = check_goal_fits(material, start=self.start, **self.goal())
+        if problem or not self._instruction:
+            return problem
+        for element_id, value in self.values.items():
+            element = material.element(element_id)
+            if (
+                element is not None
+                and element.role == "textbox"
+                and not _contains(self._instruction, value)
+            ):
+                return (
+                    f'the request never gives "{_short(value, 40)}", the value {element_id} '
+                    "must hold: the user must state every value to type"
+                )
+        return None
+
+    def summary(self, layout: Layout) -> str:
+        wanted = {
+            "submitted": f"{len(self.values)} values set, then {self.submit} clicked",
+            "answered": f'the answer "{_short(self.answer, 40)}"',
+            "reached": f"ending on {self.page}",
+            "infeasible": f'a stop naming "{_short(self.missing, 40)}"',
+        }[self.outcome]
+        return f"{self.outcome}: {wanted}"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        return self.result("unchecked", None, "decided by the web episode's end state")
+
+
 #: genteach's key kinds.
 BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
     ChoiceKey,
@@ -1569,6 +1932,9 @@ BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
     ProgramTestsKey,
     EnvironmentKey,
     ToolOutcomeKey,
+    CitedKey,
+    WebGoalKey,
+    TestSuiteKey,
 )
 
 
@@ -1625,9 +1991,11 @@ class KeyKinds:
 
 __all__ = [
     "BUILTIN_KEYS",
+    "CITATION_FIELDS",
     "LABEL_STYLES",
     "AnswerKey",
     "ChoiceKey",
+    "CitedKey",
     "ConstraintsKey",
     "EnvironmentKey",
     "EstimateKey",
@@ -1647,21 +2015,27 @@ __all__ = [
     "Pair",
     "ProgramTestsKey",
     "Status",
+    "Support",
+    "TestSuiteKey",
     "TextFormat",
     "ToolOutcomeKey",
     "UnanswerableKey",
     "Verification",
+    "WebGoalKey",
+    "WebOutcome",
     "checked_steps",
     "code_set_fields",
     "count_words",
     "estimate_value",
     "failing_line",
     "final_answer",
+    "grounded_in",
     "kind_of",
     "last_code_block",
     "longest_shared_run",
     "normalize",
     "parse_number",
     "public_view",
+    "read_citations",
     "says_unsettled",
 ]

@@ -13,6 +13,7 @@ transformer agent whose output's ``material()`` returns it: see docs/adding-a-sk
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -116,4 +117,76 @@ def apply_spans(text: str, spans: list[EditSpan]) -> str:
     return new
 
 
-__all__ = ["Audience", "EditSpan", "Editable", "Material", "Passage", "apply_spans"]
+#: Where a document of a set comes from (see :class:`Document`).
+Origin = Literal["material", "near", "random"]
+
+
+class Document(BaseModel):
+    """One retrieved document of a :class:`DocumentSet`.
+
+    ``origin`` says where code took it from (never shown): ``material`` (this unit's
+    material, the documents tasks are written about), ``near`` (an on-topic passage of
+    another seed, found by BM25) or ``random`` (a passage from elsewhere in the corpus).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(min_length=1)
+    title: str = ""
+    snippet: str = Field(min_length=1)
+    origin: Origin = "material"
+
+
+class DocumentSet(BaseModel):
+    """Numbered documents as a retriever returns them (the RAG skill's material): the
+    unit's own documents and distractors, shuffled. Rendered alike for agents and the
+    student, in the layout of the public AgentInstruct release (``Document Id``,
+    ``Title``, ``Snippet``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["documents"] = "documents"
+    title: str = ""
+    documents: tuple[Document, ...] = Field(min_length=1)
+
+    def render(self, prompts: PromptLibrary, audience: Audience) -> str:
+        return prompts.render(
+            DOCUMENTS_TEMPLATE, documents=[d.model_dump() for d in self.documents]
+        )
+
+    @property
+    def ids(self) -> list[str]:
+        return [d.id for d in self.documents]
+
+    def get(self, doc_id: str) -> Document | None:
+        """The document with id ``doc_id`` (surrounding spaces and brackets ignored)."""
+        wanted = doc_id.strip().strip("[]").strip()
+        return next((d for d in self.documents if d.id == wanted), None)
+
+    def without(self, ids: Iterable[str]) -> DocumentSet:
+        """The set without the documents ``ids`` (the others keep their ids).
+
+        Raises:
+            ParseError: nothing would be left.
+        """
+        drop = {i.strip() for i in ids}
+        kept = tuple(d for d in self.documents if d.id not in drop)
+        if not kept:
+            raise ParseError("withholding the supporting documents leaves no document")
+        return DocumentSet(title=self.title, documents=kept)
+
+
+#: The template that renders a document set (for agents and students alike).
+DOCUMENTS_TEMPLATE = "rag/_documents.j2"
+
+
+__all__ = [
+    "DOCUMENTS_TEMPLATE",
+    "Audience",
+    "Document",
+    "DocumentSet",
+    "EditSpan",
+    "Editable",
+    "Material",
+    "Origin",
+    "Passage",
+    "apply_spans",
+]

@@ -57,6 +57,7 @@ from genteach.models.resilient import ResilientModel
 from genteach.preflight import check_templates, naming_file, run_templates
 from genteach.prompts import PromptLibrary
 from genteach.records import JsonlWriter, Seed, read_jsonl
+from genteach.retrieval import SeedIndex
 from genteach.runtime import Sandbox
 from genteach.seeds import SeedReport, Skip, iter_seeds, require_seeds
 from genteach.taxonomy import Skill, Taxonomy, TaxonomyError, load_taxonomy, weighted_sample
@@ -68,6 +69,8 @@ REJECTS_FILE = "rejects.jsonl"
 PROGRESS_FILE = "progress.jsonl"
 RUN_FILE = "run.json"
 SKIPS_FILE = "skips.jsonl"
+#: The folder of the run's seed index (built when a stage needs it; see :mod:`genteach.retrieval`).
+INDEX_DIR = "index"
 LOCK_FILE = ".lock"
 #: Times a run redoes, after its other units, a unit left unfinished by transient errors.
 UNIT_RETRIES = 2
@@ -564,6 +567,8 @@ class Pipeline:
         counters.cost = self.prices.cost(teacher, counters.usage)
         cache = ResponseCache(out / CACHE_FILE) if self.settings.cache else None
         client: ModelClient = resilient if cache is None else CachedModel(resilient, cache)
+        if self.needs_index() and not isinstance(seed_iter, Sequence):
+            seed_iter = list(seed_iter)  # the index reads every seed before the first unit
         ctx = RunContext(
             client=client,
             prompts=self.prompts,
@@ -572,6 +577,7 @@ class Pipeline:
             keys=self.keys,
             judge=self.judge,
             code_sandbox=self.sandbox,
+            seed_index=await self._seed_index(out, seed_iter),
         )
         duplicates = 0
         records_w = JsonlWriter(out / RECORDS_FILE)
@@ -684,6 +690,21 @@ class Pipeline:
             units_unfinished=len(run.unfinished),
         )
 
+    def needs_index(self) -> bool:
+        """Whether a stage of the run uses the seed index (the RAG skill's documents)."""
+        return any(getattr(f, "needs_index", False) for fs in self.flows.values() for f in fs)
+
+    async def _seed_index(self, out: Path, seeds: Iterable[Seed]) -> SeedIndex | None:
+        """The run's BM25 index of its seeds, saved in ``out/index`` and reused while the
+        seeds are the same; None when no stage needs it or there is no seed."""
+        if not self.needs_index() or not isinstance(seeds, Sequence) or not seeds:
+            return None
+        try:
+            return await asyncio.to_thread(SeedIndex.load_or_build, out / INDEX_DIR, seeds)
+        except ValueError as exc:  # no word to index in any seed
+            log.warning("no seed index: %s", exc)
+            return None
+
     async def _process(self, skill: Skill, seed: Seed, ctx: RunContext) -> WorkItem:
         stream_key = f"{self.settings.seed}:{skill.id}:{seed.id}"
         item = WorkItem(
@@ -707,7 +728,10 @@ class Pipeline:
                 log.exception("unit %s failed in %s", item.unit, flow.name)
                 item.reject(flow.name, flow.name, f"internal error: {type(exc).__name__}: {exc}")
                 break
-            if flow.name != "content_transformation" and not item.tasks and not item.records:
+            if getattr(flow, "material_stage", False):
+                if item.material is None:
+                    break  # no material to write tasks about (its reject says why)
+            elif not item.tasks and not item.records:
                 break
         return item
 

@@ -152,6 +152,8 @@ class SeedInstructionAgent(Agent[InstructInput, BaseModel]):
         for i, task in enumerate(tasks, 1):
             self.check_task(i, task, inputs)
             problem = task.key.fit_task(task.instruction, self.task_source(task, inputs))
+            if not problem and inputs is not None:
+                problem = task.key.fit_material(task.material(inputs.material))
             if problem:
                 raise ParseError(f"task {i}: {problem}")
         return batch

@@ -260,7 +260,9 @@ class Editor(Agent[EditInput, Revisions]):
                 "as the suggestion says"
             )
         material = self.revise_material(where, edit, material, inputs)
-        problem = key.fit_task(instruction, getattr(material, "text", None))
+        problem = key.fit_task(instruction, getattr(material, "text", None)) or key.fit_material(
+            material
+        )
         if problem:
             raise ParseError(f"{where}: {problem}")
         return Revision(suggestion=i, material=material, instruction=instruction, key=key)

@@ -16,11 +16,13 @@ from genteach.flows.base import (
     validate_settings,
 )
 from genteach.flows.conversation import ConversationFlow
+from genteach.flows.documents import DocumentSetFlow
 from genteach.flows.instruct import SeedInstructionFlow
 from genteach.flows.refine import RefinementFlow
 from genteach.flows.respond import ResponseFlow
 from genteach.flows.tool import ToolConversationFlow
 from genteach.flows.transform import ContentTransformationFlow
+from genteach.flows.web import WebEpisodeFlow
 from genteach.taxonomy import Skill, TaxonomyError
 
 #: Flow names usable in a skill's ``pipeline:``. Pass ``flows=`` to the Pipeline to add more.
@@ -31,6 +33,8 @@ FLOWS: dict[str, type[Any]] = {
     "response": ResponseFlow,
     "tool_conversation": ToolConversationFlow,
     "conversation": ConversationFlow,
+    "document_set": DocumentSetFlow,
+    "web_episode": WebEpisodeFlow,
 }
 
 
@@ -108,6 +112,7 @@ __all__ = [
     "FLOWS",
     "ContentTransformationFlow",
     "ConversationFlow",
+    "DocumentSetFlow",
     "Flow",
     "FlowBuild",
     "FlowSettings",
@@ -118,6 +123,7 @@ __all__ = [
     "SeedInstructionFlow",
     "Task",
     "ToolConversationFlow",
+    "WebEpisodeFlow",
     "WorkItem",
     "build_flows",
     "flow_table",

@@ -13,16 +13,19 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE, Agent, AgentResult
+from genteach.agents.documents import WithheldDocumentsAgent
 from genteach.agents.instruct import ClosedBookTaskAgent, ExcerptTaskAgent, SeedInstructionAgent
 from genteach.agents.refine import ClosedBookEditor, Editor
 from genteach.agents.tool_use import ApiListBuilder, ToolEditor, ToolTaskAgent
 from genteach.agents.transform import ContentTransformer, IdentityTransformer
 from genteach.agents.views import CategoryView, SkillView
+from genteach.agents.web import WebSiteBuilder
 from genteach.keys import AnswerKey, KeyKinds, Layout, UnanswerableKey, Verification
 from genteach.material import Material
 from genteach.models.base import ModelClient, Usage
 from genteach.prompts import PromptLibrary
 from genteach.records import Record, Reject, Seed, content_id
+from genteach.retrieval import SeedIndex
 from genteach.runtime import EpisodeSettings, Sandbox
 from genteach.taxonomy import (
     Delimiter,
@@ -220,8 +223,9 @@ class Judge(Protocol):
 @dataclass
 class RunContext:
     """What flows need besides the item: the model, the prompts, the teacher's name, the
-    key kinds, the optional judge, and the sandbox that program-tests keys run code in
-    (:class:`~genteach.keys.KeyTools`; made on first use when none is given)."""
+    key kinds, the optional judge, the sandbox that program-tests keys run code in
+    (:class:`~genteach.keys.KeyTools`; made on first use when none is given), and the
+    run's index of its seeds (built by the pipeline when a stage needs it)."""
 
     client: ModelClient
     prompts: PromptLibrary
@@ -230,6 +234,7 @@ class RunContext:
     keys: KeyKinds = field(default_factory=KeyKinds)
     judge: Judge | None = None
     code_sandbox: Sandbox | None = None
+    seed_index: SeedIndex | None = None
 
     def sandbox(self) -> Sandbox:
         """The run's sandbox (:class:`~genteach.runtime.Sandbox` with its default limits
@@ -304,10 +309,12 @@ AGENT_KINDS: dict[str, type[Any]] = {
     "transform": ContentTransformer,
     "identity": IdentityTransformer,
     "api_list": ApiListBuilder,
+    "web_site": WebSiteBuilder,
     "instruct": SeedInstructionAgent,
     "excerpt": ExcerptTaskAgent,
     "closed_book": ClosedBookTaskAgent,
     "tool_task": ToolTaskAgent,
+    "withheld_documents": WithheldDocumentsAgent,
     "editor": Editor,
     "closed_book_editor": ClosedBookEditor,
     "tool_editor": ToolEditor,
@@ -317,10 +324,12 @@ AGENT_KINDS: dict[str, type[Any]] = {
 _TEMPLATE_KEYS = {
     "transform": ("transform_system", "transform_user"),
     "api_list": ("transform_system", "transform_user"),
+    "web_site": ("transform_system", "transform_user"),
     "instruct": ("instruct_system", "instruct_user"),
     "excerpt": ("instruct_system", "instruct_user"),
     "closed_book": ("instruct_system", "instruct_user"),
     "tool_task": ("instruct_system", "instruct_user"),
+    "withheld_documents": ("instruct_system", "instruct_user"),
 }
 
 

@@ -30,6 +30,8 @@ class ContentTransformationFlow:
     """
 
     name = "content_transformation"
+    #: It makes the unit's material, not tasks (the pipeline goes on without tasks).
+    material_stage = True
 
     class Settings(FlowSettings):
         """Bounds of what transformers write, and the default agent kind.

@@ -1,5 +1,5 @@
 """The shipped action formats: tool use's ACTION format, AgentTuning's ReAct OS and DB
-formats, and OpenAI function calling."""
+formats, the web agent's format, and OpenAI function calling."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from genteach.runtime.formats._text import TextFormat, truncate
 from genteach.runtime.formats.function_calling import FunctionCallingFormat
 from genteach.runtime.formats.react import ReactDbFormat, ReactOsFormat, answer_list
 from genteach.runtime.formats.tool_use import ToolUseFormat, api_tool, tool_api
+from genteach.runtime.formats.web import WebFormat
 
 __all__ = [
     "FunctionCallingFormat",
@@ -14,6 +15,7 @@ __all__ = [
     "ReactOsFormat",
     "TextFormat",
     "ToolUseFormat",
+    "WebFormat",
     "answer_list",
     "api_tool",
     "tool_api",
