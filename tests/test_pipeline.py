@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from genteach.models.base import Completion, Message, ModelRequest, Usage
 from genteach.pipeline import UNIT_RETRIES
 from genteach.prompts import PromptLibrary
 from genteach.records import Seed
-from genteach.taxonomy import load_taxonomy
+from genteach.taxonomy import Taxonomy, load_taxonomy
 from scripted_teacher import Teacher
 
 MINI = """
@@ -291,3 +292,38 @@ def test_stage_overrides(tmp_path: Path, mini: tuple[Path, PromptLibrary]) -> No
     assert light.run(seeds(2), tmp_path / "out").records == 2
     with pytest.raises(ValueError, match=r"--set suggestionz: no stage of skills mini has it"):
         make(mini, ScriptedModel(Teacher()), overrides={"suggestionz": 1})
+
+
+def test_a_transformer_is_drawn_only_for_its_seed_kinds() -> None:
+    from genteach.flows import ContentTransformationFlow
+    from genteach.flows.base import WorkItem
+
+    code = load_taxonomy().skills["code_"]
+    flow = ContentTransformationFlow(code, {}, ContentTransformationFlow.Settings())
+    drawn: dict[str, set[str]] = {"text": set(), "code": set()}
+    for i in range(200):
+        for kind, seed in (
+            ("text", Seed.from_text("prose " * 20)),
+            ("code", Seed.from_text("def f(x):\n    return x + 1\n", kind="code")),
+        ):
+            item = WorkItem(seed=seed, skill=code, rng=random.Random(i))
+            chosen = flow.choose(item)
+            assert chosen is not None
+            drawn[kind].add(chosen.id)
+    assert "identity" in drawn["code"] and "identity" not in drawn["text"]
+
+
+def test_a_transformers_seed_kinds_must_be_the_skills() -> None:
+    bad = {
+        "name": "x",
+        "skills": {
+            "s": {
+                "name": "S",
+                "seed_kinds": ["text"],
+                "task_types": [{"id": "t", "name": "T"}],
+                "transformers": [{"id": "c", "name": "C", "seed_kinds": ["code"]}],
+            }
+        },
+    }
+    with pytest.raises(ValueError, match=r"transformer c: seed_kinds \['code'\] are not all"):
+        Taxonomy.model_validate(bad)

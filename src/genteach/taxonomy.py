@@ -104,9 +104,11 @@ class SubCategory(_Strict):
 
 class Transformer(SubCategory):
     """A content transformer. ``task_types`` limits which task types may follow it;
+    ``seed_kinds`` the seeds it is drawn for (None: every kind the skill takes);
     ``min_words``/``max_words`` replace the stage's length bounds for it."""
 
     task_types: list[str] | Literal["all"] = "all"
+    seed_kinds: list[SeedKind] | None = None
     min_words: int | None = Field(default=None, ge=1)
     max_words: int | None = Field(default=None, ge=1)
 
@@ -186,6 +188,11 @@ class Skill(_Strict):
                     )
         known = {t.id for t in self.task_types}
         for t in self.transformers:
+            if t.seed_kinds is not None and not set(t.seed_kinds) <= set(self.seed_kinds):
+                raise ValueError(
+                    f"transformer {t.id}: seed_kinds {t.seed_kinds} are not all among the "
+                    f"skill's seed_kinds {self.seed_kinds}"
+                )
             if t.task_types != "all":
                 unknown = [x for x in t.task_types if x not in known]
                 if unknown:

@@ -92,12 +92,25 @@ class ContentTransformationFlow:
         calls = sum(t.weight for t in pool if t.agent != "identity") / total if total else 0.0
         return calls, tasks
 
-    def choose(self, item: WorkItem) -> Transformer:
-        pool = [t for t in self.skill.transformers if t.weight > 0]
+    def choose(self, item: WorkItem) -> Transformer | None:
+        """A transformer drawn by weight among those for the seed's kind (None: none is)."""
+        kind = item.seed.kind
+        pool = [
+            t
+            for t in self.skill.transformers
+            if t.weight > 0 and (t.seed_kinds is None or kind in t.seed_kinds)
+        ]
+        if not pool:
+            return None
         return item.rng.choices(pool, weights=[t.weight for t in pool], k=1)[0]
 
     async def __call__(self, item: WorkItem, ctx: RunContext) -> None:
         transformer = self.choose(item)
+        if transformer is None:
+            item.reject(
+                self.name, self.name, f"no transformer of the skill takes a {item.seed.kind} seed"
+            )
+            return
         agent = self.agents[transformer.id]
         s = self.settings
         result = await agent.run(

@@ -6,7 +6,10 @@ An :class:`Environment` runs a task and answers typed :class:`Action` objects; a
 with per-turn ``trained`` flags, ready for a record. See ``docs/runtime.md``. The teacher's
 tools: a sandboxed code interpreter (:class:`Sandbox`, ``docs/sandbox.md``) and a calculator
 (:func:`evaluate`, ``docs/calculator.md``); retrieval over the seeds is
-:mod:`genteach.retrieval`.
+:mod:`genteach.retrieval`. Environments: the web-page simulator (:class:`WebEnvironment`,
+``docs/web_environment.md``), an SQLite database (:class:`DbEnvironment`,
+``docs/db_environment.md``) and a shell in the sandbox (:class:`OsEnvironment`,
+``docs/os_environment.md``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,15 @@ from genteach.runtime.conversation import (
     ReplyFormat,
     check_reply,
 )
+from genteach.runtime.db import (
+    Column,
+    Database,
+    DbEnvironment,
+    DbTask,
+    Table,
+    derive,
+    state_hash,
+)
 from genteach.runtime.episode import (
     END_REASONS,
     EndReason,
@@ -63,6 +75,7 @@ from genteach.runtime.formats import (
     tool_api,
     truncate,
 )
+from genteach.runtime.os_env import OsCheck, OsEnvironment, OsTask, self_check
 from genteach.runtime.repair import Rejection, closest_action, repair_messages
 from genteach.runtime.sandbox import (
     CodeInterpreterTool,
@@ -106,8 +119,12 @@ __all__ = [
     "CalculatorError",
     "CalculatorTool",
     "CodeInterpreterTool",
+    "Column",
     "ConversationEnvironment",
     "ConversationTask",
+    "Database",
+    "DbEnvironment",
+    "DbTask",
     "Element",
     "EndReason",
     "Environment",
@@ -118,6 +135,9 @@ __all__ = [
     "FunctionCallingFormat",
     "MappedAction",
     "Observation",
+    "OsCheck",
+    "OsEnvironment",
+    "OsTask",
     "Placement",
     "Quantity",
     "ReactDbFormat",
@@ -132,6 +152,7 @@ __all__ = [
     "Step",
     "StepCheck",
     "StepResult",
+    "Table",
     "TextFormat",
     "Tool",
     "ToolEnvironment",
@@ -156,6 +177,7 @@ __all__ = [
     "check_step",
     "closest_action",
     "demonstration",
+    "derive",
     "derive_seed",
     "evaluate",
     "final_answer_reward",
@@ -163,6 +185,8 @@ __all__ = [
     "opening",
     "repair_messages",
     "run_episode",
+    "self_check",
+    "state_hash",
     "tool_api",
     "truncate",
 ]
