@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from db_episode import DATABASE, db_key, run_db_episode
+from genteach._resources import default_taxonomy_path
 from genteach.agents import (
     ApiListBuilder,
     ContentTransformer,
@@ -36,11 +38,13 @@ from genteach.agents import (
     SuggestInput,
     TransformInput,
 )
+from genteach.agents.db import DbTablesBuilder
 from genteach.agents.views import GoalView
 from genteach.agents.web import WebSiteBuilder
 from genteach.flows import (
     ContentTransformationFlow,
     ConversationFlow,
+    DbEpisodeFlow,
     RefinementFlow,
     ResponseFlow,
     SeedInstructionFlow,
@@ -243,6 +247,7 @@ KEYS: dict[str, AnswerKey] = {
         answer="30 days",
         evidence="e5",
     ),
+    "db_reference": db_key(),
 }
 #: How each key is shown (fixed, not drawn: the files change only when a prompt does).
 LAYOUTS: dict[str, Layout] = {
@@ -273,6 +278,7 @@ INSTRUCTIONS: dict[str, str] = {
     "cited": "How much did high-street traffic change after the closure? Answer with a JSON "
     'object: {"answer": "...", "relevant_passages": ["<document ids>"]}',
     "web_goal": "How long do I have to send a sensor back?",
+    "db_reference": "How many road closures lasted more than five weeks?",
 }
 STUDENT_SYSTEM = "You are a helpful assistant."
 DELIMITER = Delimiter(open='"""', close='"""')
@@ -330,7 +336,15 @@ def render_skill(skill: Skill, prompts: PromptLibrary) -> dict[str, str]:
     kinds = {k for t in skill.task_types for k in t.key}
     web = "web_goal" in kinds
     material: Material = (
-        API_LIST if tool else SITE if web else DOCUMENTS if "cited" in kinds else PASSAGE
+        API_LIST
+        if tool
+        else SITE
+        if web
+        else DATABASE
+        if "db_reference" in kinds
+        else DOCUMENTS
+        if "cited" in kinds
+        else PASSAGE
     )
 
     transform = flows.get("content_transformation")
@@ -338,7 +352,9 @@ def render_skill(skill: Skill, prompts: PromptLibrary) -> dict[str, str]:
         s = transform.settings
         for t in skill.transformers:
             agent = transform.agents[t.id]
-            if not isinstance(agent, ContentTransformer | ApiListBuilder | WebSiteBuilder):
+            if not isinstance(
+                agent, ContentTransformer | ApiListBuilder | WebSiteBuilder | DbTablesBuilder
+            ):
                 continue  # the identity agent makes no call
             inputs = TransformInput(
                 skill=sv,
@@ -449,6 +465,12 @@ def render_skill(skill: Skill, prompts: PromptLibrary) -> dict[str, str]:
         out["web/assistant.txt"] = as_text(model.calls[-1])
         out["student/episode.txt"] = as_text(record.messages)
 
+    database = flows.get("db_episode")
+    if isinstance(database, DbEpisodeFlow):
+        record, model = run_db_episode(skill, prompts)
+        out["db/assistant.txt"] = as_text(model.calls[-1])
+        out["student/episode.txt"] = as_text(record.messages)
+
     converse = flows.get("tool_conversation")
     if isinstance(converse, ToolConversationFlow):
         # one fixed conversation played through the flow: what the acting teacher and the
@@ -468,6 +490,11 @@ def render_all() -> dict[str, str]:
     for skill_id in sorted(taxonomy.ready_skills()):
         for name, text in render_skill(taxonomy.skills[skill_id], prompts).items():
             out[f"{skill_id}/{name}"] = text
+    # AgentTuning's environments (taxonomies/agenttuning.yaml), under agenttuning/<skill>/
+    tuning = load_taxonomy(default_taxonomy_path().with_name("agenttuning.yaml"))
+    for skill_id in sorted(tuning.ready_skills()):
+        for name, text in render_skill(tuning.skills[skill_id], prompts).items():
+            out[f"agenttuning/{skill_id}/{name}"] = text
     # the repair requests every agent may send, shown for the first transformer of rc
     rc = taxonomy.skills["rc"]
     flows = {f.name: f for f in build_flows(rc, FlowBuild(prompts=prompts))}

@@ -13,6 +13,7 @@ import pytest
 from genteach import Pipeline, RunSettings, ScriptedModel, load_taxonomy, read_records
 from genteach.models.base import is_trained
 from genteach.records import Seed
+from genteach.trajectories import failure_class
 from scripted_teacher import WebTeacher
 
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "examples" / "seeds"
@@ -71,3 +72,16 @@ def test_an_episode_that_misses_its_goal_is_a_reject_with_the_checks_reason(
     episodes = [r for r in rejects if r["stage"] == "web_episode"]
     assert episodes and all(r["agent"] == "web_assistant" for r in episodes)
     assert any('holds ""' in r["reason"] for r in episodes), [r["reason"] for r in episodes]
+    # the run's trajectory report: every episode attempted, none kept, all wrong answers
+    report = json.loads((tmp_path / "trajectories.json").read_text())
+    assert report["webagent_flow"]["attempted"] == len(episodes)
+    assert report["webagent_flow"]["kept"] == 0
+    assert report["webagent_flow"]["failures"] == {"wrong answer": len(episodes)}
+    assert f"webagent_flow: {len(episodes)} episodes, 0 kept (0%)" in str(summary)
+
+
+def test_failure_classes_follow_the_end_reason() -> None:
+    assert failure_class("turn_budget: 12 turns") == "budget"
+    assert failure_class("repeated_output: the same output 3 times") == "repeat rule"
+    assert failure_class("malformed_action: no Action line") == "format error"
+    assert failure_class('e17 holds "", the goal needs "x"') == "wrong answer"

@@ -1915,6 +1915,55 @@ class WebGoalKey(AnswerKey):
         return self.result("unchecked", None, "decided by the web episode's end state")
 
 
+class DbReferenceKey(AnswerKey):
+    """A database task's reference SQL (the database-agent skill). When the task is
+    written, code runs it on a fresh copy of the task's tables
+    (:func:`~genteach.runtime.db.derive`): a SELECT's rows become the expected answer, a
+    change's resulting state hash the expected state; a reference that fails, returns
+    nothing useful or changes nothing is refused. The episode's reward compares the agent's
+    final answer (or its changes) with them. It proves the agent's result equals the
+    reference's on this database, not that the question has no other reading."""
+
+    kind: Literal["db_reference"] = "db_reference"
+    operation: Literal["select", "insert", "update", "delete"] = Field(
+        description="select for a question; insert, update or delete for a change"
+    )
+    sql: str = Field(
+        min_length=8,
+        description="the reference SQL in SQLite: one SELECT for a question; one or more "
+        "statements separated by ; for a change",
+    )
+    # Set by code (never asked of a model): the reference's rows or its state hash.
+    expected: SkipJsonSchema[list[list[Any]] | str | None] = None
+    form: ClassVar[str] = "open"
+
+    def fit_material(self, material: object) -> str | None:
+        from genteach.runtime.db import Database, DbTask, derive
+
+        database = getattr(material, "database", None)
+        if not isinstance(database, Database):
+            return "a db_reference key needs a database"
+        derived = derive(
+            DbTask(
+                question="(reference check)",
+                database=database,
+                kind=self.operation,
+                reference_sql=self.sql,
+            )
+        )
+        if isinstance(derived, str):
+            return f"the reference SQL is refused: {derived}"
+        found = derived.expected
+        self.expected = found if isinstance(found, str) else [list(r) for r in found or ()]
+        return None
+
+    def summary(self, layout: Layout) -> str:
+        return f"{self.operation}: {_short(self.sql, 60)}"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        return self.result("unchecked", None, "decided by the database episode's reward")
+
+
 #: genteach's key kinds.
 BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
     ChoiceKey,
@@ -1935,6 +1984,7 @@ BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
     CitedKey,
     WebGoalKey,
     TestSuiteKey,
+    DbReferenceKey,
 )
 
 
@@ -1997,6 +2047,7 @@ __all__ = [
     "ChoiceKey",
     "CitedKey",
     "ConstraintsKey",
+    "DbReferenceKey",
     "EnvironmentKey",
     "EstimateKey",
     "ExactKey",

@@ -61,6 +61,7 @@ from genteach.retrieval import SeedIndex
 from genteach.runtime import Sandbox
 from genteach.seeds import SeedReport, Skip, iter_seeds, require_seeds
 from genteach.taxonomy import Skill, Taxonomy, TaxonomyError, load_taxonomy, weighted_sample
+from genteach.trajectories import EPISODE_STAGES, trajectory_report
 
 log = logging.getLogger("genteach")
 
@@ -199,6 +200,9 @@ class Progress:
     cost: float | None = None
     verified: dict[str, dict[str, int]] = field(default_factory=dict)
     positions: dict[str, int] = field(default_factory=dict)
+    #: Per environment: episodes attempted, kept and why the others were filtered
+    #: (:mod:`genteach.trajectories`; also in ``trajectories.json``).
+    episodes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -221,6 +225,9 @@ class RunSummary:
     units_unfinished: int = 0
     verified: dict[str, dict[str, int]] = field(default_factory=dict)
     positions: dict[str, int] = field(default_factory=dict)
+    #: Per environment: episodes attempted, kept and why the others were filtered
+    #: (:mod:`genteach.trajectories`; also in ``trajectories.json``).
+    episodes: list[str] = field(default_factory=list)
 
     def verification_line(self) -> str:
         """Answers checked against their keys, per skill: e.g. ``rc 9 verified, 2
@@ -247,6 +254,8 @@ class RunSummary:
             f"tokens, cost {format_cost(self.cost)}; output in {self.out_dir}\n"
             f"{self.verification_line()}"
         )
+        if self.episodes:
+            text += "\nepisodes: " + "; ".join(self.episodes)
         if self.units_unfinished:
             text += (
                 f"; {self.units_unfinished} units left unfinished by model errors that "
@@ -671,6 +680,12 @@ class Pipeline:
         refresh()
         if sized and seed_report is None:
             report.kept = len(seed_iter)  # type: ignore[arg-type]
+        episodes: list[str] = []
+        episodic = self.episodic_skills()
+        if episodic:
+            trajectories = trajectory_report(out, episodic)
+            trajectories.write(out)
+            episodes = trajectories.lines()
         return RunSummary(
             out_dir=out,
             units_total=total,
@@ -688,7 +703,13 @@ class Pipeline:
             positions=counters.positions,
             seeds_skipped=sum(report.skipped.values()),
             units_unfinished=len(run.unfinished),
+            episodes=episodes,
         )
+
+    def episodic_skills(self) -> list[str]:
+        """The run's skills whose episodes run in an environment (their report is written
+        as ``trajectories.json``)."""
+        return [sid for sid, fs in self.flows.items() if any(f.name in EPISODE_STAGES for f in fs)]
 
     def needs_index(self) -> bool:
         """Whether a stage of the run uses the seed index (the RAG skill's documents)."""

@@ -16,6 +16,7 @@ from genteach.flows.base import (
     validate_settings,
 )
 from genteach.flows.conversation import ConversationFlow
+from genteach.flows.db import DbEpisodeFlow
 from genteach.flows.documents import DocumentSetFlow
 from genteach.flows.instruct import SeedInstructionFlow
 from genteach.flows.refine import RefinementFlow
@@ -35,6 +36,7 @@ FLOWS: dict[str, type[Any]] = {
     "conversation": ConversationFlow,
     "document_set": DocumentSetFlow,
     "web_episode": WebEpisodeFlow,
+    "db_episode": DbEpisodeFlow,
 }
 
 
@@ -112,6 +114,7 @@ __all__ = [
     "FLOWS",
     "ContentTransformationFlow",
     "ConversationFlow",
+    "DbEpisodeFlow",
     "DocumentSetFlow",
     "Flow",
     "FlowBuild",

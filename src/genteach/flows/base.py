@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE, Agent, AgentResult
+from genteach.agents.db import DbTablesBuilder, DbTaskAgent
 from genteach.agents.documents import WithheldDocumentsAgent
 from genteach.agents.instruct import ClosedBookTaskAgent, ExcerptTaskAgent, SeedInstructionAgent
 from genteach.agents.refine import ClosedBookEditor, Editor
@@ -310,11 +311,13 @@ AGENT_KINDS: dict[str, type[Any]] = {
     "identity": IdentityTransformer,
     "api_list": ApiListBuilder,
     "web_site": WebSiteBuilder,
+    "db_tables": DbTablesBuilder,
     "instruct": SeedInstructionAgent,
     "excerpt": ExcerptTaskAgent,
     "closed_book": ClosedBookTaskAgent,
     "tool_task": ToolTaskAgent,
     "withheld_documents": WithheldDocumentsAgent,
+    "db_task": DbTaskAgent,
     "editor": Editor,
     "closed_book_editor": ClosedBookEditor,
     "tool_editor": ToolEditor,
@@ -325,11 +328,13 @@ _TEMPLATE_KEYS = {
     "transform": ("transform_system", "transform_user"),
     "api_list": ("transform_system", "transform_user"),
     "web_site": ("transform_system", "transform_user"),
+    "db_tables": ("transform_system", "transform_user"),
     "instruct": ("instruct_system", "instruct_user"),
     "excerpt": ("instruct_system", "instruct_user"),
     "closed_book": ("instruct_system", "instruct_user"),
     "tool_task": ("instruct_system", "instruct_user"),
     "withheld_documents": ("instruct_system", "instruct_user"),
+    "db_task": ("instruct_system", "instruct_user"),
 }
 
 
