@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import asyncio
 import gc
 import json
@@ -270,8 +271,22 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--private", action="store_true", help="create the Hub repo as private")
     e.set_defaults(func=_export)
 
+    d = sub.add_parser(
+        "dedup",
+        help="remove exact, near (MinHash) and semantic duplicates from runs or datasets",
+    )
+    _module_command(d, "genteach.dedup")
+
     sub.add_parser("train", help="post-train a model on the pairs (see `genteach train --help`)")
     return p
+
+
+def _module_command(parser: argparse.ArgumentParser, module: str) -> None:
+    """Give ``parser`` the arguments and the action of a command that lives in ``module``
+    (its ``add_arguments`` and ``run``)."""
+    mod = importlib.import_module(module)
+    mod.add_arguments(parser)
+    parser.set_defaults(func=mod.run)
 
 
 # -- flags derived from the settings classes -------------------------------------------------
