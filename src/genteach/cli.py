@@ -1,11 +1,11 @@
-"""The ``genteach`` command: generate, taxonomy, inspect, export, train."""
+"""The ``genteach`` command: generate, taxonomy, inspect, export, dedup, train."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import asyncio
 import gc
+import importlib
 import json
 import logging
 import os
