@@ -123,7 +123,7 @@ __all__ = [
     "MIN_ROWS",
     "TABLES_TEMPLATE",
     "DatabaseMaterial",
-    "DbTaskAgent",
     "DbTables",
     "DbTablesBuilder",
+    "DbTaskAgent",
 ]
