@@ -603,7 +603,6 @@ def test_minilm_default_finds_a_paraphrase_not_a_related_task(tmp_path: Path) ->
     assert json.loads((out / "dedup.json").read_text())["embedder"] == "minilm"
 
 
-
 def test_genteach_dedup_runs_from_the_command_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
