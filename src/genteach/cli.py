@@ -1,4 +1,5 @@
-"""The ``genteach`` command: generate, taxonomy, inspect, export, dedup, train."""
+"""The ``genteach`` command: generate, taxonomy, inspect, export, contamination, dedup,
+train."""
 
 from __future__ import annotations
 
@@ -270,6 +271,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--private", action="store_true", help="create the Hub repo as private")
     e.set_defaults(func=_export)
+
+    c = sub.add_parser(
+        "contamination",
+        help="find benchmark items that training rows overlap (10-grams, up to 4 mismatches)",
+    )
+    _module_command(c, "genteach.contamination")
 
     d = sub.add_parser(
         "dedup",
