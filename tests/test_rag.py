@@ -271,3 +271,18 @@ async def test_max_documents_leaves_out_distractors_first() -> None:
     item = await _run_flow(SeedIndex.build(SEEDS), near=3, random=3, max_documents=3)
     assert isinstance(item.material, DocumentSet)
     assert sorted(d.origin for d in item.material.documents) == ["material", "material", "near"]
+
+
+def test_an_instruction_asking_for_json_needs_a_json_answer() -> None:
+    k = key()
+    assert (
+        k.fit_task('Answer with a JSON object: {"answer": ..., "relevant_passages": []}', None)
+        is None
+    )
+    assert k.json_answer
+    v = k.check("The barrage opened in 1966 [1].", L)
+    assert (v.status, v.detail) == (
+        "failed",
+        "the instruction asks for a JSON object; the response gives none",
+    )
+    assert k.check('{"answer": "1966", "relevant_passages": ["1"]}', L).passed

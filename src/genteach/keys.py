@@ -1428,9 +1428,15 @@ class CitedKey(AnswerKey):
     cite_all: bool = Field(
         default=False, description="true when the response must cite every supporting document"
     )
-    # Set by code (never asked of a model): the ids of the documents the task shows.
+    # Set by code (never asked of a model): the ids of the documents the task shows, and
+    # whether the instruction asks for a JSON answer.
     ids: SkipJsonSchema[list[str]] = Field(default_factory=list)
+    json_answer: SkipJsonSchema[bool] = False
     form: ClassVar[str] = "open"
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        self.json_answer = bool(re.search(r"\bjson\b", instruction, re.IGNORECASE))
+        return None
 
     @property
     def support_ids(self) -> list[str]:
@@ -1466,6 +1472,10 @@ class CitedKey(AnswerKey):
 
     def check(self, response: str, layout: Layout) -> Verification:
         answer, cited = read_citations(response)
+        if self.json_answer and answer is response:
+            return self.result(
+                "failed", None, "the instruction asks for a JSON object; the response gives none"
+            )
         if not cited:
             return self.result("failed", answer, "the response cites no document")
         unknown = [c for c in cited if self.ids and c not in self.ids]
