@@ -45,6 +45,7 @@ from genteach.flows import (
     ContentTransformationFlow,
     ConversationFlow,
     DbEpisodeFlow,
+    OsEpisodeFlow,
     RefinementFlow,
     ResponseFlow,
     SeedInstructionFlow,
@@ -82,6 +83,7 @@ from genteach.keys import (
     MatchingKey,
     NumericKey,
     OrderingKey,
+    OsCheckKey,
     Pair,
     ProgramTestsKey,
     TestSuiteKey,
@@ -248,6 +250,12 @@ KEYS: dict[str, AnswerKey] = {
         evidence="e5",
     ),
     "db_reference": db_key(),
+    "os_check": OsCheckKey(
+        init="mkdir -p notes && printf 'a\\nb\\nc\\n' > notes/mill-road.txt",
+        evaluation="checks",
+        checks=[{"kind": "integer"}],
+        reference="wc -l < notes/mill-road.txt",
+    ),
 }
 #: How each key is shown (fixed, not drawn: the files change only when a prompt does).
 LAYOUTS: dict[str, Layout] = {
@@ -279,6 +287,7 @@ INSTRUCTIONS: dict[str, str] = {
     'object: {"answer": "...", "relevant_passages": ["<document ids>"]}',
     "web_goal": "How long do I have to send a sensor back?",
     "db_reference": "How many road closures lasted more than five weeks?",
+    "os_check": "How many lines does ~/notes/mill-road.txt have? Give the number only.",
 }
 STUDENT_SYSTEM = "You are a helpful assistant."
 DELIMITER = Delimiter(open='"""', close='"""')
@@ -470,6 +479,11 @@ def render_skill(skill: Skill, prompts: PromptLibrary) -> dict[str, str]:
         record, model = run_db_episode(skill, prompts)
         out["db/assistant.txt"] = as_text(model.calls[-1])
         out["student/episode.txt"] = as_text(record.messages)
+
+    shell = flows.get("os_episode")
+    if isinstance(shell, OsEpisodeFlow):
+        # the one-shot demonstration every OS episode starts with (its run needs a sandbox)
+        out["os/demo.txt"] = as_text(shell.demo(prompts))
 
     converse = flows.get("tool_conversation")
     if isinstance(converse, ToolConversationFlow):

@@ -1974,6 +1974,83 @@ class DbReferenceKey(AnswerKey):
         return self.result("unchecked", None, "decided by the database episode's reward")
 
 
+class ShellCheck(BaseModel):
+    """One stock check of an OS task's answer (AgentBench's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["integer", "string", "size", "contains", "script"] = Field(
+        description="integer, string (equal after stripping), size (bytes; 4K allowed), "
+        "contains, or script (a bash check)"
+    )
+    expected: str | None = Field(
+        default=None, description="the expected value, or null to take the reference's output"
+    )
+    script: str = Field(
+        default="",
+        description="for a script check: bash run on the final files, the answer as $1 and the "
+        "expected value as $2; exit 0 passes",
+    )
+
+
+class OsCheckKey(AnswerKey):
+    """An OS task's set-up, evaluation and reference solution (the OS-agent skill,
+    AgentTuning's self-instruct): checked as a valid task when written; before the teacher's
+    episode, the reference runs in a fresh set-up and its own answer must pass while an
+    empty answer on the untouched files must not
+    (:func:`~genteach.runtime.os_env.self_check`); the episode's reward is the evaluation
+    of the teacher's answer on the files it leaves. It proves the answer passes the task's
+    checks, not that the checks cover every wrong answer."""
+
+    kind: Literal["os_check"] = "os_check"
+    init: str = Field(
+        default="",
+        description="bash that creates the task's files in the working directory (no network, "
+        "no sudo, no package installs)",
+    )
+    evaluation: Literal["match", "regex", "checks"] = Field(
+        description="match: the exact answer; regex: a pattern the whole answer matches; "
+        "checks: every check passes"
+    )
+    expected: str | None = Field(
+        default=None, description="for match: the answer, or null to take the reference's output"
+    )
+    pattern: str = Field(default="", description="for regex: the Python regular expression")
+    checks: list[ShellCheck] = Field(default_factory=list, description="for checks: the checks")
+    reference: str = Field(min_length=2, description="a bash solution whose stdout is the answer")
+    form: ClassVar[str] = "open"
+
+    def os_task(self, description: str) -> Any:
+        """The :class:`~genteach.runtime.os_env.OsTask` this key makes of ``description``.
+
+        Raises:
+            ValueError: the task is not valid (one line).
+        """
+        from genteach.runtime.os_env import OsCheck, OsTask
+
+        return OsTask(
+            description=description,
+            evaluation=self.evaluation,
+            init=self.init,
+            expected=self.expected,
+            pattern=self.pattern,
+            checks=tuple(OsCheck(c.kind, c.expected, c.script) for c in self.checks),
+            reference=self.reference,
+        )
+
+    def fit_task(self, instruction: str, source: str | None) -> str | None:
+        try:
+            self.os_task(instruction)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def summary(self, layout: Layout) -> str:
+        return f"{self.evaluation}: {_short(self.reference, 60)}"
+
+    def check(self, response: str, layout: Layout) -> Verification:
+        return self.result("unchecked", None, "decided by the OS episode's evaluation")
+
+
 #: genteach's key kinds.
 BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
     ChoiceKey,
@@ -1995,6 +2072,7 @@ BUILTIN_KEYS: tuple[type[AnswerKey], ...] = (
     WebGoalKey,
     TestSuiteKey,
     DbReferenceKey,
+    OsCheckKey,
 )
 
 
@@ -2073,8 +2151,10 @@ __all__ = [
     "MatchingKey",
     "NumericKey",
     "OrderingKey",
+    "OsCheckKey",
     "Pair",
     "ProgramTestsKey",
+    "ShellCheck",
     "Status",
     "Support",
     "TestSuiteKey",

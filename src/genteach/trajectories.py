@@ -17,7 +17,9 @@ from pathlib import Path
 from genteach.records import read_jsonl
 
 #: The stages that run episodes in an environment (their rejects are filtered episodes).
-EPISODE_STAGES: frozenset[str] = frozenset({"tool_conversation", "web_episode", "db_episode"})
+EPISODE_STAGES: frozenset[str] = frozenset(
+    {"tool_conversation", "web_episode", "db_episode", "os_episode"}
+)
 #: The file a report is written to, in the run's output folder.
 REPORT_FILE = "trajectories.json"
 

@@ -19,6 +19,7 @@ from genteach.flows.conversation import ConversationFlow
 from genteach.flows.db import DbEpisodeFlow
 from genteach.flows.documents import DocumentSetFlow
 from genteach.flows.instruct import SeedInstructionFlow
+from genteach.flows.os import OsEpisodeFlow
 from genteach.flows.refine import RefinementFlow
 from genteach.flows.respond import ResponseFlow
 from genteach.flows.tool import ToolConversationFlow
@@ -37,6 +38,7 @@ FLOWS: dict[str, type[Any]] = {
     "document_set": DocumentSetFlow,
     "web_episode": WebEpisodeFlow,
     "db_episode": DbEpisodeFlow,
+    "os_episode": OsEpisodeFlow,
 }
 
 
@@ -120,6 +122,7 @@ __all__ = [
     "FlowBuild",
     "FlowSettings",
     "FlowType",
+    "OsEpisodeFlow",
     "RefinementFlow",
     "ResponseFlow",
     "RunContext",

@@ -11,6 +11,7 @@ side and turns each into a record or a reject.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -27,6 +28,7 @@ from genteach.flows.base import (
     task_type,
 )
 from genteach.flows.respond import make_record
+from genteach.models.base import Message
 from genteach.records import Record
 from genteach.runtime import ActionFormat, Environment, Episode, run_episode
 from genteach.taxonomy import Skill
@@ -124,9 +126,11 @@ class ActingFlow:
         env: Environment[Any],
         env_task: Any,
         fmt: ActionFormat,
+        *,
+        demos: Sequence[Message] = (),
     ) -> Episode:
-        """Run ``env_task`` in ``env`` with the teacher acting in ``fmt``; the
-        environment is closed after."""
+        """Run ``env_task`` in ``env`` with the teacher acting in ``fmt`` (after the
+        untrained ``demos``, if any); the environment is closed after."""
         try:
             episode = await run_episode(
                 ctx.client,
@@ -136,6 +140,7 @@ class ActingFlow:
                 prompts=ctx.prompts,
                 seed=task.stream(item.run_seed, "act").randrange(2**31),
                 settings=self.episode,
+                demos=demos,
                 guidance=self.guidance_for(task, ctx),
             )
         finally:
