@@ -669,7 +669,7 @@ def test_key_kinds_know_the_builtin_and_custom_kinds() -> None:
     assert builtin == [
         "choice", "exact", "numeric", "estimate", "list", "ordering", "matching", "labels", "free_text",
         "constraints", "fields", "unanswerable", "program_tests", "environment", "tool_outcome",
-        "cited", "web_goal", "test_suite",
+        "cited", "web_goal", "test_suite", "db_reference", "os_check",
     ]  # fmt: skip
     kinds = KeyKinds([YesNoKey])
     assert kinds.names() == [*builtin, "yes_no"]

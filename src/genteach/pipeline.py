@@ -200,9 +200,6 @@ class Progress:
     cost: float | None = None
     verified: dict[str, dict[str, int]] = field(default_factory=dict)
     positions: dict[str, int] = field(default_factory=dict)
-    #: Per environment: episodes attempted, kept and why the others were filtered
-    #: (:mod:`genteach.trajectories`; also in ``trajectories.json``).
-    episodes: list[str] = field(default_factory=list)
 
 
 @dataclass

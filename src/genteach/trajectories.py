@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -107,11 +107,40 @@ def trajectory_report(folder: Path, episodic: Collection[str]) -> TrajectoryRepo
     return report
 
 
+def read_report(folder: Path) -> TrajectoryReport:
+    """The report written in ``folder`` (an empty one where there is none)."""
+    path = folder / REPORT_FILE
+    if not path.exists():
+        return TrajectoryReport()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return TrajectoryReport(
+        {
+            name: EnvironmentStats(s["attempted"], s["kept"], dict(s["failures"]))
+            for name, s in data.items()
+        }
+    )
+
+
+def merge_reports(reports: Iterable[TrajectoryReport]) -> TrajectoryReport:
+    """One report of several runs (the shards of a sharded run): counts add."""
+    total = TrajectoryReport()
+    for report in reports:
+        for name, s in report.environments.items():
+            t = total.environments.setdefault(name, EnvironmentStats())
+            t.attempted += s.attempted
+            t.kept += s.kept
+            for why, n in s.failures.items():
+                t.failures[why] = t.failures.get(why, 0) + n
+    return total
+
+
 __all__ = [
     "EPISODE_STAGES",
     "REPORT_FILE",
     "EnvironmentStats",
     "TrajectoryReport",
     "failure_class",
+    "merge_reports",
+    "read_report",
     "trajectory_report",
 ]

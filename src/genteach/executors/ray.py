@@ -34,6 +34,7 @@ from genteach.prompts import PromptLibrary
 from genteach.records import Seed
 from genteach.seeds import SeedReport, load_seeds
 from genteach.taxonomy import Taxonomy, load_taxonomy
+from genteach.trajectories import merge_reports, read_report
 
 RAY_FILE = "ray.json"
 SHARDS_DIR = "shards"
@@ -297,8 +298,9 @@ def _prepare_out(out: Path, shards: int, fresh: bool) -> None:
 
 def _total(out: Path, seeds: str, parts: list[RunSummary]) -> ShardedRunSummary:
     """Add up the shards' summaries: counts and usage add, and so do the counts in dicts
-    (verifications per skill, option positions); a number that is None in any shard (an
-    unknown cost) is None in the total."""
+    (verifications per skill, option positions) and the trajectory reports (written to
+    ``out`` as well); a number that is None in any shard (an unknown cost) is None in the
+    total."""
     values: dict[str, Any] = {"out_dir": out, "seeds": seeds, "shards": parts}
     for f in fields(RunSummary):
         if f.name in values:
@@ -306,6 +308,11 @@ def _total(out: Path, seeds: str, parts: list[RunSummary]) -> ShardedRunSummary:
         items = [getattr(p, f.name) for p in parts]
         if f.name == "usage":
             values[f.name] = sum(items, Usage())
+        elif f.name == "episodes":  # the shards' trajectory reports, added up
+            merged = merge_reports(read_report(p.out_dir) for p in parts)
+            if merged.environments:
+                merged.write(out)
+            values[f.name] = merged.lines()
         elif all(isinstance(x, dict) for x in items):
             values[f.name] = _add_counts(items)
         elif any(x is None for x in items):
