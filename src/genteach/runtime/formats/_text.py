@@ -5,6 +5,7 @@ own renderer, and small parsing helpers."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE
@@ -65,6 +66,10 @@ class TextFormat:
         return {}
 
     # -- shared --------------------------------------------------------------------------
+    def action_text(self, action: Action) -> str:
+        """``action`` as :meth:`write` writes it without its thought (compared by BLEU)."""
+        return self.write(replace(action, thought=""))
+
     def example(self, kind: ActionKind, thought: str = "", text: str = "", name: str = "") -> str:
         """A turn written by :meth:`write`, for instruction templates (``{{ example(...) }}``):
         the template gives the placeholders, the format gives the syntax."""
@@ -102,6 +107,13 @@ class TextFormat:
 
 
 #: One line that names an action, e.g. ``Act: bash`` (``marker`` is ``Act``).
+def from_last_marker(text: str, marker: str) -> str:
+    """``text`` from its last ``marker:`` line on (the whole text if it has none): the
+    part of an output that states its action, for BLEU."""
+    lines = marker_lines(marker, text)
+    return text[lines[-1].start() :].strip() if lines else text.strip()
+
+
 def marker_lines(marker: str, text: str) -> list[re.Match[str]]:
     """Every line of ``text`` that starts (after blanks) with ``marker:``."""
     pattern = re.compile(rf"^[ \t]*{re.escape(marker)}[ \t]*:[ \t]*(?P<rest>.*?)[ \t]*$", re.M)
@@ -134,4 +146,4 @@ def truncate(text: str, limit: int | None, keep: int) -> tuple[str, bool]:
     return text[:keep], True
 
 
-__all__ = ["TextFormat", "fenced_block", "marker_lines", "truncate"]
+__all__ = ["TextFormat", "fenced_block", "from_last_marker", "marker_lines", "truncate"]

@@ -39,14 +39,19 @@ from __future__ import annotations
 import ast
 import json
 import re
-from dataclasses import replace
 from typing import Any
 
 from genteach.agents.parsing import ParseError
 from genteach.models.base import Completion, Message, message
 from genteach.prompts import PromptLibrary
 from genteach.runtime.base import Action, Observation, Placement, StepResult, TurnContext
-from genteach.runtime.formats._text import TextFormat, fenced_block, marker_lines, truncate
+from genteach.runtime.formats._text import (
+    TextFormat,
+    fenced_block,
+    from_last_marker,
+    marker_lines,
+    truncate,
+)
 
 #: Lark terminals shared by the two grammars: a one-line thought (bounded in tokens).
 _THOUGHT = "THOUGHT: /[^\\n]+/ & ~/.*(Act|Action)[ \\t]*:.*/"
@@ -191,11 +196,8 @@ class ReactOsFormat(TextFormat):
             ),
         )
 
-    def action_text(self, action: Action) -> str:
-        return self.write(replace(action, thought=""))
-
     def action_span(self, completion: Completion) -> str:
-        return _from_last(completion.text, "Act")
+        return from_last_marker(completion.text, "Act")
 
 
 class ReactDbFormat(TextFormat):
@@ -317,11 +319,8 @@ class ReactDbFormat(TextFormat):
             ),
         )
 
-    def action_text(self, action: Action) -> str:
-        return self.write(replace(action, thought=""))
-
     def action_span(self, completion: Completion) -> str:
-        return _from_last(completion.text, "Action")
+        return from_last_marker(completion.text, "Action")
 
 
 def answer_list(value: str) -> list[Any]:
@@ -361,12 +360,6 @@ def _statements(sql: str) -> int:
         elif ch == ";":
             count += 1
     return count
-
-
-def _from_last(text: str, marker: str) -> str:
-    """``text`` from its last ``marker:`` line on (the whole text if it has none)."""
-    lines = marker_lines(marker, text)
-    return text[lines[-1].start() :].strip() if lines else text.strip()
 
 
 __all__ = ["ReactDbFormat", "ReactOsFormat", "answer_list"]

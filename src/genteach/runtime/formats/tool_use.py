@@ -16,7 +16,6 @@ Parsing and the grammar are :func:`genteach.agents.tool_use.parse_action` and
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 from genteach.agents.parsing import ParseError
@@ -225,9 +224,6 @@ class ToolUseFormat(TextFormat):
                 error=result.error,
             ),
         )
-
-    def action_text(self, action: Action) -> str:
-        return self.write(replace(action, thought=""))
 
     def action_span(self, completion: Completion) -> str:
         text = completion.text.strip()

@@ -19,7 +19,7 @@ from genteach.agents.parsing import ParseError
 from genteach.models.base import Completion, Message, message
 from genteach.prompts import PromptLibrary
 from genteach.runtime.base import Action, ActionKind, Placement, StepResult, TurnContext
-from genteach.runtime.formats._text import TextFormat, marker_lines
+from genteach.runtime.formats._text import TextFormat, from_last_marker, marker_lines
 
 #: The verbs of the format, in the order the instructions list them.
 VERBS: tuple[str, ...] = ("click", "type", "select", "scroll", "answer", "stop")
@@ -186,12 +186,8 @@ class WebFormat(TextFormat):
             ),
         )
 
-    def action_text(self, action: Action) -> str:
-        return self.write(replace(action, thought=""))
-
     def action_span(self, completion: Completion) -> str:
-        lines = marker_lines("Action", completion.text)
-        return completion.text[lines[-1].start() :].strip() if lines else completion.text.strip()
+        return from_last_marker(completion.text, "Action")
 
 
 def _action(rest: str) -> Action:
