@@ -182,6 +182,23 @@ class ActingFlow:
             templates=self.templates(),
         )
 
+    def settle_by_reward(
+        self, item: WorkItem, ctx: RunContext, task: Task, episode: Episode, *, outcome: str
+    ) -> Record | None:
+        """:meth:`settle` for flows that keep an episode whose reward reaches their
+        ``min_reward`` setting (AgentTuning's filter); the detail is the reward and the
+        environment's ``detail``."""
+        detail = str(final_info(episode).get("detail", ""))
+        return self.settle(
+            item,
+            ctx,
+            task,
+            episode,
+            kept=episode.reward >= self.settings.min_reward,
+            detail=f"reward {episode.reward:g}" + (f": {detail}" if detail else ""),
+            outcome=outcome,
+        )
+
 
 def final_info(episode: Episode) -> dict[str, Any]:
     """The ``info`` of the episode's last step (where an environment reports its check)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from genteach.agents.db import DatabaseMaterial
-from genteach.flows.acting import ActingFlow, final_info
+from genteach.flows.acting import ActingFlow
 from genteach.flows.base import FlowSettings, RunContext, Task, WorkItem
 from genteach.keys import DbReferenceKey
 from genteach.records import Record
@@ -78,16 +78,7 @@ class DbEpisodeFlow(ActingFlow):
     async def act(self, item: WorkItem, ctx: RunContext, task: Task) -> Record | None:
         db_task = self.db_task(task)
         episode = await self.play(item, ctx, task, DbEnvironment(ctx.prompts), db_task, self.format)
-        detail = str(final_info(episode).get("detail", ""))
-        return self.settle(
-            item,
-            ctx,
-            task,
-            episode,
-            kept=episode.reward >= self.settings.min_reward,
-            detail=f"reward {episode.reward:g}" + (f": {detail}" if detail else ""),
-            outcome=db_task.kind,
-        )
+        return self.settle_by_reward(item, ctx, task, episode, outcome=db_task.kind)
 
 
 __all__ = ["GUIDANCE_TEMPLATE", "DbEpisodeFlow"]

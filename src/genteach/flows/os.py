@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from genteach.flows.acting import ActingFlow, final_info
+from genteach.flows.acting import ActingFlow
 from genteach.flows.base import FlowSettings, RunContext, Task, WorkItem
 from genteach.keys import OsCheckKey
 from genteach.models.base import Message
@@ -118,16 +118,7 @@ class OsEpisodeFlow(ActingFlow):
             self.format,
             demos=self.demo(ctx.prompts) if self.settings.demo else (),
         )
-        detail = str(final_info(episode).get("detail", ""))
-        return self.settle(
-            item,
-            ctx,
-            task,
-            episode,
-            kept=episode.reward >= self.settings.min_reward,
-            detail=f"reward {episode.reward:g}" + (f": {detail}" if detail else ""),
-            outcome=key.evaluation,
-        )
+        return self.settle_by_reward(item, ctx, task, episode, outcome=key.evaluation)
 
 
 __all__ = ["DEMO_TEMPLATE", "GUIDANCE_TEMPLATE", "OsEpisodeFlow"]
