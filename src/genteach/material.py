@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genteach.agents.parsing import ParseError
+from genteach.errors import ParseError
 
 if TYPE_CHECKING:
     from genteach.prompts import PromptLibrary

@@ -10,23 +10,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from genteach.errors import ParseError, SkipItem
+
 T = TypeVar("T", bound=BaseModel)
-
-
-class ParseError(ValueError):
-    """The model's answer does not have the required shape; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class SkipItem(Exception):
-    """The agent declined the input on purpose (its ``skip`` field), with a reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def extract_json_object(text: str) -> dict[str, Any]:
