@@ -263,3 +263,70 @@ def test_a_change_task_must_name_its_operation(tmp_path: Path) -> None:
     )
     with pytest.raises(ParseError, match='needs operation "update", not "select"'):
         agent.parse(answer, inputs)
+
+
+def write_sqlite(path: Path, tables: dict[str, object]) -> Path:
+    """The test's tables as a user's SQLite file."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    for t in tables["tables"]:  # type: ignore[attr-defined]
+        cols = ", ".join(f"{c['name']} {c['type']}" for c in t["columns"])
+        conn.execute(f"CREATE TABLE {t['name']} ({cols})")
+        marks = ", ".join("?" for _ in t["columns"])
+        conn.executemany(f"INSERT INTO {t['name']} VALUES ({marks})", t["rows"])
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_a_users_sqlite_file_is_the_units_material(tmp_path: Path) -> None:
+    """A SQLite file among the seeds becomes one database seed; the db skill uses its tables
+    as they are (no table-building call), and the other skills never draw it."""
+    from genteach.seeds import SeedReport, iter_seeds
+
+    seeds_dir = tmp_path / "seeds"
+    seeds_dir.mkdir()
+    write_sqlite(seeds_dir / "bakery.sqlite", TABLES)
+    (seeds_dir / "broken.db").write_bytes(b"SQLite format 3\x00" + b"\x01" * 200)
+    (seeds_dir / "notes.db").write_bytes(b"not a database at all, just a file called .db\n" * 3)
+    report = SeedReport()
+    seeds = list(iter_seeds(seeds_dir, report=report))
+    assert [(s.kind, s.source) for s in seeds] == [("database", "bakery.sqlite")]
+    skipped = {s.file: s.reason for s in report.pending}
+    assert skipped["broken.db"].startswith("unreadable database: broken.db cannot be read")
+    assert skipped["notes.db"] == "unsupported file type .db"
+
+    teacher = DbTeacher()
+    pipe = Pipeline(
+        ScriptedModel(teacher, name="scripted-db"),
+        taxonomy=TAXONOMY,
+        skills=["db"],
+        settings=RunSettings(seed=1),
+    )
+    summary = pipe.run(seeds, tmp_path / "out")
+    records = read_records(tmp_path / "out" / "records.jsonl")
+    assert summary.records == len(records) > 0 and summary.rejects == 0  # type: ignore[attr-defined]
+    assert teacher.calls["tables"] == 0 and teacher.calls["act"] > 0
+    assert {r.meta.transformer for r in records} == {"database_file"}
+    assert all(r.meta.verification.status == "passed" for r in records)  # type: ignore[union-attr]
+
+    # an AgentInstruct skill takes text and code seeds only: nothing to do for a database
+    rc = Pipeline(ScriptedModel([], name="unused"), skills=["rc"])
+    assert rc.run(seeds, tmp_path / "rc").units_total == 0  # type: ignore[attr-defined]
+
+
+def test_writers_see_the_first_rows_of_a_long_table() -> None:
+    from genteach.agents.db import SHOWN_ROWS, DatabaseMaterial
+    from genteach.prompts import PromptLibrary
+    from genteach.runtime.db import Database
+
+    long = {
+        "name": "readings",
+        "columns": [{"name": "id", "type": "INTEGER"}, {"name": "value", "type": "REAL"}],
+        "rows": [[i, i / 2] for i in range(1, 101)],
+    }
+    material = DatabaseMaterial(database=Database.model_validate({"tables": [long]}))
+    text = material.render(PromptLibrary(), "writer")
+    assert "Table readings (100 rows)" in text and f"Rows (the first {SHOWN_ROWS}):" in text
+    assert "[40, 20.0]" in text and "[41, 20.5]" not in text

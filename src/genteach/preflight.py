@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE, Agent
+from genteach.flows.base import model_free
 from genteach.prompts import PromptError, PromptLibrary
 from genteach.taxonomy import Skill, TaxonomyError
 
@@ -36,7 +37,7 @@ def skill_templates(skill: Skill, flows: Sequence[Any]) -> dict[str, str]:
     found: dict[str, str] = {}
     for kind, items in (("transformers", skill.transformers), ("task_types", skill.task_types)):
         for it in items:
-            if it.agent != "identity":
+            if not model_free(it.agent):
                 found.setdefault(skill.guidance(kind, it), f"skills.{skill.id}.{kind}.{it.id}")  # type: ignore[arg-type]
     for key, name in skill.prompts.items():
         found.setdefault(name, f"skills.{skill.id}.prompts.{key}")

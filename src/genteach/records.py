@@ -27,13 +27,18 @@ def content_id(*parts: Any, length: int = 16) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
 
 
+#: What a seed holds: prose, source code, or a database (a user's SQLite file, its tables
+#: as the JSON of :class:`~genteach.runtime.db.Database`).
+SeedKind = Literal["text", "code", "database"]
+
+
 class Seed(BaseModel):
-    """A raw input document or code file."""
+    """A raw input document, code file or database."""
 
     id: str
     text: str
     source: str = ""
-    kind: Literal["text", "code"] = "text"
+    kind: SeedKind = "text"
     language: str = ""
 
     @classmethod
@@ -42,7 +47,7 @@ class Seed(BaseModel):
         text: str,
         *,
         source: str = "",
-        kind: Literal["text", "code"] = "text",
+        kind: SeedKind = "text",
         language: str = "",
     ) -> Seed:
         """Make a seed whose id is derived from its content."""
@@ -197,6 +202,7 @@ __all__ = [
     "RecordMeta",
     "Reject",
     "Seed",
+    "SeedKind",
     "content_id",
     "read_jsonl",
     "read_records",

@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from genteach.records import Seed
+from genteach.records import Seed, SeedKind
 from genteach.tokens import Tokenizer, tokenizer_for
 
 #: File endings read as code seeds (language name for the prompts).
@@ -68,8 +68,10 @@ TEXT_SUFFIXES = {
 }
 #: File endings read as rows, one seed (or more, when chunked) per row.
 ROW_SUFFIXES = {".jsonl", ".ndjson", ".parquet"}
-
-Kind = Literal["text", "code"]
+#: File endings looked at as SQLite databases (one ``database`` seed per file, never
+#: chunked); a file is read as one only when it starts with SQLite's header.
+DATABASE_SUFFIXES = {".sqlite", ".sqlite3", ".db", ".db3"}
+_SQLITE_HEADER = b"SQLite format 3\x00"
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 _BATCH_ROWS = 1024
 _NUL_WINDOW = 8192
@@ -192,7 +194,7 @@ def _chain(first: Seed, rest: Iterator[Seed]) -> Iterator[Seed]:
 class _Doc:
     source: str
     data: str | bytes
-    kind: Kind
+    kind: SeedKind
     language: str
     file: str = ""
     line: int | None = None
@@ -370,7 +372,9 @@ def _walk(d: Path) -> Iterator[Path]:
 
 def _file(p: Path, label: str, text_field: str, rep: SeedReport, *, single: bool) -> Iterator[_Doc]:
     suffix = p.suffix.lower()
-    if suffix in (".jsonl", ".ndjson") or (single and suffix == ".json"):
+    if (single or suffix in DATABASE_SUFFIXES) and _is_sqlite(p):
+        yield from _database(p, label, rep)
+    elif suffix in (".jsonl", ".ndjson") or (single and suffix == ".json"):
         yield from _json_rows(p, label, text_field, rep)
     elif suffix == ".parquet":
         yield from _parquet(p, label, text_field, rep)
@@ -380,10 +384,32 @@ def _file(p: Path, label: str, text_field: str, rep: SeedReport, *, single: bool
         except OSError:
             rep.skip("unreadable file", label)
             return
-        kind: Kind = "code" if suffix in CODE_SUFFIXES else "text"
+        kind: SeedKind = "code" if suffix in CODE_SUFFIXES else "text"
         yield _Doc(label, raw, kind, CODE_SUFFIXES.get(suffix, ""), label)
     else:
         rep.skip(f"unsupported file type {suffix}", label)
+
+
+def _is_sqlite(p: Path) -> bool:
+    try:
+        with p.open("rb") as f:
+            return f.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def _database(p: Path, label: str, rep: SeedReport) -> Iterator[_Doc]:
+    """A user's SQLite file as one ``database`` seed: its tables, read without changing the
+    file, as the JSON of :class:`~genteach.runtime.db.Database` (so the seed, its id and a
+    resumed run do not depend on the file staying where it was)."""
+    from genteach.runtime.db import Database
+
+    try:
+        database = Database.from_sqlite(p)
+    except ValueError as exc:
+        rep.skip(f"unreadable database: {exc}", label)
+        return
+    yield _Doc(label, database.model_dump_json(), "database", "", label)
 
 
 def _json_rows(p: Path, label: str, text_field: str, rep: SeedReport) -> Iterator[_Doc]:
@@ -522,9 +548,9 @@ def _row_doc(row: Any, n: int, label: str, text_field: str, rep: SeedReport) -> 
         name = f"{label}:{n}"
     suffix = Path(source).suffix.lower() if isinstance(source, str) else ""
     kind_field = row.get("kind")
-    kind: Kind
-    if kind_field in ("text", "code"):
-        kind = "code" if kind_field == "code" else "text"
+    kind: SeedKind
+    if kind_field in ("text", "code", "database"):
+        kind = kind_field
     else:
         kind = "code" if suffix in CODE_SUFFIXES else "text"
     language = row.get("language")
@@ -556,7 +582,11 @@ def _seeds(
         if text is None:
             rep.skip(problem, doc.file or doc.source, doc.line)
             continue
-        chunks = _chunk(text, tok, chunk_tokens, overlap_tokens, doc.kind == "code")
+        chunks = (
+            [(text, tok.count(text))]  # a database is whole or nothing
+            if doc.kind == "database"
+            else _chunk(text, tok, chunk_tokens, overlap_tokens, doc.kind == "code")
+        )
         for i, (chunk, n_tokens) in enumerate(chunks, 1):
             part = i if len(chunks) > 1 else None
             if n_tokens < min_tokens:

@@ -20,8 +20,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from genteach._resources import default_taxonomy_path
+from genteach.records import SeedKind
 
-SeedKind = Literal["text", "code"]
+#: A skill takes text and code seeds unless it names its kinds (only a skill that says so
+#: takes database seeds).
 _ALL_KINDS: tuple[SeedKind, ...] = ("text", "code")
 
 

@@ -8,16 +8,19 @@ and what every episode's fresh database is built from.
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from genteach.agents.base import Agent
+from genteach.agents.base import Agent, AgentError, AgentResult
 from genteach.agents.instruct import InstructInput, SeedInstructionAgent, TaskDraft
 from genteach.agents.parsing import ParseError
 from genteach.agents.transform import TransformInput
 from genteach.keys import DbReferenceKey
 from genteach.material import Audience, Material
+from genteach.models.base import ModelClient, Usage
 from genteach.prompts import PromptLibrary
 from genteach.runtime.db import Database, Table
 
@@ -25,6 +28,9 @@ from genteach.runtime.db import Database, Table
 TABLES_TEMPLATE = "runtime/db/tables.j2"
 #: Rows a table needs for questions worth asking.
 MIN_ROWS = 4
+#: Rows of each table the task writers see (a user's file may hold thousands; the
+#: reference SQL always runs on every row).
+SHOWN_ROWS = 40
 
 
 class DatabaseMaterial(BaseModel):
@@ -42,7 +48,8 @@ class DatabaseMaterial(BaseModel):
                 {
                     "name": t.name,
                     "columns": [c.model_dump() for c in t.columns],
-                    "rows": [list(r) for r in t.rows],
+                    "rows": [list(r) for r in t.rows[:SHOWN_ROWS]],
+                    "count": len(t.rows),
                 }
                 for t in self.database.tables
             ],
@@ -96,6 +103,46 @@ class DbTablesBuilder(Agent[TransformInput, DbTables]):
         return out
 
 
+class FileTables(BaseModel):
+    """The tables of a user's file, as many as it has (no builder's bounds)."""
+
+    title: str
+    database: Database
+
+    def material(self) -> Material:
+        return DatabaseMaterial(title=self.title, database=self.database)
+
+
+@dataclass
+class DatabaseFileReader:
+    """A ``database`` seed (a user's SQLite file, read by :func:`genteach.seeds.iter_seeds`)
+    becomes the unit's material as it is: no model call, the file's own tables and rows.
+    Task derivation and episodes then run as on tables a teacher built."""
+
+    name: str = "db_file"
+    system_template: str | None = None
+    user_template: str | None = None
+    #: The transformation stage makes no model call (no template, no cost).
+    model_free: ClassVar[bool] = True
+
+    async def run(
+        self, client: ModelClient, inputs: TransformInput, *, seed: int | None = None
+    ) -> AgentResult[FileTables]:
+        del client, seed
+        try:
+            database = Database.model_validate_json(inputs.seed.text)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise AgentError(
+                self.name,
+                f"seed {inputs.seed.source or inputs.seed.id} is not a database read by "
+                f"genteach ({first['msg']}): give SQLite files as seeds",
+            ) from None
+        title = PurePath(inputs.seed.source).stem if inputs.seed.source else ""
+        out = FileTables(title=title, database=database)
+        return AgentResult(output=out, raw="", usage=Usage(), attempts=0)
+
+
 #: The operation each change task type needs (every other task type asks a question).
 CHANGE_TYPES = ("insert", "update", "delete")
 
@@ -121,9 +168,12 @@ class DbTaskAgent(SeedInstructionAgent):
 __all__ = [
     "CHANGE_TYPES",
     "MIN_ROWS",
+    "SHOWN_ROWS",
     "TABLES_TEMPLATE",
+    "DatabaseFileReader",
     "DatabaseMaterial",
     "DbTables",
     "DbTablesBuilder",
     "DbTaskAgent",
+    "FileTables",
 ]

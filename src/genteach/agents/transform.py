@@ -10,7 +10,7 @@ without a model call.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -111,6 +111,8 @@ class IdentityTransformer:
     name: str = "identity"
     system_template: str | None = None
     user_template: str | None = None
+    #: The transformation stage makes no model call (no template, no cost).
+    model_free: ClassVar[bool] = True
 
     async def run(
         self, client: ModelClient, inputs: TransformInput, *, seed: int | None = None

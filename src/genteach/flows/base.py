@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from genteach.agents.base import REPAIR_TEMPLATE, RETRY_NOTE_TEMPLATE, Agent, AgentResult
-from genteach.agents.db import DbTablesBuilder, DbTaskAgent
+from genteach.agents.db import DatabaseFileReader, DbTablesBuilder, DbTaskAgent
 from genteach.agents.documents import WithheldDocumentsAgent
 from genteach.agents.instruct import ClosedBookTaskAgent, ExcerptTaskAgent, SeedInstructionAgent
 from genteach.agents.refine import ClosedBookEditor, Editor
@@ -312,6 +312,7 @@ AGENT_KINDS: dict[str, type[Any]] = {
     "api_list": ApiListBuilder,
     "web_site": WebSiteBuilder,
     "db_tables": DbTablesBuilder,
+    "db_file": DatabaseFileReader,
     "instruct": SeedInstructionAgent,
     "excerpt": ExcerptTaskAgent,
     "closed_book": ClosedBookTaskAgent,
@@ -336,6 +337,12 @@ _TEMPLATE_KEYS = {
     "withheld_documents": ("instruct_system", "instruct_user"),
     "db_task": ("instruct_system", "instruct_user"),
 }
+
+
+def model_free(spec: str | None) -> bool:
+    """Whether the agent kind ``spec`` makes its output without a model call (and so
+    renders no template): the identity transformer, the database-file reader."""
+    return bool(getattr(AGENT_KINDS.get(spec or ""), "model_free", False))
 
 
 def agent_class(spec: str, where: str, folder: Path | None = None) -> type[Any]:
@@ -378,8 +385,8 @@ def build_agent(
     where = f"skills.{skill.id}.{kind_of_list}.{item.id}.agent"
     cls = agent_class(spec, where, skill.folder)
     name = f"{prefix}/{item.id}"
-    if cls is IdentityTransformer:
-        return IdentityTransformer(name=name)
+    if getattr(cls, "model_free", False):
+        return cls(name=name)
     keys = _TEMPLATE_KEYS.get(spec, (f"{prefix}_system", f"{prefix}_user"))
     options = dict(build.options)
     if getattr(cls, "keyed", False):
@@ -493,6 +500,7 @@ __all__ = [
     "key_classes",
     "make_agent",
     "material_data",
+    "model_free",
     "presented_key",
     "skill_view",
     "slot_labels",

@@ -16,6 +16,7 @@ from genteach.flows.base import (
     WorkItem,
     build_agent,
     category_view,
+    model_free,
     skill_view,
     templates_of,
 )
@@ -89,7 +90,7 @@ class ContentTransformationFlow:
         the tasks after this stage (unchanged)."""
         pool = [t for t in self.skill.transformers if t.weight > 0]
         total = sum(t.weight for t in pool)
-        calls = sum(t.weight for t in pool if t.agent != "identity") / total if total else 0.0
+        calls = sum(t.weight for t in pool if not model_free(t.agent)) / total if total else 0.0
         return calls, tasks
 
     def choose(self, item: WorkItem) -> Transformer | None:
@@ -130,5 +131,5 @@ class ContentTransformationFlow:
         item.material = result.output.material()
         item.transformer = transformer.id
         item.agents.append(agent.name)
-        if transformer.agent != "identity":
+        if not model_free(transformer.agent):
             item.templates += templates_of(agent, self.skill.guidance("transformers", transformer))
