@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from genteach.flows.api_module import ApiModuleFlow
 from genteach.flows.base import (
     Flow,
     FlowBuild,
@@ -36,6 +37,7 @@ FLOWS: dict[str, type[Any]] = {
     "tool_conversation": ToolConversationFlow,
     "conversation": ConversationFlow,
     "document_set": DocumentSetFlow,
+    "api_module": ApiModuleFlow,
     "web_episode": WebEpisodeFlow,
     "db_episode": DbEpisodeFlow,
     "os_episode": OsEpisodeFlow,
@@ -114,6 +116,7 @@ def build_flows(
 
 __all__ = [
     "FLOWS",
+    "ApiModuleFlow",
     "ContentTransformationFlow",
     "ConversationFlow",
     "DbEpisodeFlow",

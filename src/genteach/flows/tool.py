@@ -4,7 +4,9 @@ The teacher acts in the ACTION format (:class:`~genteach.runtime.ToolUseFormat`)
 the simulated-API environment (:class:`~genteach.runtime.SimulatedApiEnvironment`); the
 episode's messages (the system prompt with the APIs shown and the format, the user's
 request, every turn and observation, each with its trained flag) become the record once
-the conversation passes the task's key.
+the conversation passes the task's key. When the material came from the user's executor
+module (the ``api_module`` stage), the calls run its functions instead
+(:class:`~genteach.runtime.executor.ExecutorEnvironment`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ from genteach.runtime import (
     ToolUseFormat,
     run_episode,
 )
+from genteach.runtime.executor import (
+    ExecutorEnvironment,
+    ModuleApiList,
+    ModuleExecutor,
+    load_executor,
+)
 from genteach.runtime.simulated_api import SYSTEM_TEMPLATE as SIMULATED_API_TEMPLATE
 from genteach.taxonomy import Skill
 
@@ -63,9 +71,13 @@ class ToolConversationFlow:
     class Settings(FlowSettings):
         """Attributes:
         max_steps: most assistant turns of a conversation.
+        call_timeout: seconds one call of an executor module's function may take.
+        max_result_chars: the most characters of an executor result shown to the model.
         """
 
         max_steps: int = Field(default=8, ge=1, le=30)
+        call_timeout: float = Field(default=10.0, gt=0, le=600)
+        max_result_chars: int = Field(default=2000, ge=100, le=100_000)
 
     def __init__(
         self,
@@ -82,6 +94,7 @@ class ToolConversationFlow:
         self.guidance_template = guidance_template
         self.format = ToolUseFormat()
         self.episode = episode_settings(options, settings.max_steps)
+        self._executors: dict[str, ModuleExecutor] = {}
 
     @classmethod
     def from_config(
@@ -128,7 +141,17 @@ class ToolConversationFlow:
         def reward(_: ApiTask, stop: Action, calls: Sequence[ApiExchange]) -> float:
             return float(self.check(key, stop, calls, shown).status == "passed")
 
-        env = SimulatedApiEnvironment(self.simulator, ctx.client, ctx.prompts, reward=reward)
+        env: SimulatedApiEnvironment | ExecutorEnvironment
+        if isinstance(apis, ModuleApiList):
+            env = ExecutorEnvironment(
+                self.executor(apis.executor),
+                ctx.prompts,
+                reward=reward,
+                timeout=self.settings.call_timeout,
+                max_chars=self.settings.max_result_chars,
+            )
+        else:
+            env = SimulatedApiEnvironment(self.simulator, ctx.client, ctx.prompts, reward=reward)
         guidance = ctx.prompts.render(
             self.guidance_template,
             skill=skill_view(self.skill).model_dump(),
@@ -158,10 +181,12 @@ class ToolConversationFlow:
         if verification.status == "failed":
             item.reject(self.name, "tool_assistant", verification.detail, episode.raw)
             return None
+        simulated = isinstance(env, SimulatedApiEnvironment)
         agents = [*task.agents]
         for turn in episode.turns:
             agents.append("tool_assistant")
-            agents += [self.simulator.name for s in turn.steps if s.action.kind == "call"]
+            if simulated:
+                agents += [self.simulator.name for s in turn.steps if s.action.kind == "call"]
         return make_record(
             item,
             ctx,
@@ -174,9 +199,16 @@ class ToolConversationFlow:
             templates=[
                 *self.templates(),
                 *self.format.templates(),
-                *templates_of(self.simulator),
+                *(templates_of(self.simulator) if simulated else []),
             ],
         )
+
+    def executor(self, spec: str) -> ModuleExecutor:
+        """The executor module ``spec`` (loaded once per flow; a relative path may be in
+        the taxonomy's folder)."""
+        if spec not in self._executors:
+            self._executors[spec] = load_executor(spec, folder=self.skill.folder)
+        return self._executors[spec]
 
     @staticmethod
     def check(

@@ -9,7 +9,8 @@ tools: a sandboxed code interpreter (:class:`Sandbox`, ``docs/sandbox.md``) and 
 :mod:`genteach.retrieval`. Environments: the web-page simulator (:class:`WebEnvironment`,
 ``docs/web_environment.md``), an SQLite database (:class:`DbEnvironment`,
 ``docs/db_environment.md``) and a shell in the sandbox (:class:`OsEnvironment`,
-``docs/os_environment.md``).
+``docs/os_environment.md``); tool use runs against simulated APIs
+(:class:`SimulatedApiEnvironment`) or the user's own module (:class:`ExecutorEnvironment`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ from genteach.runtime.episode import (
     derive_seed,
     opening,
     run_episode,
+)
+from genteach.runtime.executor import (
+    ExecutorEnvironment,
+    ExecutorError,
+    ModuleApiList,
+    ModuleExecutor,
+    load_executor,
 )
 from genteach.runtime.formats import (
     FunctionCallingFormat,
@@ -132,8 +140,12 @@ __all__ = [
     "Episode",
     "EpisodeSettings",
     "ExecutionResult",
+    "ExecutorEnvironment",
+    "ExecutorError",
     "FunctionCallingFormat",
     "MappedAction",
+    "ModuleApiList",
+    "ModuleExecutor",
     "Observation",
     "OsCheck",
     "OsEnvironment",
@@ -182,6 +194,7 @@ __all__ = [
     "evaluate",
     "final_answer_reward",
     "find_steps",
+    "load_executor",
     "opening",
     "repair_messages",
     "run_episode",
