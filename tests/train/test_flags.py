@@ -212,3 +212,52 @@ def test_recipe_trains_only_the_flagged_turns(
     runs = trained_runs(mistral_tokenizer, MISTRAL_TEXT, ids, labels)
     assert "".join(runs) == MISTRAL_TRAINED and len(runs) == 2
     assert result.report.trained_tokens == sum(1 for x in labels if x != -100)
+
+
+AGENT_TRAJECTORY: list[Message] = [
+    {"role": "system", "content": SYSTEM},
+    {"role": "user", "content": "Answer with one command. Say OK. if you understand."},
+    {"role": "assistant", "content": "OK.", "trained": False},  # scripted
+    {"role": "user", "content": "Demo: count the files in /etc."},
+    {"role": "assistant", "content": "Act: bash\nls -1 /etc | wc -l", "trained": False},  # demo
+    {"role": "user", "content": "Task: how many lines has notes.txt?"},
+    {"role": "assistant", "content": "Act: bash\nwc -l notes.txt"},
+    {"role": "user", "content": "The output of the OS:\n3 notes.txt"},
+    {"role": "assistant", "content": "Act: answer(3)"},
+]
+LLAMA2_TEXT = (
+    "<s>[INST] <<SYS>>\nYou act in a Linux shell.\n<</SYS>>\n\nAnswer with one command. Say OK."
+    " if you understand. [/INST] OK. </s><s>[INST] Demo: count the files in /etc. [/INST] Act: "
+    "bash\nls -1 /etc | wc -l </s><s>[INST] Task: how many lines has notes.txt? [/INST] Act: bash"
+    "\nwc -l notes.txt </s><s>[INST] The output of the OS:\n3 notes.txt [/INST] Act: answer(3) </s>"
+)
+
+
+def test_agentlm_template_trains_only_the_models_own_turns(mistral_tokenizer: Any) -> None:
+    """AgentLM's recipe on Llama-2-chat's format (``genteach:llama2-chat``; Mistral-7B-v0.1's
+    tokenizer stands in for Llama-2's, which shares its ``<s>``/``</s>`` and is not offline):
+    the scripted "OK." and the demonstration carry no loss, the task's turns do."""
+    from genteach.train.templates import resolve_chat_template
+
+    template = resolve_chat_template(mistral_tokenizer, "llama", "genteach:llama2-chat")
+    rendered, ids, labels = tokenize(mistral_tokenizer, {"messages": AGENT_TRAJECTORY}, template)
+    assert rendered == LLAMA2_TEXT
+    runs = trained_runs(mistral_tokenizer, rendered, ids, labels)
+    assert runs == [" Act: bash\nwc -l notes.txt </s>", " Act: answer(3) </s>"]
+    masked = masked_text(mistral_tokenizer, rendered, ids, labels)
+    assert "OK." in masked and "ls -1 /etc | wc -l" in masked and "3 notes.txt" in masked
+    with pytest.raises(ValueError, match=r"genteach ships no such template .*genteach:mistral"):
+        resolve_chat_template(mistral_tokenizer, "llama", "genteach:llama9")
+
+
+def test_the_agentlm_config_mixes_agent_data_at_eta() -> None:
+    """The shipped AgentLM config: Llama-2-chat, its template, agent data at 0.2."""
+    config = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "configs/train/agentlm_llama2_7b.yaml").read_text()
+    )
+    assert config["model_name_or_path"] == "meta-llama/Llama-2-7b-chat-hf"
+    assert config["chat_template_path"] == "genteach:llama2-chat"
+    assert config["assistant_only_loss"] is True
+    weights = {s["name"]: s["weight"] for s in config["sources"]}
+    assert sum(w for n, w in weights.items() if n.startswith("agent")) == pytest.approx(0.2)
+    assert sum(weights.values()) == pytest.approx(1.0)

@@ -345,6 +345,7 @@ def build_trainer(
 
     # Trainer: rows are tokenized, masked and packed here, so TRL prepares nothing
     training_args.model_init_kwargs = None  # used by load_model above
+    training_args.chat_template_path = None  # resolved above (genteach:NAME too); on the tokenizer
     training_args.assistant_only_loss = False  # the labels already carry the masks
     training_args.packing = False
     training_args.padding_free = False

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAMILY_TEMPLATES",
+    "SHIPPED_PREFIX",
     "has_generation_markers",
     "read_template",
     "render_with_spans",
@@ -34,6 +35,9 @@ FAMILY_TEMPLATES: dict[str, str] = {
     "mistral": "mistral.jinja",
     "qwen2": "qwen2.jinja",
 }
+
+#: ``chat_template_path: genteach:NAME`` names a template shipped in ``templates/NAME.jinja``.
+SHIPPED_PREFIX = "genteach:"
 
 _MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
@@ -53,12 +57,27 @@ def resolve_chat_template(
 ) -> str:
     """Pick the training chat template for a model.
 
-    Order: ``path`` (a ``.jinja``/``.j2`` file) > genteach's template for ``model_type`` >
+    Order: ``path`` (a ``.jinja``/``.j2`` file, or ``genteach:NAME`` for a template genteach
+    ships, e.g. ``genteach:llama2-chat``) > genteach's template for ``model_type`` >
     the tokenizer's own template when it is already marked > TRL's training variant of it.
 
     Raises:
         ValueError: when no marked template can be found; the message says to pass a path.
     """
+    if path is not None and path.startswith(SHIPPED_PREFIX):
+        name = path[len(SHIPPED_PREFIX) :] + ".jinja"
+        try:
+            return read_template(name)
+        except FileNotFoundError:
+            shipped = sorted(
+                f"{SHIPPED_PREFIX}{p.name.removesuffix('.jinja')}"
+                for p in (resources.files("genteach.train") / "templates").iterdir()
+                if p.name.endswith(".jinja")
+            )
+            raise ValueError(
+                f"chat_template_path {path!r}: genteach ships no such template "
+                f"(shipped: {', '.join(shipped)})"
+            ) from None
     if path is not None:
         if not path.endswith((".jinja", ".j2")):
             raise ValueError(f"chat_template_path must be a .jinja or .j2 file, got {path!r}")
