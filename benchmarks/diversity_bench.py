@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import platform
-import random
 import re
 import shlex
 import shutil
@@ -44,11 +43,25 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+# The metrics live in genteach.diversity (behind `genteach diversity` too); their names stay
+# importable from this script.
+from genteach.diversity import (  # noqa: F401
+    DRAWS,
+    STEM_WORDS,
+    TOP,
+    distinct_n,
+    sampled_stats,
+    stem,
+    stem_stats,
+    text_stats,
+    words,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
@@ -56,11 +69,6 @@ DEFAULT_SOURCES = [REPO / "examples" / "seeds", Path("/work/shared/seeds")]
 #: Fields of an agent's JSON answer that hold an instruction (at any depth).
 INSTRUCTION_KEYS = frozenset({"instruction", "request", "question", "stem"})
 OVERALL = "overall"
-STEM_WORDS = 3
-TOP = 5
-#: A CJK character is one word; other words are runs of letters and digits.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_WORD = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
 #: Settings of the README demo, used by both runs.
 OVERRIDES = {"tasks_per_type": 1, "suggestions": 1}
 #: Shortest text seed cut from the sources (characters); paragraphs are joined up to it.
@@ -68,93 +76,7 @@ SEED_CHARS = 300
 TEXT_SUFFIXES = {".txt", ".md"}
 
 
-# --------------------------------------------------------------------------- metrics
-def words(text: str) -> list[str]:
-    """Lowercased word tokens of ``text`` (punctuation dropped, CJK one char per word)."""
-    return _WORD.findall(text.lower())
-
-
-def distinct_n(texts: Iterable[str], n: int) -> float | None:
-    """Unique n-grams / all n-grams over ``texts`` (n-grams never cross two texts).
-
-    Returns None when the texts hold no n-gram at all.
-    """
-    seen: set[tuple[str, ...]] = set()
-    total = 0
-    for text in texts:
-        toks = words(text)
-        for i in range(len(toks) - n + 1):
-            seen.add(tuple(toks[i : i + n]))
-            total += 1
-    return len(seen) / total if total else None
-
-
-def stem(text: str, k: int = STEM_WORDS) -> str:
-    """The first ``k`` words of ``text``, lowercased, without punctuation."""
-    return " ".join(words(text)[:k])
-
-
-def stem_stats(texts: Sequence[str], k: int = STEM_WORDS, top: int = TOP) -> dict[str, Any]:
-    """How often texts open the same way.
-
-    Returns:
-        n (texts with at least one word), distinct (stems), distinct_ratio (distinct / n),
-        top1_share and top5_share (of n), and top: ``[[stem, count], ...]`` (most common first,
-        ties by stem).
-    """
-    stems = Counter(s for s in (stem(t, k) for t in texts) if s)
-    n = sum(stems.values())
-    ranked = sorted(stems.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-    return {
-        "n": n,
-        "distinct": len(stems),
-        "distinct_ratio": len(stems) / n if n else None,
-        "top1_share": ranked[0][1] / n if n else None,
-        "top5_share": sum(c for _, c in ranked) / n if n else None,
-        "top": [[s, c] for s, c in ranked],
-    }
-
-
-def text_stats(texts: Sequence[str], sample: int | None = None) -> dict[str, Any]:
-    """distinct-1/2/3 and the opening stems of ``texts``; with ``sample``, also their
-    means over random subsets of that size (``at_sample``), so that sets of different
-    sizes can be compared."""
-    out: dict[str, Any] = {
-        "n": len(texts),
-        "distinct_1": distinct_n(texts, 1),
-        "distinct_2": distinct_n(texts, 2),
-        "distinct_3": distinct_n(texts, 3),
-        "stems": stem_stats(texts),
-    }
-    if sample is not None and len(texts) >= sample > 0:
-        out["at_sample"] = sampled_stats(texts, sample)
-    return out
-
-
-#: Random subsets drawn by :func:`sampled_stats`.
-DRAWS = 500
-
-
-def sampled_stats(texts: Sequence[str], size: int, draws: int = DRAWS) -> dict[str, Any]:
-    """Means of distinct-1/2/3, distinct stems / n and the top stem's share over ``draws``
-    random subsets of ``size`` texts (seeded: the same texts give the same figures)."""
-    rng = random.Random(0)
-    sums: Counter[str] = Counter()
-    n = draws if size < len(texts) else 1  # the whole set is one draw
-    for _ in range(n):
-        pick = rng.sample(list(texts), size)
-        stems = stem_stats(pick)
-        for name, value in (
-            ("distinct_1", distinct_n(pick, 1)),
-            ("distinct_2", distinct_n(pick, 2)),
-            ("distinct_3", distinct_n(pick, 3)),
-            ("stems_distinct_ratio", stems["distinct_ratio"]),
-            ("stems_top1_share", stems["top1_share"]),
-        ):
-            sums[name] += value or 0.0
-    return {"size": size, "draws": n, **{k: v / n for k, v in sums.items()}}
-
-
+# --------------------------------------------------------------------------- instructions
 def instruction_strings(obj: Any) -> Iterator[str]:
     """The non-empty string values of :data:`INSTRUCTION_KEYS` anywhere in a JSON value."""
     if isinstance(obj, dict):

@@ -284,6 +284,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     _module_command(d, "genteach.dedup")
 
+    j = sub.add_parser("judge", help="score records with an LLM judge; keep those at a threshold")
+    _module_command(j, "genteach.judge")
+
+    v = sub.add_parser("eval", help="Orca-Bench: hold out records, have students answer, judge")
+    _module_command(v, "genteach.evaluate")
+
+    _module_command(
+        sub.add_parser(
+            "diversity",
+            help="distinct-n, opening stems, embedding spread, refinement deltas, letter balance",
+        ),
+        "genteach.diversity",
+    )
+    _module_command(
+        sub.add_parser("report", help="write one self-contained HTML report of a run"),
+        "genteach.report",
+    )
+
     sub.add_parser("train", help="post-train a model on the pairs (see `genteach train --help`)")
     return p
 
@@ -914,7 +932,9 @@ def _export(args: argparse.Namespace) -> int:
     dup = "duplicate" if rs.duplicates == 1 else "duplicates"
     print(
         f"{rs.total} records in {len(dsd)} splits ({rs.duplicates} {dup} dropped, "
-        f"{rs.rejects} rejects not included) from {len(rs.sources)} record files"
+        f"{rs.rejects} rejects not included"
+        + (f", {rs.held_out} held out for evaluation" if rs.held_out else "")
+        + f") from {len(rs.sources)} record files"
     )
     for split, ds in dsd.items():
         shards = len(list((out / DATA_DIR).glob(f"{split}-*.parquet")))

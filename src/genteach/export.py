@@ -57,6 +57,8 @@ class RecordSet:
         rejects: distinct reject lines next to those files (``rejects.jsonl``).
         rejects_by_skill: the same, per skill.
         duplicates: records dropped because an earlier input had their id.
+        held_out: records left out because their run holds them out for evaluation
+            (``RUN/eval/split.json``, written by ``genteach eval split``).
     """
 
     by_skill: dict[str, list[Record]] = field(default_factory=dict)
@@ -65,6 +67,7 @@ class RecordSet:
     rejects: int = 0
     rejects_by_skill: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
+    held_out: int = 0
 
     @property
     def total(self) -> int:
@@ -100,7 +103,8 @@ def collect_records(inputs: str | Path | Sequence[str | Path]) -> RecordSet:
 
     The first record with an id wins. ``run.json`` and ``rejects.jsonl`` are read from the
     folder of each ``records.jsonl``; a torn last line (a run still writing or killed) is
-    ignored.
+    ignored. Records that ``genteach eval split`` held out of their run are left out (and
+    counted), so an export never trains on an evaluation item.
 
     Args:
         inputs: output folders, shard folders or records ``.jsonl`` files.
@@ -110,6 +114,8 @@ def collect_records(inputs: str | Path | Sequence[str | Path]) -> RecordSet:
         ValueError: a line is not JSON or not a genteach record (the message names the file
             and line), or a skill id cannot be a split name.
     """
+    from genteach.evaluate import held_out_ids
+
     paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     if not paths:
         raise ValueError("no inputs given")
@@ -124,6 +130,7 @@ def collect_records(inputs: str | Path | Sequence[str | Path]) -> RecordSet:
                 continue
             seen_files.add(file.resolve())
             out.sources.append(file)
+            held = held_out_ids(file)
             # genteach writes no blank lines, so the n-th line read is line n of the file.
             for lineno, obj in enumerate(read_jsonl(file), 1):
                 try:
@@ -134,6 +141,9 @@ def collect_records(inputs: str | Path | Sequence[str | Path]) -> RecordSet:
                     raise ValueError(
                         f"{file}:{lineno}: not a genteach record ({where}: {first['msg']})"
                     ) from exc
+                if record.id in held:
+                    out.held_out += 1
+                    continue
                 if record.id in seen_ids:
                     out.duplicates += 1
                     continue
@@ -568,6 +578,7 @@ def _render_card(
         f"- teacher model(s): {', '.join(f'`{t}` ({n})' for t, n in teachers.most_common())}",
         f"- rejects (items or tasks that produced no record, not included): {rs.rejects}",
         f"- duplicate ids dropped across inputs: {rs.duplicates}",
+        f"- held out for evaluation (`genteach eval split`), not exported: {rs.held_out}",
         f"- generation runs: {len(rs.runs)}; record files read: {len(rs.sources)}",
         "",
         "## Splits",

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from datasets import Dataset, Features
@@ -327,7 +330,14 @@ def load_source(source: SourceConfig, seed: int = 42, num_proc: int | None = Non
     from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 
     path = source.path
-    if path.endswith((".jsonl", ".json", ".parquet")):  # a file or a glob
+    held_out = _held_out(path)
+    if os.path.isdir(path) and _is_run_folder(path):  # its records files (shards included)
+        from genteach.export import find_record_files
+
+        files = [str(f) for f in find_record_files(source.path)]
+        loaded = load_dataset("text", data_files=files, split="train", num_proc=num_proc)
+        loaded = loaded.rename_column("text", _JSON_LINE)
+    elif path.endswith((".jsonl", ".json", ".parquet")):  # a file or a glob
         files = sorted(glob.glob(path))
         if not files:
             raise FileNotFoundError(f"source {source.name!r}: no file matches {path!r}")
@@ -352,11 +362,47 @@ def load_source(source: SourceConfig, seed: int = 42, num_proc: int | None = Non
         else:
             names = source.splits or list(on_disk.keys())
             loaded = concatenate_datasets([on_disk[name] for name in names])
+    if held_out and _JSON_LINE in loaded.column_names:
+        before = len(loaded)
+        loaded = loaded.filter(lambda row: _line_id(row[_JSON_LINE]) not in held_out)
+        log.info(
+            "source %r: %d held-out eval records left out (eval/split.json of the run)",
+            source.name,
+            before - len(loaded),
+        )
     keep = (_JSON_LINE, "messages", "conversations", "prompt", "completion")
     loaded = loaded.select_columns([c for c in keep if c in loaded.column_names])
     if source.limit is not None and source.limit < len(loaded):
         loaded = loaded.shuffle(seed=seed).select(range(source.limit))
     return loaded
+
+
+def _is_run_folder(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "records.jsonl")) or os.path.isdir(
+        os.path.join(path, "shards")
+    )
+
+
+def _held_out(path: str) -> set[str]:
+    """Ids that ``genteach eval split`` held out of the run this source belongs to (a run
+    folder or one of its records files), so training never sees them."""
+    candidates = [path] if os.path.isdir(path) else sorted(glob.glob(path))
+    if not any(os.path.isdir(c) or c.endswith(".jsonl") for c in candidates):
+        return set()
+    from genteach.evaluate import held_out_ids
+
+    ids: set[str] = set()
+    for c in candidates:
+        ids |= held_out_ids(c)
+    return ids
+
+
+def _line_id(line: str) -> str | None:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    return obj.get("id") if isinstance(obj, dict) else None
 
 
 def _normalize_batch(batch: dict[str, list[Any]], fmt: str, name: str) -> dict[str, list[Any]]:
