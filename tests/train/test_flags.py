@@ -261,3 +261,50 @@ def test_the_agentlm_config_mixes_agent_data_at_eta() -> None:
     weights = {s["name"]: s["weight"] for s in config["sources"]}
     assert sum(w for n, w in weights.items() if n.startswith("agent")) == pytest.approx(0.2)
     assert sum(weights.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["messages", "thudm"])
+def test_db_trajectories_export_load_and_train(
+    fmt: str, tiny_mistral_dir: Path, tmp_path: Path, mistral_tokenizer: Any
+) -> None:
+    """Issue 13's path end to end: the database skill's kept trajectories (scripted teacher)
+    are exported, load with ``datasets`` in both layouts, and train with the recipe; the
+    format's instructions and the scripted "Ok." carry no loss, every action does."""
+    import datasets
+
+    from genteach.train.recipe import train_from_config
+    from test_db_skill import run as run_db_skill  # tests/ is on the path (prepend mode)
+
+    summary, out = run_db_skill(tmp_path / "run", wrong=False, run_seed=0)
+    export_dataset(out, tmp_path / "hf")
+    rows = datasets.load_dataset(str(tmp_path / "hf"), split="db")
+    assert len(rows) == summary.records > 0  # type: ignore[attr-defined]
+    first = rows[0]["conversations"]
+    assert first[1] == {"from": "gpt", "value": "Ok.", "loss": False}
+    assert all(t["loss"] for t in first[2:] if t["from"] == "gpt")
+
+    config = {
+        "model_name_or_path": str(tiny_mistral_dir),
+        "sources": [{"path": str(tmp_path / "hf"), "splits": ["db"], "format": fmt}],
+        "max_length": 2048,
+        "packing": False,
+        "max_steps": 1,
+        "per_device_train_batch_size": 1,
+        "use_cpu": True,
+        "bf16": False,
+        "report_to": "none",
+        "save_strategy": "no",
+        "output_dir": str(tmp_path / "out"),
+    }
+    path = tmp_path / "db.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = train_from_config(str(path))
+    assert result.trainer.state.global_step == 1
+    batch = next(iter(result.trainer.get_train_dataloader()))
+    ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    trained = mistral_tokenizer.decode([t for t, y in zip(ids, labels, strict=True) if y != -100])
+    context = mistral_tokenizer.decode([t for t, y in zip(ids, labels, strict=True) if y == -100])
+    assert "Action: Operation" in trained or "Action: Answer" in trained
+    assert "Ok." not in trained and "Ok." in context
+    assert "The name of this table is" in context and "The name of this table is" not in trained
