@@ -296,3 +296,25 @@ def test_eval_run_with_the_embedded_model(tmp_path: Path) -> None:
     assert sorted(r["answerer"] for r in rows) == ["base", "teacher"]
     assert all(r["score"] is not None or r["error"] for r in rows)
     assert (run / "eval" / SUMMARY_MD).is_file()
+
+
+@pytest.mark.slow
+def test_a_10k_row_run_split_and_scored(tmp_path: Path) -> None:
+    """A 10,000-record run: the split holds out 50 per skill, the loader leaves exactly them
+    out, and two students are scored on the 150 held-out items."""
+    run = tmp_path / "run"
+    skills = ("rc", "mcq", "tool_use")
+    recs = [make_record(f"r{i}", skills[i % 3], f"s{i % 9}") for i in range(10_000)]
+    run.mkdir()
+    (run / "records.jsonl").write_text("".join(r.model_dump_json() + "\n" for r in recs))
+    split = write_split(run, 50, seed=3)
+    assert len(split.ids) == 150 and held_out_ids(run) == set(split.ids)
+    from genteach.export import collect_records
+
+    assert collect_records(run).total == 10_000 - 150
+    out = tmp_path / "eval"
+    base, tuned, judge = _student(4, "base-m"), _student(6, "tuned-m"), ScriptedModel(grade)
+    asyncio.run(eval_run(run, out, {"base": base, "tuned": tuned}, judge))
+    assert len(base.calls) == len(tuned.calls) == 150 and len(judge.calls) == 450
+    summary = json.loads((out / SUMMARY_JSON).read_text())
+    assert summary["overall"]["students"]["tuned"]["orca_score"] == 7.5  # 10 * 6 / 8

@@ -363,3 +363,24 @@ def test_cli_help_lists_the_model_flags(capsys: pytest.CaptureFixture[str]) -> N
     for flag in ("--threshold", "--model", "--base-url", "--local-model", "--concurrency",
                  "--rpm", "--tpm", "--prices"):  # fmt: skip
         assert flag in out
+
+
+@pytest.mark.slow
+def test_a_10k_row_run_is_judged_then_resumed_without_calls(tmp_path: Path) -> None:
+    """10,000 records of four skills through the whole judge (agent, parser, cache, files);
+    the rerun reads every verdict back and asks nothing."""
+    skills = ("rc", "mcq", "tool_use", "code_")
+    records = [
+        make_record(f"r{i}", f"Answer {i}.\nSCORE={i % 11}", skill=skills[i % 4], sub=f"s{i % 7}")
+        for i in range(10_000)
+    ]
+    model = ScriptedModel(by_answer, name="judge-model")
+    report = asyncio.run(judge_run(records, tmp_path, model, threshold=6))
+    assert report.judged == report.new == 10_000 and len(model.calls) == 10_000
+    kept = (tmp_path / KEPT_FILE).read_text().splitlines()
+    assert len(kept) == sum(1 for i in range(10_000) if i % 11 >= 6)
+    summary = json.loads((tmp_path / SUMMARY_FILE).read_text())
+    assert sum(s["judged"] for s in summary["by_skill"].values()) == 10_000
+    again = ScriptedModel([])
+    assert asyncio.run(judge_run(records, tmp_path, again, threshold=6)).new == 0
+    assert again.calls == []
