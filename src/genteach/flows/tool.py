@@ -36,6 +36,7 @@ from genteach.keys import ToolOutcomeKey, Verification
 from genteach.records import Record
 from genteach.runtime import (
     Action,
+    ApiEnvironment,
     ApiTask,
     SimulatedApiEnvironment,
     ToolUseFormat,
@@ -141,7 +142,7 @@ class ToolConversationFlow:
         def reward(_: ApiTask, stop: Action, calls: Sequence[ApiExchange]) -> float:
             return float(self.check(key, stop, calls, shown).status == "passed")
 
-        env: SimulatedApiEnvironment | ExecutorEnvironment
+        env: ApiEnvironment
         if isinstance(apis, ModuleApiList):
             env = ExecutorEnvironment(
                 self.executor(apis.executor),

@@ -93,6 +93,7 @@ from genteach.runtime.sandbox import (
     SandboxUnavailable,
 )
 from genteach.runtime.simulated_api import (
+    ApiEnvironment,
     ApiTask,
     RewardCheck,
     SimulatedApiEnvironment,
@@ -122,6 +123,7 @@ __all__ = [
     "Action",
     "ActionFormat",
     "ActionKind",
+    "ApiEnvironment",
     "ApiTask",
     "ArithmeticStep",
     "CalculatorError",

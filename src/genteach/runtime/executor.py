@@ -41,10 +41,10 @@ from pydantic.json_schema import SkipJsonSchema
 
 from genteach.agents.tool_use import ApiExchange, ApiList, ApiParam, ApiSpec
 from genteach.prompts import PromptLibrary
-from genteach.runtime.base import Action, EnvironmentFailure, Observation, StepResult
-from genteach.runtime.formats.tool_use import api_tool
+from genteach.runtime.base import EnvironmentFailure, StepResult
 from genteach.runtime.simulated_api import (
     SYSTEM_TEMPLATE,
+    ApiEnvironment,
     ApiTask,
     RewardCheck,
     final_answer_reward,
@@ -521,7 +521,7 @@ async def _in_thread(function: Callable[..., Any], arguments: Mapping[str, Any])
 
 
 # -- the environment ----------------------------------------------------------------------
-class ExecutorEnvironment:
+class ExecutorEnvironment(ApiEnvironment):
     """The tool-use environment whose APIs are the functions of an executor module.
 
     A ``call`` action checks its arguments against the function's signature (an unknown
@@ -555,46 +555,24 @@ class ExecutorEnvironment:
         max_chars: int = 2000,
         system_template: str = SYSTEM_TEMPLATE,
     ) -> None:
+        super().__init__(prompts, reward=reward, system_template=system_template)
         self.executor = executor
-        self.prompts = prompts
-        self.reward = reward
         self.timeout = timeout
         self.max_chars = max_chars
-        self.system_template = system_template
-        self.calls: list[ApiExchange] = []
-        self._task: ApiTask | None = None
 
-    async def reset(self, task: ApiTask, *, seed: int | None = None) -> Observation:
-        self._task, self.calls = task, []
-        system = self.prompts.render(
-            self.system_template, library=task.library, description=task.description
-        )
-        return Observation(
-            text=task.request, system=system, tools=tuple(api_tool(a) for a in task.apis)
-        )
-
-    async def step(self, action: Action) -> StepResult:
-        task = self._task
-        if task is None:
-            raise RuntimeError("ExecutorEnvironment.step before reset")
-        if action.kind != "call":
-            reward = self.reward(task, action, tuple(self.calls))
-            return StepResult(reward=reward, done=True, info={"outcome": action.kind})
-        if not any(a.name == action.name for a in task.apis):
-            raise EnvironmentFailure(f"{action.name} is not an API of this task")
-        api = self.executor.functions.get(action.name)
-        if api is None:
+    async def call(self, task: ApiTask, api: ApiSpec, arguments: dict[str, Any]) -> StepResult:
+        function = self.executor.functions.get(api.name)
+        if function is None:
             raise EnvironmentFailure(
-                f"{action.name} is not a function of the executor {self.executor.source}"
+                f"{api.name} is not a function of the executor {self.executor.source}"
             )
-        arguments = dict(action.arguments)
-        error = api.problem(arguments)
+        error = function.problem(arguments)
         value: Any = None
         if error is None:
-            value, error = await self._run(api, arguments)
+            value, error = await self._run(function, arguments)
         self.calls.append(
             ApiExchange(
-                api=api.name,
+                api=function.name,
                 arguments=arguments,
                 status="ok" if error is None else "error",
                 result=value,
@@ -622,12 +600,6 @@ class ExecutorEnvironment:
             return None, f"error: TimeoutError: {api.name} gave no result within {self.timeout:g} s"
         except Exception as exc:
             return None, f"error: {type(exc).__name__}: {_one_line(exc)}"
-
-    def admissible_actions(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
 
 __all__ = [

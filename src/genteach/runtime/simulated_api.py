@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from genteach.agents.base import AgentError
 from genteach.agents.tool_use import ApiCallInput, ApiExchange, ApiSpec, SimulatedApi
@@ -55,16 +56,13 @@ def final_answer_reward(task: ApiTask, action: Action, calls: Sequence[ApiExchan
     return 1.0 if action.kind == "answer" else 0.0
 
 
-class SimulatedApiEnvironment:
-    """APIs answered by a simulated-API agent.
-
-    A ``call`` action returns the agent's JSON result (an error result is an error
-    observation); ``answer``, ``fail`` and ``finish`` end the episode with the reward of
-    ``reward``. :attr:`calls` holds the exchanges so far.
+class ApiEnvironment:
+    """What every tool-use environment shares: the library's context and the task's APIs at
+    ``reset``, the reward of ``reward`` at a stop action (``answer``, ``fail``, ``finish``),
+    and :attr:`calls`, the exchanges so far. A subclass answers a call of a shown API in
+    :meth:`call`.
 
     Args:
-        simulator: the agent that plays the API.
-        client: the model behind the simulator.
         prompts: renders the environment's context (``system_template``).
         reward: the check that scores a stop action (:data:`RewardCheck`).
         system_template: the context before the format's instructions (the library).
@@ -72,15 +70,11 @@ class SimulatedApiEnvironment:
 
     def __init__(
         self,
-        simulator: SimulatedApi,
-        client: ModelClient,
         prompts: PromptLibrary,
         *,
         reward: RewardCheck = final_answer_reward,
         system_template: str = SYSTEM_TEMPLATE,
     ) -> None:
-        self.simulator = simulator
-        self.client = client
         self.prompts = prompts
         self.reward = reward
         self.system_template = system_template
@@ -100,17 +94,59 @@ class SimulatedApiEnvironment:
     async def step(self, action: Action) -> StepResult:
         task = self._task
         if task is None:
-            raise RuntimeError("SimulatedApiEnvironment.step before reset")
+            raise RuntimeError(f"{type(self).__name__}.step before reset")
         if action.kind != "call":
             reward = self.reward(task, action, tuple(self.calls))
             return StepResult(reward=reward, done=True, info={"outcome": action.kind})
         api = next((a for a in task.apis if a.name == action.name), None)
         if api is None:
             raise EnvironmentFailure(f"{action.name} is not an API of this task")
+        return await self.call(task, api, dict(action.arguments))
+
+    async def call(self, task: ApiTask, api: ApiSpec, arguments: dict[str, Any]) -> StepResult:
+        """Answer one call of ``api`` (shown in ``task``) and record it in :attr:`calls`."""
+        raise NotImplementedError
+
+    def admissible_actions(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class SimulatedApiEnvironment(ApiEnvironment):
+    """APIs answered by a simulated-API agent.
+
+    A ``call`` action returns the agent's JSON result (an error result is an error
+    observation), the agent seeing the earlier calls so its answers stay consistent; stops
+    are scored as :class:`ApiEnvironment` says.
+
+    Args:
+        simulator: the agent that plays the API.
+        client: the model behind the simulator.
+        prompts: renders the environment's context (``system_template``).
+        reward: the check that scores a stop action (:data:`RewardCheck`).
+        system_template: the context before the format's instructions (the library).
+    """
+
+    def __init__(
+        self,
+        simulator: SimulatedApi,
+        client: ModelClient,
+        prompts: PromptLibrary,
+        *,
+        reward: RewardCheck = final_answer_reward,
+        system_template: str = SYSTEM_TEMPLATE,
+    ) -> None:
+        super().__init__(prompts, reward=reward, system_template=system_template)
+        self.simulator = simulator
+        self.client = client
+
+    async def call(self, task: ApiTask, api: ApiSpec, arguments: dict[str, Any]) -> StepResult:
         call = ApiCallInput(
             library=task.library,
             api=api,
-            arguments=dict(action.arguments),
+            arguments=arguments,
             request=task.request,
             history=list(self.calls),
         )
@@ -144,11 +180,11 @@ class SimulatedApiEnvironment:
             usage=answered.usage,
         )
 
-    def admissible_actions(self) -> None:
-        return None
 
-    async def close(self) -> None:
-        return None
-
-
-__all__ = ["ApiTask", "RewardCheck", "SimulatedApiEnvironment", "final_answer_reward"]
+__all__ = [
+    "ApiEnvironment",
+    "ApiTask",
+    "RewardCheck",
+    "SimulatedApiEnvironment",
+    "final_answer_reward",
+]
