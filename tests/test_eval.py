@@ -72,7 +72,7 @@ def grade(messages: Sequence[Message]) -> str:
     answer = messages[-1]["content"].split("<<<ANSWER", 1)[1]
     found = re.search(r"SCORE=(\d+)", answer)
     n = int(found.group(1)) if found else 5
-    obj = {c: {"score": n, "reason": "ok"} for c in CRITERIA}
+    obj = {c: {"score": n, "reason": f"{c} ok"} for c in CRITERIA}
     return json.dumps({**obj, "score": n, "verdict": "fine"})
 
 

@@ -130,6 +130,10 @@ def test_parse_good_answer() -> None:
             "faithfulness",
         ),
         (grade(7, extra="field"), "extra"),
+        (
+            grade(9, **{c: {"score": 9, "reason": "The answer is correct."} for c in CRITERIA}),
+            "every criterion has the same reason",
+        ),
         (grade(7)[:-20], ""),
     ],
 )

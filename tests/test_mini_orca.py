@@ -80,7 +80,7 @@ def judge_answer(messages: Sequence[dict[str, Any]]) -> str:
 
     found = re.search(r"<<<ANSWER\n(.*)\nANSWER>>>", str(messages[-1]["content"]), re.S)
     n = 8 if found and "Final answer:" in found.group(1) else 2
-    obj = {c: {"score": n, "reason": "scripted"} for c in CRITERIA}
+    obj = {c: {"score": n, "reason": f"scripted {c}"} for c in CRITERIA}
     return json.dumps({**obj, "score": n, "verdict": "scripted"})
 
 

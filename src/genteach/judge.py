@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from genteach.agents.base import Agent, AgentError
 from genteach.keys import KeyKinds, Layout
@@ -89,6 +89,18 @@ class JudgeAnswer(BaseModel):
     def criteria(self) -> dict[str, Criterion]:
         """The four criteria by name."""
         return {name: getattr(self, name) for name in CRITERIA}
+
+    @model_validator(mode="after")
+    def _a_reason_per_criterion(self) -> JudgeAnswer:
+        # A small model copies one sentence into every criterion (and often gives every
+        # criterion the same score): that answer graded nothing, so it is repaired or fails.
+        reasons = {" ".join(c.reason.lower().split()) for c in self.criteria().values()}
+        if len(reasons) == 1:
+            raise ValueError(
+                "every criterion has the same reason: give each criterion its own one-line "
+                "reason naming the point that decides it"
+            )
+        return self
 
 
 class Turn(BaseModel):
