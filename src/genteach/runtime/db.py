@@ -116,6 +116,26 @@ def _type_error(value: Value, type_: str) -> str | None:
     return None
 
 
+_INTEGER_TEXT = re.compile(r"[+-]?\d{1,18}")
+_REAL_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _numbers(row: Any, types: Sequence[Any]) -> Any:
+    """``row`` with the numbers written as strings in INTEGER and REAL columns made numbers."""
+    if not isinstance(row, list | tuple) or len(row) != len(types):
+        return row  # the width check names the problem
+    out = list(row)
+    for i, (value, type_) in enumerate(zip(row, types, strict=True)):
+        if not isinstance(value, str):
+            continue
+        text = value.strip()
+        if type_ == "INTEGER" and _INTEGER_TEXT.fullmatch(text):
+            out[i] = int(text)
+        elif type_ == "REAL" and _REAL_TEXT.fullmatch(text):
+            out[i] = float(text)
+    return out
+
+
 class Column(BaseModel):
     """One column of a table: a name and a type (:data:`ColumnType`)."""
 
@@ -159,6 +179,23 @@ class Table(BaseModel):
     @classmethod
     def _name(cls, v: str) -> str:
         return _check_name(v, "table")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_written_as_strings(cls, data: Any) -> Any:
+        # A number written as a string ("2", "19.50") in an INTEGER or REAL column is that
+        # number, as SQLite's own type affinity stores it; any other string is still refused.
+        if not isinstance(data, dict):
+            return data
+        columns, rows = data.get("columns"), data.get("rows")
+        if not isinstance(columns, list | tuple) or not isinstance(rows, list | tuple):
+            return data
+        types = [
+            c.get("type") if isinstance(c, dict) else getattr(c, "type", None) for c in columns
+        ]
+        if not any(t in ("INTEGER", "REAL") for t in types):
+            return data
+        return {**data, "rows": [_numbers(row, types) for row in rows]}
 
     @field_validator("rows", mode="before")
     @classmethod
