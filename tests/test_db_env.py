@@ -105,7 +105,10 @@ def table(**changes: Any) -> dict[str, Any]:
         (table(rows=[["one", "x"]]), "INTEGER takes whole numbers"),
         (table(rows=[["1.5", "x"]]), "INTEGER takes whole numbers"),
         (table(rows=[[True, "x"]]), "row 1 holds true or false: write 1 or 0"),
-        (table(rows=[[1, 2]]), "column b (TEXT) holds 2; TEXT takes strings"),
+        (
+            table(columns=[{"name": "d", "type": "DATE"}], rows=[[2024]]),
+            "column d (DATE) holds 2024; DATE takes strings",
+        ),
         (table(rows=[[2**70, "x"]]), "SQLite holds whole numbers of 64 bits"),
         (table(columns=[{"name": "p", "type": "REAL"}], rows=[["9,5"]]), "REAL takes numbers"),
         (
@@ -140,7 +143,7 @@ def test_valid_tables_allow_nulls_ints_as_reals_and_names_with_spaces() -> None:
 
 def test_numbers_written_as_strings_are_numbers_in_number_columns() -> None:
     """As SQLite's type affinity stores them: "2" in an INTEGER column is 2, "2000" in a REAL
-    column 2000.0; a TEXT column keeps its string (the embedded model writes both)."""
+    column 2000.0, 120 in a TEXT column "120" (the embedded model writes all three)."""
     t = Table.model_validate(
         table(
             columns=[
@@ -148,10 +151,10 @@ def test_numbers_written_as_strings_are_numbers_in_number_columns() -> None:
                 {"name": "fee", "type": "REAL"},
                 {"name": "code", "type": "TEXT"},
             ],
-            rows=[["2", "2000", "7"], [" -3 ", "1.5e3", "x"], [4, ".5", None]],
+            rows=[["2", "2000", "7"], [" -3 ", "1.5e3", 120], [4, ".5", 2.5]],
         )
     )
-    assert t.rows == ((2, 2000.0, "7"), (-3, 1500.0, "x"), (4, 0.5, None))
+    assert t.rows == ((2, 2000.0, "7"), (-3, 1500.0, "120"), (4, 0.5, "2.5"))
 
 
 def test_a_database_refuses_two_tables_of_one_name_and_none_at_all() -> None:

@@ -120,12 +120,16 @@ _INTEGER_TEXT = re.compile(r"[+-]?\d{1,18}")
 _REAL_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
-def _numbers(row: Any, types: Sequence[Any]) -> Any:
-    """``row`` with the numbers written as strings in INTEGER and REAL columns made numbers."""
+def _affinity(row: Any, types: Sequence[Any]) -> Any:
+    """``row`` as SQLite's type affinity stores it: numbers written as strings in INTEGER
+    and REAL columns are numbers, numbers in TEXT columns are text."""
     if not isinstance(row, list | tuple) or len(row) != len(types):
         return row  # the width check names the problem
     out = list(row)
     for i, (value, type_) in enumerate(zip(row, types, strict=True)):
+        if type_ == "TEXT" and isinstance(value, int | float) and not isinstance(value, bool):
+            out[i] = str(value)
+            continue
         if not isinstance(value, str):
             continue
         text = value.strip()
@@ -182,9 +186,10 @@ class Table(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _numbers_written_as_strings(cls, data: Any) -> Any:
-        # A number written as a string ("2", "19.50") in an INTEGER or REAL column is that
-        # number, as SQLite's own type affinity stores it; any other string is still refused.
+    def _type_affinity(cls, data: Any) -> Any:
+        # As SQLite's type affinity stores them: a number written as a string ("2", "19.50")
+        # in an INTEGER or REAL column is that number, a number in a TEXT column is text. Any
+        # other mismatch (a word in an INTEGER column, a number in a DATE one) is refused.
         if not isinstance(data, dict):
             return data
         columns, rows = data.get("columns"), data.get("rows")
@@ -193,9 +198,7 @@ class Table(BaseModel):
         types = [
             c.get("type") if isinstance(c, dict) else getattr(c, "type", None) for c in columns
         ]
-        if not any(t in ("INTEGER", "REAL") for t in types):
-            return data
-        return {**data, "rows": [_numbers(row, types) for row in rows]}
+        return {**data, "rows": [_affinity(row, types) for row in rows]}
 
     @field_validator("rows", mode="before")
     @classmethod
