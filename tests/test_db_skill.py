@@ -263,6 +263,11 @@ def test_a_change_task_must_name_its_operation(tmp_path: Path) -> None:
     )
     with pytest.raises(ParseError, match='needs operation "update", not "select"'):
         agent.parse(answer, inputs)
+    # The embedded model once wrote only the asker, "The owner of a small business ... asks:".
+    cut = answer.replace("Mark every pending order as paid, please.", "A clerk asks:")
+    cut = cut.replace('"select", "sql": "SELECT 1 AS x"', '"update", "sql": "UPDATE t SET a = 1"')
+    with pytest.raises(ParseError, match="task 1: the instruction ends with a colon and nothing"):
+        agent.parse(cut, inputs)
 
 
 def write_sqlite(path: Path, tables: dict[str, object]) -> Path:

@@ -117,6 +117,11 @@ def test_os_format_parses_good_turns(turn: str, action: Action) -> None:
             "write nothing after the bash code block",
         ),
         ("Think: a.\nAct: bash\n```bash\n\n```", "the bash code block is empty"),
+        (
+            "Think: <your thought>\nAct: finish",
+            "the reasoning '<your thought>' is a placeholder in angle brackets: write your own "
+            "reasoning in its place",
+        ),
     ],
 )
 def test_os_format_names_what_is_wrong(turn: str, reason: str) -> None:
@@ -299,6 +304,11 @@ def test_db_format_parses_good_turns(turn: str, action: Action) -> None:
         (
             "x\nAction: Answer\nFinal Answer: [1] [2]",
             'the final answer is not a list of literals, such as ["Paris"] or [42]',
+        ),
+        (
+            "<the owner knows the data but not SQL>\nAction: Operation\n```sql\nSELECT 1\n```",
+            "the reasoning '<the owner knows the data but not SQL>' is a placeholder in angle "
+            "brackets: write your own reasoning in its place",
         ),
     ],
 )

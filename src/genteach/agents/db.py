@@ -155,6 +155,13 @@ class DbTaskAgent(SeedInstructionAgent):
 
     def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
         super().check_task(i, task, inputs)
+        if task.instruction.rstrip().endswith(":"):
+            # The request is the whole user turn here (the tables' headers follow it), so a
+            # request that stops at "... asks:" asks nothing.
+            raise ParseError(
+                f"task {i}: the instruction ends with a colon and nothing after it: write the "
+                "whole request"
+            )
         if inputs is None or not isinstance(task.key, DbReferenceKey):
             return
         wanted = inputs.category.id if inputs.category.id in CHANGE_TYPES else "select"

@@ -138,6 +138,20 @@ def fenced_block(text: str, language: str, what: str) -> str:
     return code
 
 
+_PLACEHOLDER = re.compile(r"<[^<>\n]{1,200}>")
+
+
+def check_thought(thought: str) -> None:
+    """Raise :class:`ParseError` when a turn's reasoning is only a placeholder in angle
+    brackets (``<your reasoning>``, ``<the owner knows the data>``): the model copied the
+    format's example instead of reasoning, and a trained turn would teach it to."""
+    if _PLACEHOLDER.fullmatch(thought.strip()):
+        raise ParseError(
+            f"the reasoning {thought.strip()[:60]!r} is a placeholder in angle brackets: "
+            "write your own reasoning in its place"
+        )
+
+
 def truncate(text: str, limit: int | None, keep: int) -> tuple[str, bool]:
     """``text`` cut to its first ``keep`` characters when longer than ``limit`` (AgentBench
     cuts OS output over 800 characters to 780), and whether it was cut."""
@@ -146,4 +160,11 @@ def truncate(text: str, limit: int | None, keep: int) -> tuple[str, bool]:
     return text[:keep], True
 
 
-__all__ = ["TextFormat", "fenced_block", "from_last_marker", "marker_lines", "truncate"]
+__all__ = [
+    "TextFormat",
+    "check_thought",
+    "fenced_block",
+    "from_last_marker",
+    "marker_lines",
+    "truncate",
+]

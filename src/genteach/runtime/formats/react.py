@@ -47,6 +47,7 @@ from genteach.prompts import PromptLibrary
 from genteach.runtime.base import Action, Observation, Placement, StepResult, TurnContext
 from genteach.runtime.formats._text import (
     TextFormat,
+    check_thought,
     fenced_block,
     from_last_marker,
     marker_lines,
@@ -140,6 +141,7 @@ class ReactOsFormat(TextFormat):
         thought = before[think.end() :].strip() if think else before
         if self.require_thought and (think is None or not thought):
             raise ParseError("no 'Think:' line before the action: write your thought, then act")
+        check_thought(thought)
         rest, after = act.group("rest"), text[act.end() :]
         if rest == "bash":
             code = fenced_block(after, "bash", "'Act: bash'")
@@ -269,6 +271,7 @@ class ReactDbFormat(TextFormat):
         thought = text[: act.start()].strip()
         if self.require_thought and not thought:
             raise ParseError("no explanation before 'Action:': explain your reasoning, then act")
+        check_thought(thought)
         rest, after = act.group("rest"), text[act.end() :]
         if rest == "Operation":
             code = fenced_block(after, "sql", "'Action: Operation'")
