@@ -215,3 +215,54 @@ def test_mix_follows_the_weights_after_over_long_rows_are_dropped(
     )
     assert report.shares() == {"agent": 0.3, "general": 0.7}
     assert "30.0%" in report.format() and "70.0%" in report.format()
+
+
+def test_an_empty_source_reads_no_row(mistral_tokenizer: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "records.jsonl"
+    empty.write_text("")  # a run that kept no record
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", SAMPLE_PAIRS)
+    data_args = DataArguments(sources=[str(empty), str(pairs)])
+    dataset, report = prepare_dataset(data_args, mistral_tokenizer, MISTRAL, max_length=256)
+    assert [s.rows_read for s in report.sources] == [0, len(SAMPLE_PAIRS)]
+    assert len(dataset) == report.rows_kept == len(SAMPLE_PAIRS)
+    alone, report = prepare_dataset(
+        DataArguments(sources=[str(empty)]), mistral_tokenizer, MISTRAL, max_length=256
+    )
+    assert len(alone) == 0 and report.sources[0].rows_read == 0
+
+
+def test_the_report_counts_held_out_records(mistral_tokenizer: Any, tmp_path: Path) -> None:
+    from genteach.evaluate import write_split
+    from genteach.records import Record, RecordMeta
+
+    run = tmp_path / "run"
+    run.mkdir()
+    records = [
+        Record(
+            id=f"r{i}",
+            messages=[
+                {"role": "user", "content": f"Question {i}?"},
+                {"role": "assistant", "content": f"Answer {i}.", "trained": True},
+            ],
+            meta=RecordMeta(
+                skill="rc",
+                sub_category="a",
+                seed_id="s",
+                unit="rc:s",
+                agents=["a"],
+                teacher="t",
+                usage={},
+                task_id=f"r{i}",
+            ),
+        )
+        for i in range(6)
+    ]
+    (run / "records.jsonl").write_text("".join(r.model_dump_json() + "\n" for r in records))
+    write_split(run, 2, seed=0)
+    dataset, report = prepare_dataset(
+        DataArguments(sources=[str(run)]), mistral_tokenizer, MISTRAL, max_length=256
+    )
+    (source,) = report.sources
+    assert (source.held_out, source.rows_read, len(dataset)) == (2, 4, 4)
+    assert "held out for evaluation (genteach eval split): 2" in report.format()
+    assert report.to_dict()["sources"][0]["held_out"] == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,13 @@ def test_public_names() -> None:
         "DataArguments",
         "DataReport",
         "PrecisionWarning",
+        "PromptLossWarning",
         "RecipeArguments",
         "RecipeResult",
         "SourceConfig",
         "build_trainer",
         "load_tokenizer",
+        "parse_args",
         "prepare_dataset",
         "resolve_chat_template",
         "tokenizer_from_sentencepiece",
@@ -166,7 +169,11 @@ def test_cli_usage_and_missing_extra(
 ) -> None:
     assert cli.main([]) == 2
     assert cli.main(["--max_steps", "3"]) == 2
-    assert "--config is required" in capsys.readouterr().err
+    assert "give --config or --sources" in capsys.readouterr().err
+    ran: list[list[str]] = []
+    monkeypatch.setattr("genteach.train.recipe.main", ran.append)
+    assert cli.main(["--sources=data.jsonl", "--model_name_or_path", "m"]) == 0
+    assert ran == [["--sources=data.jsonl", "--model_name_or_path", "m"]]  # no config needed
     monkeypatch.setattr(cli, "missing_extra", lambda: ["trl"])
     assert cli.main(["--config", "x.yaml"]) == 2
     assert "pip install 'genteach[train]'" in capsys.readouterr().err
@@ -199,10 +206,30 @@ def test_assistant_only_loss_is_the_default_everywhere(
     assert total.startswith("total: 12 rows") and "100.0% of them trained" not in total
     share = float(total.split(", ")[-1].split("%")[0])
     assert 10 < share < 50, total  # the answers and their EOS, not the prompts
-    _, training_args, _, _ = parse_args(["--sources", str(pairs), "--use_cpu", "true"])
-    assert training_args.assistant_only_loss
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated gradient_checkpointing
+        _, training_args, _, _ = parse_args(["--sources", str(pairs), "--use_cpu", "true"])
+    assert training_args.assistant_only_loss and training_args.activation_checkpointing
     assert cli.main([*argv, "--assistant_only_loss", "false"]) == 0
     assert "100.0% of them trained" in capsys.readouterr().out  # only when asked for
+
+
+def test_an_sftconfig_that_trains_prompts_warns(tiny_mistral_dir: Path, tmp_path: Path) -> None:
+    from trl import ModelConfig, SFTConfig
+
+    from genteach.train import DataArguments, PromptLossWarning, build_trainer
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    data = DataArguments(sources=[str(empty)])  # a path alone is a source
+    model = ModelConfig(model_name_or_path=str(tiny_mistral_dir))
+    config = SFTConfig(output_dir=str(tmp_path / "out"), use_cpu=True, report_to=[])
+    assert not config.assistant_only_loss  # TRL's own default
+    with (
+        pytest.warns(PromptLossWarning, match="prompts and context turns are trained"),
+        pytest.raises(ValueError, match="no usable rows"),
+    ):
+        build_trainer(data, config, model)
 
 
 def test_chat_template_without_markers_is_refused(tiny_config: Path, tmp_path: Path) -> None:
@@ -217,7 +244,9 @@ def test_help_lists_inspect(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["--help"])
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
-    assert "genteach train inspect --config" in printed
+    usage_lines = [line.strip() for line in printed.splitlines()]
+    assert any(line.startswith("genteach train inspect --config") for line in usage_lines)
+    assert any(line.startswith("genteach train --sources DATA.jsonl") for line in usage_lines)
     assert "--pure_bf16" in printed and "--assistant_only_loss" in printed
 
 

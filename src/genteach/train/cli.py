@@ -15,6 +15,7 @@ __all__ = ["INSTALL_HINT", "main", "missing_extra"]
 INSTALL_HINT = "pip install 'genteach[train]'"
 REQUIRED = ("torch", "transformers", "trl", "accelerate", "datasets")
 USAGE = """usage: genteach train --config CONFIG.yaml [--field value ...]
+       genteach train --sources DATA.jsonl --model_name_or_path MODEL [--field value ...]
        genteach train inspect --config CONFIG.yaml [--index N] [--max_rows N] [--color auto]
 
 Train with the SFT recipe (TRL), or print what a config trains (`inspect`). Configs:
@@ -44,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from genteach.train.inspect import main as inspect_main
 
         return inspect_main(args[1:])
-    if "--config" not in args and "-h" not in args and "--help" not in args:
-        print(f"genteach train: --config is required\n{USAGE}", file=sys.stderr)
+    if not {"--config", "--sources", "-h", "--help"} & {a.split("=")[0] for a in args}:
+        print(f"genteach train: give --config or --sources\n{USAGE}", file=sys.stderr)
         return 2
     from genteach.train.recipe import main as recipe_main
 

@@ -60,6 +60,7 @@ BAD_REASONS: dict[str, str] = {
 }
 FORMATS = ("auto", "messages", "orca", "thudm", "prompt_completion")
 _JSON_LINE = "_json_line"
+_MIXED_COLUMNS = ("input_ids", "labels", "source", "n_tokens", "n_trained")
 _THUDM_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 
 
@@ -109,7 +110,12 @@ class DataArguments:
 
     def __post_init__(self) -> None:
         self.sources = [
-            s if isinstance(s, SourceConfig) else SourceConfig(**s) for s in self.sources
+            s
+            if isinstance(s, SourceConfig)
+            else SourceConfig(path=s)
+            if isinstance(s, str)
+            else SourceConfig(**s)
+            for s in self.sources
         ]
         weighted = [s.weight is not None for s in self.sources]
         if any(weighted) and not all(weighted):
@@ -327,16 +333,32 @@ def _features() -> Features:
 
 def load_source(source: SourceConfig, seed: int = 42, num_proc: int | None = None) -> Dataset:
     """Load one source as raw rows (its ``limit`` applied), columns as the format needs them."""
+    return _load_source(source, seed, num_proc)[0]
+
+
+def _json_lines(files: Sequence[str], num_proc: int | None) -> Dataset:
+    """Lines as text, parsed row by row later: one bad line is one bad row, not a crash.
+    Empty files give no row (an empty run's records.jsonl is a source of 0 rows)."""
+    from datasets import Dataset, Features, Value, load_dataset
+
+    files = [f for f in files if os.path.getsize(f) > 0]
+    if not files:
+        return Dataset.from_dict({_JSON_LINE: []}, features=Features({_JSON_LINE: Value("string")}))
+    loaded = load_dataset("text", data_files=files, split="train", num_proc=num_proc)
+    return loaded.rename_column("text", _JSON_LINE)
+
+
+def _load_source(source: SourceConfig, seed: int, num_proc: int | None) -> tuple[Dataset, int]:
+    """:func:`load_source`, and how many of its records ``genteach eval split`` held out."""
     from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 
     path = source.path
     held_out = _held_out(path)
+    held_out_rows = 0
     if os.path.isdir(path) and _is_run_folder(path):  # its records files (shards included)
         from genteach.export import find_record_files
 
-        files = [str(f) for f in find_record_files(source.path)]
-        loaded = load_dataset("text", data_files=files, split="train", num_proc=num_proc)
-        loaded = loaded.rename_column("text", _JSON_LINE)
+        loaded = _json_lines([str(f) for f in find_record_files(source.path)], num_proc)
     elif path.endswith((".jsonl", ".json", ".parquet")):  # a file or a glob
         files = sorted(glob.glob(path))
         if not files:
@@ -344,9 +366,7 @@ def load_source(source: SourceConfig, seed: int = 42, num_proc: int | None = Non
         if path.endswith(".parquet"):
             loaded = load_dataset("parquet", data_files=files, split="train")
         else:
-            # Lines as text, parsed row by row: one bad line is one bad row, not a crash.
-            loaded = load_dataset("text", data_files=files, split="train", num_proc=num_proc)
-            loaded = loaded.rename_column("text", _JSON_LINE)
+            loaded = _json_lines(files, num_proc)
     else:
         if os.path.isdir(path) and (
             os.path.exists(os.path.join(path, "dataset_dict.json"))
@@ -365,16 +385,17 @@ def load_source(source: SourceConfig, seed: int = 42, num_proc: int | None = Non
     if held_out and _JSON_LINE in loaded.column_names:
         before = len(loaded)
         loaded = loaded.filter(lambda row: _line_id(row[_JSON_LINE]) not in held_out)
+        held_out_rows = before - len(loaded)
         log.info(
             "source %r: %d held-out eval records left out (eval/split.json of the run)",
             source.name,
-            before - len(loaded),
+            held_out_rows,
         )
     keep = (_JSON_LINE, "messages", "conversations", "prompt", "completion")
     loaded = loaded.select_columns([c for c in keep if c in loaded.column_names])
     if source.limit is not None and source.limit < len(loaded):
         loaded = loaded.shuffle(seed=seed).select(range(source.limit))
-    return loaded
+    return loaded, held_out_rows
 
 
 def _is_run_folder(path: str) -> bool:
@@ -557,6 +578,8 @@ class SourceReport:
 
     ``rows_usable`` counts the rows left after normalising and tokenizing (bad and over-long
     rows dropped); the mix is taken from those, so ``rows_kept`` follows the weights.
+    ``held_out`` counts the records that ``genteach eval split`` kept out of training (not
+    in ``rows_read``).
     """
 
     name: str
@@ -568,6 +591,7 @@ class SourceReport:
     tokens: int = 0
     trained_tokens: int = 0
     bad: dict[str, int] = field(default_factory=dict)
+    held_out: int = 0
 
 
 @dataclass
@@ -623,6 +647,8 @@ class DataReport:
                 lines.append(f"    bad rows, {reason}: {count} ({BAD_REASONS.get(reason, '')})")
             if s.truncated:
                 lines.append(f"    truncated to max_length (still trained): {s.truncated}")
+            if s.held_out:
+                lines.append(f"    held out for evaluation (genteach eval split): {s.held_out}")
         share = self.trained_tokens / self.tokens if self.tokens else 0.0
         lines.append(
             f"total: {self.rows_kept} rows, {self.tokens} tokens, {share:.1%} of them trained"
@@ -665,16 +691,20 @@ def prepare_dataset(
     towards the mix: the kept rows follow the weights. The dataset has ``input_ids``,
     ``labels`` (-100 where masked), ``source``, ``n_tokens`` and ``n_trained``.
     """
-    from datasets import concatenate_datasets
+    from datasets import Dataset, concatenate_datasets
 
     if not data_args.sources:
         raise ValueError("no data: set `sources:` in the config")
     seed = data_args.mix_seed
     reports: list[SourceReport] = []
-    usable = []
+    usable: list[Dataset | None] = []
     for source in data_args.sources:
-        raw = load_source(source, seed=seed, num_proc=num_proc)
+        raw, held_out = _load_source(source, seed, num_proc)
         assert source.name is not None
+        if len(raw) == 0:  # nothing to normalise (datasets maps an empty table to no columns)
+            reports.append(SourceReport(source.name, source.weight, 0, held_out=held_out))
+            usable.append(None)
+            continue
         normal = raw.map(
             _normalize_batch,
             batched=True,
@@ -684,7 +714,9 @@ def prepare_dataset(
             num_proc=num_proc,
             desc=f"Normalising {source.name}",
         )
-        report = SourceReport(name=source.name, weight=source.weight, rows_read=len(raw))
+        report = SourceReport(
+            name=source.name, weight=source.weight, rows_read=len(raw), held_out=held_out
+        )
         good = normal.filter(_not_bad, batched=True, num_proc=num_proc)
         tokenized = good.map(
             tokenize_batch,
@@ -708,9 +740,13 @@ def prepare_dataset(
         report.rows_usable = len(kept)
         reports.append(report)
         usable.append(kept)
-    takes = mix_counts([len(d) for d in usable], [s.weight for s in data_args.sources])
+    takes = mix_counts(
+        [0 if d is None else len(d) for d in usable], [s.weight for s in data_args.sources]
+    )
     parts = []
     for report, dataset, take in zip(reports, usable, takes, strict=True):
+        if dataset is None:
+            continue
         part = dataset.shuffle(seed=seed).select(range(take)) if take < len(dataset) else dataset
         if len(part):
             count, tokens, trained, truncated = _count(
@@ -719,7 +755,10 @@ def prepare_dataset(
             report.rows_kept, report.tokens, report.trained_tokens = count, tokens, trained
             report.truncated = truncated
         parts.append(part)
-    mixed = concatenate_datasets(parts).shuffle(seed=seed).remove_columns(["bad", "truncated"])
-    return mixed, DataReport(
+    whole = DataReport(
         sources=reports, max_length=max_length, seed=seed, assistant_only_loss=assistant_only_loss
     )
+    if not parts:  # every source was empty
+        return Dataset.from_dict({c: [] for c in _MIXED_COLUMNS}), whole
+    mixed = concatenate_datasets(parts).shuffle(seed=seed).remove_columns(["bad", "truncated"])
+    return mixed, whole

@@ -23,6 +23,7 @@ From Python (a notebook)::
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import warnings
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCAL_MODEL",
     "PrecisionWarning",
+    "PromptLossWarning",
     "RecipeArguments",
     "RecipeResult",
     "build_trainer",
@@ -59,12 +61,17 @@ LOCAL_MODEL = "genteach:local"
 HALF = ("bfloat16", "float16", "auto")
 DESCRIPTION = """Train with the SFT recipe (TRL). Subcommands:
   genteach train --config CONFIG.yaml [--field value ...]     train
+  genteach train --sources DATA.jsonl --model_name_or_path M [--field value ...]
   genteach train inspect --config CONFIG.yaml [--index N]     print what a config trains
 Configs: configs/train/. Every field below can be set in the YAML or on the command line."""
 
 
 class PrecisionWarning(UserWarning):
     """Trainable parameters and their optimizer states are both in half precision."""
+
+
+class PromptLossWarning(UserWarning):
+    """``assistant_only_loss`` is off: prompts and context turns are trained too."""
 
 
 @dataclass
@@ -97,14 +104,24 @@ class RecipeResult:
     metrics: dict[str, float]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown (as HfArgumentParser does), the description's lines kept as written."""
+
+
 def make_parser() -> TrlParser:
     """The recipe's parser: genteach's data and recipe fields, TRL's ``SFTConfig`` and
     ``ModelConfig``. ``assistant_only_loss`` defaults to true here (TRL's default is false)."""
     from trl import ModelConfig, SFTConfig, TrlParser
 
     types: list[Any] = [DataArguments, SFTConfig, ModelConfig, RecipeArguments]
-    parser = TrlParser(types, prog="genteach train", description=DESCRIPTION)
-    parser.set_defaults(assistant_only_loss=True)
+    parser = TrlParser(
+        types, prog="genteach train", description=DESCRIPTION, formatter_class=_HelpFormatter
+    )
+    # TRL's SFTConfig defaults the deprecated gradient_checkpointing to true; its new name
+    # keeps that default without transformers' deprecation warning.
+    parser.set_defaults(
+        assistant_only_loss=True, activation_checkpointing=True, gradient_checkpointing=None
+    )
     return parser
 
 
@@ -299,7 +316,13 @@ def build_trainer(
 
     # Data: load, normalise, tokenize with loss masks, mix by ratio; bad rows counted
     if not training_args.assistant_only_loss:
-        print("assistant_only_loss is false: prompts and context turns are trained too")
+        warnings.warn(
+            "assistant_only_loss is false: prompts and context turns are trained too (an "
+            "SFTConfig built in Python has TRL's default, false; set it to true, or build the "
+            "arguments with genteach.train.parse_args)",
+            PromptLossWarning,
+            stacklevel=2,
+        )
     with training_args.main_process_first(desc="preparing data"):
         dataset, report = prepare_dataset(
             data_args,
@@ -376,8 +399,9 @@ def train(
 ) -> RecipeResult:
     """Run the recipe. See the module docstring for the command-line form.
 
-    Note: an ``SFTConfig`` built in Python has TRL's ``assistant_only_loss=False``; the
-    command line and :func:`train_from_config` default it to true.
+    Note: an ``SFTConfig`` built in Python has TRL's ``assistant_only_loss=False``, which
+    trains the prompts too and warns (:class:`PromptLossWarning`); the command line,
+    :func:`parse_args` and :func:`train_from_config` default it to true.
     """
     trainer, report = build_trainer(data_args, training_args, model_args, recipe_args, callbacks)
     output_dir = training_args.output_dir or "trainer_output"
