@@ -479,7 +479,12 @@ async def test_repairs_are_bounded_and_the_episode_fails_with_the_reason() -> No
     assert episode.usage.calls == 3 and model.remaining() == 1
 
 
-async def test_a_cut_off_output_and_a_copied_placeholder_are_malformed() -> None:
+async def test_a_cut_off_output_and_a_copied_placeholder_are_malformed(tmp_path: Path) -> None:
+    # the shipped formats show concrete examples; a user's instructions may hold placeholders
+    (tmp_path / "own_os.j2").write_text(
+        '{{ example("call", "<what you run next>", "<your bash commands>") }}\n'
+    )
+    own = ReactOsFormat(instructions_template="own_os.j2")
     model = Script(
         [
             Completion(text="Think: Let me", finish_reason="length"),
@@ -488,13 +493,31 @@ async def test_a_cut_off_output_and_a_copied_placeholder_are_malformed() -> None
             Completion(text="Think: 3.\n\nAct: answer(3)"),
         ]
     )
-    episode = await run_episode(model, KvStore(), APPLE, OS, prompts=PROMPTS)
+    prompts = PromptLibrary([tmp_path])
+    episode = await run_episode(model, KvStore(), APPLE, own, prompts=prompts)
     assert [r.reason for r in episode.turns[0].rejected] == [
         "the answer was cut off at the token limit",
         "the answer contains '<your bash commands>', a placeholder of the format example: "
         "write the real content in its place",
     ]
     assert episode.reward == 1.0
+
+
+async def test_reasoning_copied_from_the_formats_example_is_malformed() -> None:
+    copied = "To know how many lines notes.txt has, I print only its line count."
+    model = Script(
+        [
+            Completion(text=os_turn(copied, "get apple")),
+            Completion(text=os_turn("I read the apple's count first.", "get apple")),
+            Completion(text="Think: 3.\n\nAct: answer(3)"),
+        ]
+    )
+    episode = await run_episode(model, KvStore(), APPLE, OS, prompts=PROMPTS)
+    assert [r.reason for r in episode.turns[0].rejected] == [
+        "the reasoning 'To know how many lines notes.txt has, I print only its line' is copied "
+        "from the format's example: reason about your own task in its place"
+    ]
+    assert episode.reward == 1.0 and len(model.requests) == 3
 
 
 # -- budgets ------------------------------------------------------------------------------

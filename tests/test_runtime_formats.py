@@ -9,6 +9,7 @@ import pytest
 
 from constrained import decoder
 from genteach.agents import ApiSpec, ParseError
+from genteach.agents.parsing import format_placeholders
 from genteach.agents.tool_use import FORMAT_EXAMPLES, ApiParam, action_grammar
 from genteach.models.base import Completion, ToolCall, ToolSpec, message
 from genteach.prompts import PromptLibrary
@@ -201,12 +202,14 @@ def test_os_observation_cuts_long_output_and_says_so() -> None:
 
 def test_os_instructions_show_turns_written_by_the_format() -> None:
     text_ = OS.instructions(PROMPTS, Observation(text="t"))
+    # concrete examples, not <placeholders> (a small model copies a placeholder verbatim)
+    assert format_placeholders([text_]) == set()
     assert (
-        "Think: <what you know so far and what you run next>\n\nAct: bash\n\n```bash\n"
-        "<your bash commands>\n```" in text_
+        "Think: To know how many lines notes.txt has, I print only its line count.\n\n"
+        "Act: bash\n\n```bash\nwc -l < notes.txt\n```" in text_
     )
-    assert "Think: <why this is the answer>\n\nAct: answer(<the answer>)" in text_
-    assert "Think: <why the task is complete>\n\nAct: finish" in text_
+    assert "Think: The output is 12, so notes.txt has 12 lines.\n\nAct: answer(12)" in text_
+    assert "changed.\n\nAct: finish" in text_
     assert "Output longer than 800 characters is cut off" in text_
     assert "cut off" not in ReactOsFormat(output_limit=None).instructions(PROMPTS, Observation("t"))
     assert OS.task(PROMPTS, Observation("Count files."), after_demos=False) == (
@@ -330,10 +333,13 @@ def test_db_format_writes_each_action_and_acknowledges() -> None:
         "user", "[(28,)]"
     )
     shown = DB.instructions(PROMPTS, Observation("q"))
+    # concrete examples, not <placeholders> (a small model copies a placeholder verbatim)
+    assert format_placeholders([shown]) == set()
     assert (
-        "<your reasoning>\nAction: Operation\n```sql\n<one SQL statement on one line>\n```" in shown
+        "so I count the rows of Ferry whose port is Bergen.\nAction: Operation\n```sql\n"
+        "SELECT COUNT(*) FROM Ferry WHERE port = 'Bergen'\n```" in shown
     )
-    assert '<your reasoning>\nAction: Answer\nFinal Answer: ["<answer 1>", "<answer 2>"]' in shown
+    assert "4 ferries leave from Bergen.\nAction: Answer\nFinal Answer: [4]" in shown
 
 
 @pytest.mark.parametrize(

@@ -232,7 +232,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("-n", type=int, default=3, help="records to show (default 3)")
     i.add_argument("--skill", help="only this skill")
     i.add_argument("--id", help="only the record with this id")
-    i.add_argument("--rejects", action="store_true", help="show rejects instead of records")
+    i.add_argument(
+        "--rejects",
+        action="store_true",
+        help="show rejects instead of records: counted by reason, then the transcripts of "
+        "the first -n filtered episodes",
+    )
     i.set_defaults(func=_inspect)
 
     e = sub.add_parser(
@@ -878,10 +883,7 @@ def _inspect(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{path} does not exist")
     rows = list(read_jsonl(path))
     if args.rejects:
-        reasons = Counter(f"{r['stage']}/{r['agent']}: {r['reason'][:80]}" for r in rows)
-        print(f"{len(rows)} rejects in {path}")
-        for reason, n in reasons.most_common(20):
-            print(f"  {n:5}  {reason}")
+        _show_rejects(path, rows, args)
         return 0
     if args.skill:
         rows = [r for r in rows if r["meta"]["skill"] == args.skill]
@@ -909,6 +911,40 @@ def _inspect(args: argparse.Namespace) -> int:
             print(f"--- {msg['role']}")
             print(msg["content"])
     return 0
+
+
+#: The characters of one turn that ``inspect --rejects`` shows (an episode's opening holds
+#: the format's instructions and the tables: long, and the same in every episode).
+_REJECT_TURN_CHARS = 1500
+
+
+def _show_rejects(path: Path, rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Print the rejects of ``rows`` counted by reason, then the whole transcript of the
+    first ``args.n`` filtered episodes (rejects that carry ``messages``): each turn's role,
+    whether it is trained, and its text cut to :data:`_REJECT_TURN_CHARS`."""
+    from genteach.models.base import is_trained
+    from genteach.runtime.executor import clip
+
+    if args.skill:
+        rows = [r for r in rows if r.get("skill") == args.skill]
+    reasons = Counter(f"{r['stage']}/{r['agent']}: {r['reason'][:80]}" for r in rows)
+    print(f"{len(rows)} rejects in {path}")
+    for reason, n in reasons.most_common(20):
+        print(f"  {n:5}  {reason}")
+    episodes = [r for r in rows if r.get("messages")]
+    if episodes:
+        print(f"{len(episodes)} of them filtered episodes; showing {min(args.n, len(episodes))}")
+    for r in episodes[: args.n]:
+        print("\n" + "=" * 78)
+        print(f"unit {r['unit']}  stage {r['stage']}  agent {r['agent']}")
+        print(f"reason: {r['reason']}")
+        for msg in r["messages"]:
+            print(f"--- {msg['role']} ({'trained' if is_trained(msg) else 'untrained'})")
+            print(clip(msg["content"], _REJECT_TURN_CHARS))
+        raw = str(r.get("raw") or "").strip()
+        if raw and all(raw != m["content"].strip() for m in r["messages"]):
+            print("--- raw: the model's last output, not in the transcript as written")
+            print(clip(raw, _REJECT_TURN_CHARS))
 
 
 def _export(args: argparse.Namespace) -> int:

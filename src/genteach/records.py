@@ -117,7 +117,13 @@ class Record(BaseModel):
 
 
 class Reject(BaseModel):
-    """An item or task that produced no record, and why."""
+    """An item or task that produced no record, and why.
+
+    ``raw`` is the model's last answer (cut to 4000 characters). ``messages`` is the whole
+    transcript of a filtered episode (an acting flow's), each turn with the ``trained`` flag
+    a kept record would give it, so a reader can see where the episode went wrong; ``None``
+    for a reject that ran no episode (and in files written before the field existed).
+    """
 
     unit: str
     seed_id: str
@@ -126,6 +132,7 @@ class Reject(BaseModel):
     agent: str
     reason: str
     raw: str = ""
+    messages: list[Message] | None = None
     created_at: str = Field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )

@@ -163,12 +163,18 @@ class ActingFlow:
         reject: the end reason for an episode that did not finish, ``detail`` for one that
         missed its goal."""
         if episode.end != "finished":
-            item.reject(self.name, self.actor, f"{episode.end}: {episode.detail}", episode.raw)
+            item.reject(
+                self.name,
+                self.actor,
+                f"{episode.end}: {episode.detail}",
+                episode.raw,
+                messages=episode.messages,
+            )
             return None
         verification = task.key.result("passed" if kept else "failed", None, detail)
         item.count(verification)
         if not kept:
-            item.reject(self.name, self.actor, detail, episode.raw)
+            item.reject(self.name, self.actor, detail, episode.raw, messages=episode.messages)
             return None
         return make_record(
             item,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -23,7 +23,7 @@ from genteach.agents.views import CategoryView, SkillView
 from genteach.agents.web import WebSiteBuilder
 from genteach.keys import AnswerKey, KeyKinds, Layout, UnanswerableKey, Verification
 from genteach.material import Material
-from genteach.models.base import ModelClient, Usage
+from genteach.models.base import Message, ModelClient, Usage
 from genteach.prompts import PromptLibrary
 from genteach.records import Record, Reject, Seed, content_id
 from genteach.retrieval import SeedIndex
@@ -181,7 +181,17 @@ class WorkItem:
         """Count a response's verification (passed, failed, unchecked) for the summary."""
         self.verified[verification.status] += 1
 
-    def reject(self, stage: str, agent: str, reason: str, raw: str = "") -> None:
+    def reject(
+        self,
+        stage: str,
+        agent: str,
+        reason: str,
+        raw: str = "",
+        *,
+        messages: Sequence[Message] | None = None,
+    ) -> None:
+        """Add a reject: ``raw`` is the model's last answer (cut to 4000 characters);
+        ``messages`` the whole transcript of a filtered episode, when there was one."""
         self.rejects.append(
             Reject(
                 unit=self.unit,
@@ -191,6 +201,7 @@ class WorkItem:
                 agent=agent,
                 reason=reason,
                 raw=raw[:4000],
+                messages=list(messages) if messages else None,
             )
         )
 

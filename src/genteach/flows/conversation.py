@@ -217,7 +217,7 @@ class ConversationFlow:
         else:
             item.add_usage(usage)
             agent, reason = failure(env, episode.end, episode.detail, s.min_turns)
-            item.reject(self.name, agent, reason, episode.raw)
+            item.reject(self.name, agent, reason, episode.raw, messages=episode.messages)
             return None
         item.add_usage(usage)
         messages = first_turns(list(episode.messages), kept)

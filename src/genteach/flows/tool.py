@@ -174,13 +174,23 @@ class ToolConversationFlow:
         stop = episode.final_action
         if episode.end != "finished" or stop is None:
             item.reject(
-                self.name, "tool_assistant", f"{episode.end}: {episode.detail}", episode.raw
+                self.name,
+                "tool_assistant",
+                f"{episode.end}: {episode.detail}",
+                episode.raw,
+                messages=episode.messages,
             )
             return None
         verification = self.check(key, stop, env.calls, shown)
         item.count(verification)
         if verification.status == "failed":
-            item.reject(self.name, "tool_assistant", verification.detail, episode.raw)
+            item.reject(
+                self.name,
+                "tool_assistant",
+                verification.detail,
+                episode.raw,
+                messages=episode.messages,
+            )
             return None
         simulated = isinstance(env, SimulatedApiEnvironment)
         agents = [*task.agents]

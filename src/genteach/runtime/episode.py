@@ -233,6 +233,19 @@ def demonstration(
     return [_flag(m, False) for m in turns]
 
 
+def check_own_thought(thought: str | None, instructions: str) -> None:
+    """Raise :class:`ParseError` when a turn's reasoning (20 characters or more) is copied
+    word for word from the format's instructions: the model repeated an example's thought
+    instead of reasoning about its task, and a trained turn would teach it to."""
+    own = " ".join((thought or "").split())
+    if len(own) >= 20 and own in " ".join(instructions.split()):
+        shown = own[:60].rstrip()
+        raise ParseError(
+            f"the reasoning {shown!r} is copied from the format's example: reason about your "
+            "own task in its place"
+        )
+
+
 def instructions_text(fmt: ActionFormat, prompts: PromptLibrary, first: Observation) -> str:
     """The environment's context (:attr:`Observation.system`) then the format's
     instructions, joined by a blank line."""
@@ -345,6 +358,7 @@ class _Runner:
     turns: list[Turn] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     placeholders: set[str] = field(default_factory=set)
+    instructions: str = ""
     start: float = 0.0
 
     async def run(self, task: object, demos: Sequence[Message]) -> Episode:
@@ -356,7 +370,8 @@ class _Runner:
             return self._episode(_Ended("environment_error", exc.reason, exc.raw), (), 0.0, False)
         self.messages = opening(self.fmt, self.prompts, first, demos)
         # The format's examples live in the instructions; the task is content.
-        self.placeholders = format_placeholders([instructions_text(self.fmt, self.prompts, first)])
+        self.instructions = instructions_text(self.fmt, self.prompts, first)
+        self.placeholders = format_placeholders([self.instructions])
         history: list[Action] = []
         outputs: list[str] = []
         limit = self.settings.max_turns
@@ -454,6 +469,7 @@ class _Runner:
                     raise ParseError("the answer was cut off at the token limit")
                 action = self.fmt.parse(completion, ctx)
                 check_no_placeholders(completion.text, self.placeholders)
+                check_own_thought(action.thought, self.instructions)
                 if s.repair_style == "fresh" and any(
                     shares_words(completion.text, r.reason, 8) for r in rejected
                 ):
@@ -573,6 +589,7 @@ __all__ = [
     "MappedAction",
     "Step",
     "Turn",
+    "check_own_thought",
     "demonstration",
     "derive_seed",
     "instructions_text",
