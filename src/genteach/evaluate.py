@@ -28,9 +28,7 @@ from pydantic import BaseModel, Field
 
 from genteach.judge import (
     DEFAULT_THRESHOLD,
-    CallLimits,
     JudgeAgent,
-    ModelStack,
     judge_one,
     last_assistant_turn,
     load_records,
@@ -44,6 +42,7 @@ from genteach.models.base import (
     ModelRequest,
     OutageError,
 )
+from genteach.models.stack import CallSettings, ModelStack
 from genteach.prompts import PromptLibrary
 from genteach.records import JsonlWriter, Record, read_jsonl, read_records
 
@@ -411,7 +410,7 @@ async def answer_all(
     records: Sequence[Record],
     out: Path,
     *,
-    limits: CallLimits,
+    limits: CallSettings,
     temperature: float | None = 0.0,
     max_tokens: int | None = 1024,
 ) -> tuple[dict[str, Answer], int]:
@@ -420,11 +419,13 @@ async def answer_all(
 
     Raises:
         ValueError: the student cannot be reached (its endpoint refuses the run).
+        OutageError: the student's endpoint stayed down past ``limits.outage_deadline``
+            (the answers written so far are kept).
     """
     out.mkdir(parents=True, exist_ok=True)
     path = out / ANSWERS_FILE
     have = {a.id: a for a in (Answer.model_validate(o) for o in read_jsonl(path))}
-    stack = ModelStack.open(client, out / STUDENT_CACHE, limits)
+    stack = ModelStack.open(client, limits, cache_path=out / STUDENT_CACHE)
     writer = JsonlWriter(path)
     made = 0
 
@@ -473,7 +474,7 @@ async def eval_run(
     judge_client: ModelClient,
     *,
     judge: JudgeAgent | None = None,
-    limits: CallLimits | None = None,
+    limits: CallSettings | None = None,
     skills: Sequence[str] | None = None,
     student_temperature: float | None = 0.0,
     student_max_tokens: int | None = 1024,
@@ -489,9 +490,12 @@ async def eval_run(
     Raises:
         ValueError: no split, an unknown skill, no held-out records, a student that cannot
             be reached.
+        FatalModelError / OutageError: the judge cannot serve, or a student's or the
+            judge's endpoint stayed down past ``limits.outage_deadline``; what was written
+            is kept and the same command resumes.
     """
     out = Path(out)
-    limits = limits or CallLimits()
+    limits = limits or CallSettings()
     _split, held = read_split(run)
     if not held:
         raise ValueError(f"{run}: the split holds no records")
@@ -518,7 +522,7 @@ async def eval_run(
     scores = [Score.model_validate(o) for o in read_jsonl(scores_path)]
     done = {(s.id, s.answerer) for s in scores}
     agent = judge or JudgeAgent(prompts=PromptLibrary(), temperature=0.0)
-    stack = ModelStack.open(judge_client, out / JUDGE_CACHE, limits)
+    stack = ModelStack.open(judge_client, limits, cache_path=out / JUDGE_CACHE)
     writer = JsonlWriter(scores_path)
     jobs = [(rec, who) for rec in held for who in (TEACHER, *students) if (rec.id, who) not in done]
     skill_names = names or {}

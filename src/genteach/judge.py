@@ -39,14 +39,13 @@ from genteach.models.base import (
     OutageError,
     Usage,
 )
+from genteach.models.stack import CallSettings, ModelStack
 from genteach.prompts import PromptLibrary
 from genteach.records import JsonlWriter, Record, read_jsonl
 
 if TYPE_CHECKING:
-    from genteach.cache import ResponseCache
     from genteach.cost import PriceTable
     from genteach.models.config import ModelConfig
-    from genteach.models.resilient import ResilientModel
 
 log = logging.getLogger(__name__)
 
@@ -430,53 +429,6 @@ async def judge_records(
 
 # -- the command's run ------------------------------------------------------------------------
 @dataclass
-class CallLimits:
-    """How the judge (or a student) is called: concurrency, rate limits, retries."""
-
-    concurrency: int = 8
-    rpm: float | None = None
-    tpm: float | None = None
-    max_retries: int = 5
-    timeout: float | None = 600.0
-
-
-@dataclass
-class ModelStack:
-    """A model client with retries and limits (``resilient``) and a response cache."""
-
-    client: ModelClient
-    resilient: ResilientModel
-    cache: ResponseCache | None
-
-    @classmethod
-    def open(cls, base: ModelClient, cache_path: Path | None, limits: CallLimits) -> ModelStack:
-        """Wrap ``base`` in a ResilientModel and (when ``cache_path``) a CachedModel."""
-        from genteach.cache import CachedModel, ResponseCache
-        from genteach.models.resilient import ResilientModel
-
-        resilient = ResilientModel(
-            base,
-            concurrency=limits.concurrency,
-            rpm=limits.rpm,
-            tpm=limits.tpm,
-            max_retries=limits.max_retries,
-            timeout=limits.timeout,
-        )
-        cache = ResponseCache(cache_path) if cache_path is not None else None
-        client: ModelClient = resilient if cache is None else CachedModel(resilient, cache)
-        return cls(client, resilient, cache)
-
-    async def close(self) -> None:
-        if self.cache is not None:
-            self.cache.close()
-        await self.resilient.close()
-
-    @property
-    def cached_calls(self) -> int:
-        return int(getattr(self.client, "hits", 0))
-
-
-@dataclass
 class JudgeReport:
     """What :func:`judge_run` did: the summary written to ``summary.json``."""
 
@@ -600,7 +552,7 @@ async def judge_run(
     client: ModelClient,
     *,
     threshold: float = DEFAULT_THRESHOLD,
-    limits: CallLimits | None = None,
+    limits: CallSettings | None = None,
     prompts: PromptLibrary | None = None,
     judge: JudgeAgent | None = None,
     prices: PriceTable | None = None,
@@ -613,12 +565,19 @@ async def judge_run(
 
     ``records.jsonl`` and ``below.jsonl`` are rewritten from every verdict at the end (also
     when interrupted), with this call's ``threshold``; so are the ``passed`` flags.
+    ``limits`` sets how the judge is called (:class:`~genteach.models.stack.CallSettings`:
+    concurrency, retries, backoff, the outage breaker and its deadline).
+
+    Raises:
+        FatalModelError: the judge's endpoint cannot serve (wrong key, unknown model).
+        OutageError: the endpoint stayed down past ``limits.outage_deadline``; the verdicts
+            written so far are kept and the same call resumes.
     """
     from genteach.cost import PriceTable
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    limits = limits or CallLimits()
+    limits = limits or CallSettings()
     verdicts_path = out / VERDICTS_FILE
     done = {v.id: v for v in read_verdicts(verdicts_path)} if verdicts_path.exists() else {}
     retries: dict[str, int] = {}
@@ -628,7 +587,7 @@ async def judge_run(
     _write_atomic(verdicts_path, done.values())  # one row per id; torn tail dropped
     todo = [r for r in records if r.id not in done]
     by_id = {r.id: r for r in records}
-    stack = ModelStack.open(client, out / CACHE_FILE, limits)
+    stack = ModelStack.open(client, limits, cache_path=out / CACHE_FILE)
     agent = judge or JudgeAgent(prompts=prompts or PromptLibrary(), temperature=0.0)
     writer = JsonlWriter(verdicts_path)
     new = 0
@@ -691,17 +650,15 @@ def _fill(report: JudgeReport, verdicts: Sequence[Verdict], prices: PriceTable) 
 # -- command line ---------------------------------------------------------------------------
 def add_model_arguments(parser: argparse.ArgumentParser, *, title: str) -> None:
     """The judge model's flags: every :class:`~genteach.models.config.ModelConfig` field,
-    plus call limits, parse repairs and ``--prices``."""
+    every :class:`~genteach.models.stack.CallSettings` field (the same flags, defaults and
+    help as ``genteach generate``'s: ``--concurrency``, ``--outage-deadline``, ...), plus
+    parse repairs, ``--prices`` and ``--prompts``."""
     from genteach.cli import _add_field_flags
     from genteach.models.config import ModelConfig
 
     _add_field_flags(parser, ModelConfig, set(), title=title)
-    g = parser.add_argument_group("calls")
-    g.add_argument("--concurrency", type=int, default=8, help="calls at once (default 8)")
-    g.add_argument("--rpm", type=float, help="cap requests per minute")
-    g.add_argument("--tpm", type=float, help="cap tokens per minute")
-    g.add_argument("--max-retries", type=int, default=5, help="retries of a failed call")
-    g.add_argument("--timeout", type=float, default=600.0, help="seconds per call")
+    _add_field_flags(parser, CallSettings, set(), title="calls (CallSettings)")
+    g = parser.add_argument_group("judge")
     g.add_argument(
         "--max-parse-retries",
         type=int,
@@ -717,14 +674,30 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, title: str) -> None:
     )
 
 
-def judge_from_args(args: argparse.Namespace) -> tuple[ModelConfig, JudgeAgent, CallLimits]:
-    """The judge's model settings, agent and call limits from parsed flags."""
+def call_settings_from_args(args: argparse.Namespace) -> CallSettings:
+    """The :class:`~genteach.models.stack.CallSettings` given on the command line (the
+    others keep their defaults).
+
+    Raises:
+        ValueError: a value out of range, in one line naming its flag.
+    """
+    from pydantic import ValidationError
+
+    from genteach.cli import _given, _settings_error
+
+    try:
+        return CallSettings(**_given(args, CallSettings))
+    except ValidationError as exc:
+        raise _settings_error(exc, CallSettings) from None
+
+
+def judge_from_args(args: argparse.Namespace) -> tuple[ModelConfig, JudgeAgent, CallSettings]:
+    """The judge's model settings, agent and call settings from parsed flags."""
     from genteach.cli import _model_config
     from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
 
     cfg = _model_config(args)
-    if args.concurrency < 1:
-        raise ValueError(f"--concurrency {args.concurrency}: must be at least 1")
+    limits = call_settings_from_args(args)
     local = cfg.uses_local
     judge = JudgeAgent(
         prompts=PromptLibrary(args.prompts),
@@ -734,7 +707,6 @@ def judge_from_args(args: argparse.Namespace) -> tuple[ModelConfig, JudgeAgent, 
         repair_temperature=LOCAL_REPAIR_TEMPERATURE if local else None,
         repair_style=LOCAL_REPAIR_STYLE if local else "show",
     )
-    limits = CallLimits(args.concurrency, args.rpm, args.tpm, args.max_retries, args.timeout)
     return cfg, judge, limits
 
 
@@ -811,7 +783,7 @@ __all__ = [
     "KEPT_FILE",
     "SUMMARY_FILE",
     "VERDICTS_FILE",
-    "CallLimits",
+    "CallSettings",
     "Criterion",
     "JudgeAgent",
     "JudgeAnswer",
@@ -823,6 +795,7 @@ __all__ = [
     "add_arguments",
     "add_model_arguments",
     "answer_text",
+    "call_settings_from_args",
     "default_out",
     "judge_from_args",
     "judge_input",

@@ -37,7 +37,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from genteach import __version__
 from genteach.agents.base import AgentError, RepairStyle
-from genteach.cache import CACHE_FILE, CachedModel, ResponseCache
+from genteach.cache import CACHE_FILE
 from genteach.cost import PriceTable, format_cost
 from genteach.flows import build_flows, known_settings
 from genteach.flows.base import Flow, FlowBuild, FlowType, Judge, RunContext, WorkItem, unit_key
@@ -53,7 +53,7 @@ from genteach.models.base import (
     Usage,
 )
 from genteach.models.config import LOCAL_REPAIR_STYLE, LOCAL_REPAIR_TEMPERATURE
-from genteach.models.resilient import ResilientModel
+from genteach.models.stack import CallSettings, ModelStack
 from genteach.preflight import check_templates, naming_file, run_templates
 from genteach.prompts import PromptLibrary
 from genteach.records import JsonlWriter, Seed, read_jsonl
@@ -78,30 +78,19 @@ UNIT_RETRIES = 2
 
 
 @pydantic_dataclass(config=ConfigDict(extra="forbid"))
-class RunSettings:
+class RunSettings(CallSettings):
     """How a run behaves. Every field has a default and a description, which is also the
     help of its ``genteach generate`` flag (``--max-parse-retries`` for
     ``max_parse_retries``); values out of range are refused when the settings are made.
+    How the teacher is called (concurrency, retries, the outage breaker) comes from
+    :class:`~genteach.models.stack.CallSettings`, shared with ``genteach judge`` and
+    ``genteach eval run``.
     """
 
     seed: int = Field(
         default=0,
         description="run seed: the same seed, inputs and model answers give the same choices "
         "(transformers, task types, layouts, call seeds)",
-    )
-    concurrency: int = Field(
-        default=8,
-        ge=1,
-        description="most model calls in flight at once; the adaptive limit's ceiling",
-    )
-    adaptive: bool = Field(
-        default=True,
-        description="halve the concurrency limit when the endpoint is overloaded (429, 503, "
-        "timeouts) and grow it back as calls succeed",
-    )
-    rpm: float | None = Field(default=None, gt=0, description="cap requests per minute")
-    tpm: float | None = Field(
-        default=None, gt=0, description="cap tokens (prompt + completion) per minute"
     )
     cache: bool = Field(
         default=True,
@@ -110,18 +99,6 @@ class RunSettings:
     )
     max_parse_retries: int = Field(
         default=2, ge=0, description="repairs asked of a model whose answer does not parse"
-    )
-    max_retries: int = Field(
-        default=5, ge=0, description="retries of a transient model error (rate limit, 5xx, timeout)"
-    )
-    timeout: float | None = Field(
-        default=600.0, gt=0, description="seconds one model call may take"
-    )
-    backoff: float = Field(
-        default=1.0,
-        ge=0,
-        description="first retry delay in seconds (doubling, full jitter, capped at 60 s); a "
-        "server's Retry-After wins",
     )
     temperature: float | None = Field(
         default=None,
@@ -158,24 +135,6 @@ class RunSettings:
         description="override a pipeline setting in every stage that has it, e.g. --set "
         "suggestions=1 --set tasks_per_type=1 (repeatable)",
         json_schema_extra={"flag": "--set", "metavar": "KEY=VALUE"},
-    )
-    outage_deadline: float | None = Field(
-        default=900.0,
-        ge=0,
-        description="seconds the endpoint may stay down (new calls paused while it is probed) "
-        "before the run stops with exit 4 (default 900; none: wait for ever)",
-    )
-    breaker_threshold: int = Field(
-        default=5,
-        ge=0,
-        description="transient failures in a row that pause new calls and start probing the "
-        "endpoint (0: never pause)",
-    )
-    max_probe_interval: float = Field(
-        default=30.0,
-        gt=0,
-        description="the longest wait in seconds between two probes of an endpoint that is "
-        "down (the first comes after the backoff)",
     )
 
 
@@ -542,9 +501,9 @@ class Pipeline:
         teacher = self.client.model_name
 
         def refresh() -> None:
-            counters.cached_calls = client.hits if isinstance(client, CachedModel) else 0
-            counters.retries = resilient.retries
-            counters.concurrency = resilient.concurrency
+            counters.cached_calls = stack.cached_calls
+            counters.retries = stack.retries
+            counters.concurrency = stack.concurrency
 
         def notify() -> None:
             refresh()
@@ -556,25 +515,21 @@ class Pipeline:
             counters.cost = self.prices.cost(teacher, counters.usage)
             notify()
 
-        resilient = ResilientModel(
+        stack = ModelStack.open(
             self.client,
-            concurrency=self.settings.concurrency,
-            adaptive=self.settings.adaptive,
-            rpm=self.settings.rpm,
-            tpm=self.settings.tpm,
-            max_retries=self.settings.max_retries,
-            timeout=self.settings.timeout,
-            base_delay=self.settings.backoff,
-            breaker_threshold=self.settings.breaker_threshold,
-            max_probe_interval=self.settings.max_probe_interval,
-            outage_deadline=self.settings.outage_deadline,
+            self.settings,
+            cache_path=out / CACHE_FILE if self.settings.cache else None,
             on_usage=on_usage,
         )
+        client = stack.client
         counters.cost = self.prices.cost(teacher, counters.usage)
-        cache = ResponseCache(out / CACHE_FILE) if self.settings.cache else None
-        client: ModelClient = resilient if cache is None else CachedModel(resilient, cache)
-        if self.needs_index() and not isinstance(seed_iter, Sequence):
+        index_skills = self.index_skills()
+        if index_skills and not isinstance(seed_iter, Sequence):
             seed_iter = list(seed_iter)  # the index reads every seed before the first unit
+        index_needed = bool(index_skills) and any(
+            skill.id in index_skills and unit_key(skill.id, seed.id) not in done
+            for skill, seed in self.iter_units(seed_iter)
+        )
         ctx = RunContext(
             client=client,
             prompts=self.prompts,
@@ -583,7 +538,7 @@ class Pipeline:
             keys=self.keys,
             judge=self.judge,
             code_sandbox=self.sandbox,
-            seed_index=await self._seed_index(out, seed_iter),
+            seed_index=await self._seed_index(out, seed_iter) if index_needed else None,
         )
         duplicates = 0
         records_w = JsonlWriter(out / RECORDS_FILE)
@@ -670,8 +625,7 @@ class Pipeline:
             records_w.close()
             rejects_w.close()
             progress_w.close()
-            if cache is not None:
-                cache.close()
+            await stack.close(close_client=False)  # the caller owns the teacher
         if run.error is not None:
             raise run.error
         refresh()
@@ -709,12 +663,22 @@ class Pipeline:
         return [sid for sid, fs in self.flows.items() if any(f.name in EPISODE_STAGES for f in fs)]
 
     def needs_index(self) -> bool:
-        """Whether a stage of the run uses the seed index (the RAG skill's documents)."""
-        return any(getattr(f, "needs_index", False) for fs in self.flows.values() for f in fs)
+        """Whether a stage of a selected skill uses the seed index (the RAG skill's
+        documents)."""
+        return bool(self.index_skills())
+
+    def index_skills(self) -> set[str]:
+        """The selected skills with a stage that uses the seed index. A run builds the
+        index only when one of its units still to run is of such a skill."""
+        return {
+            sid
+            for sid, fs in self.flows.items()
+            if any(getattr(f, "needs_index", False) for f in fs)
+        }
 
     async def _seed_index(self, out: Path, seeds: Iterable[Seed]) -> SeedIndex | None:
         """The run's BM25 index of its seeds, saved in ``out/index`` and reused while the
-        seeds are the same; None when no stage needs it or there is no seed."""
+        seeds are the same; None when no selected skill needs it or there is no seed."""
         if not self.needs_index() or not isinstance(seeds, Sequence) or not seeds:
             return None
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import random
 import re
@@ -25,6 +26,10 @@ import numpy as np
 from genteach.models.base import ToolSpec
 from genteach.records import Seed
 from genteach.runtime.tools import ToolError
+
+# bm25s sets its own logger to DEBUG when imported, so its "Building index from IDs" lines
+# reach whatever handler the application set up: keep its warnings only.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 #: Bumped when chunking, titles or the saved layout change, so that old indexes rebuild.
 INDEX_FORMAT = 1

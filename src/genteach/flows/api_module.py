@@ -21,7 +21,9 @@ class ApiModuleFlow:
     """Makes every unit's material the executor module's API list.
 
     The module is imported when the flow is built, so a missing file, an import error or
-    a function that cannot be described stops the run before any model call.
+    a function that cannot be described stops the run before any model call. It is
+    imported once: the tool conversation that runs its functions gets the same module
+    (see :func:`~genteach.runtime.executor.load_executor`).
     """
 
     name = "api_module"

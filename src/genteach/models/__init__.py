@@ -1,5 +1,6 @@
 """Model clients: genteach's interface, its own HTTP client, the AutoGen adapter, the
-scripted client, the retry and limit layer and the builder from config. The embedded local
+scripted client, the retry and limit layer, the model stack every command wraps its model
+in (:mod:`genteach.models.stack`) and the builder from config. The embedded local
 model lives in :mod:`genteach.models.local` (``genteach[local]``) and is imported only when
 used."""
 
@@ -26,10 +27,12 @@ from genteach.models.config import LOCAL_MODEL_WARNING, ModelConfig, build_clien
 from genteach.models.http import HttpModel
 from genteach.models.resilient import ResilientModel
 from genteach.models.scripted import ScriptedModel, ScriptExhausted
+from genteach.models.stack import CallSettings, ModelStack
 
 __all__ = [
     "LOCAL_MODEL_WARNING",
     "AutoGenModel",
+    "CallSettings",
     "Choice",
     "Completion",
     "FatalModelError",
@@ -39,6 +42,7 @@ __all__ = [
     "ModelConfig",
     "ModelError",
     "ModelRequest",
+    "ModelStack",
     "OutageError",
     "ResilientModel",
     "ScriptExhausted",

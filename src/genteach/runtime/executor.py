@@ -279,8 +279,18 @@ class ModuleExecutor:
         )
 
 
+#: Executor files imported by this process: module name -> sha256 of the text it ran.
+_IMPORTED: dict[str, str] = {}
+_IMPORT_LOCK = threading.Lock()
+
+
 def load_executor(spec: str, *, folder: Path | None = None) -> ModuleExecutor:
     """Load an executor module and describe its public functions as APIs.
+
+    A module is imported once per process while its text is unchanged, so its top level
+    (opening a connection, writing a log line) runs once per run, however many stages load
+    it; a file whose text changed is imported again. A dotted name is imported once, as
+    Python imports any module.
 
     Args:
         spec: a ``.py`` file (or any path with a ``/``) or a dotted module name. A relative
@@ -357,16 +367,26 @@ def _import(spec: str, folder: Path | None) -> tuple[types.ModuleType, str]:
     resolved = path.resolve()
     digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:10]
     name = f"_genteach_executor_{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)}_{digest}"
-    loader_spec = importlib.util.spec_from_file_location(name, resolved)
-    if loader_spec is None or loader_spec.loader is None:
-        raise ExecutorError(f"{path}: not a Python module")
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.modules[name] = module  # dataclasses and pickling look classes up by module name
     try:
-        loader_spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise _import_error(str(path), resolved, exc) from None
+        content = hashlib.sha256(resolved.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ExecutorError(f"{path}: cannot read the executor module: {exc.strerror}") from None
+    with _IMPORT_LOCK:
+        known = sys.modules.get(name)
+        if known is not None and _IMPORTED.get(name) == content:
+            return known, str(path)  # imported before, unchanged: its top level ran once
+        loader_spec = importlib.util.spec_from_file_location(name, resolved)
+        if loader_spec is None or loader_spec.loader is None:
+            raise ExecutorError(f"{path}: not a Python module")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module  # dataclasses and pickling look classes up by module name
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(name, None)
+            _IMPORTED.pop(name, None)
+            raise _import_error(str(path), resolved, exc) from None
+        _IMPORTED[name] = content
     return module, str(path)
 
 
