@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from genteach.heldout import EVAL_DIR, SPLIT_FILE, held_out_ids, split_file_for, split_path
 from genteach.judge import (
     DEFAULT_THRESHOLD,
     JudgeAgent,
@@ -49,8 +50,6 @@ from genteach.records import JsonlWriter, Record, read_jsonl, read_records
 if TYPE_CHECKING:
     from genteach.models.config import ModelConfig
 
-EVAL_DIR = "eval"
-SPLIT_FILE = "split.json"
 HELDOUT_FILE = "heldout.jsonl"
 ANSWERS_FILE = "answers.jsonl"
 SCORES_FILE = "scores.jsonl"
@@ -136,11 +135,6 @@ def check_skills(wanted: Iterable[str], have: Iterable[str]) -> None:
         )
 
 
-def split_path(run: str | Path) -> Path:
-    """``RUN/eval/split.json``."""
-    return Path(run) / EVAL_DIR / SPLIT_FILE
-
-
 def write_split(
     run: str | Path,
     per_skill: int,
@@ -190,33 +184,6 @@ def read_split(run: str | Path) -> tuple[Split, list[Record]]:
         )
     split = Split.model_validate_json(path.read_text(encoding="utf-8"))
     return split, read_records(path.parent / HELDOUT_FILE)
-
-
-def split_file_for(source: str | Path) -> Path | None:
-    """The ``eval/split.json`` that applies to a training source, or None: the source is a
-    run folder, or a records file of one (``RUN/records.jsonl``, ``RUN/shards/*/``,
-    ``RUN/judge/records.jsonl``, ``RUN/eval/heldout.jsonl``)."""
-    p = Path(source)
-    if p.is_dir():
-        run = p
-    elif p.suffix == ".jsonl":
-        run = p.parent
-        if run.parent.name == "shards":
-            run = run.parent.parent
-        elif run.name in ("judge", EVAL_DIR) and not (run / EVAL_DIR / SPLIT_FILE).is_file():
-            run = run.parent
-    else:
-        return None
-    path = run / EVAL_DIR / SPLIT_FILE
-    return path if path.is_file() else None
-
-
-def held_out_ids(source: str | Path) -> set[str]:
-    """The held-out record ids that apply to a training source (empty when none)."""
-    path = split_file_for(source)
-    if path is None:
-        return set()
-    return set(json.loads(path.read_text(encoding="utf-8")).get("ids", []))
 
 
 # -- students ---------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def collect_records(inputs: str | Path | Sequence[str | Path]) -> RecordSet:
         ValueError: a line is not JSON or not a genteach record (the message names the file
             and line), or a skill id cannot be a split name.
     """
-    from genteach.evaluate import held_out_ids
+    from genteach.heldout import held_out_ids
 
     paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     if not paths:

@@ -410,7 +410,7 @@ def _held_out(path: str) -> set[str]:
     candidates = [path] if os.path.isdir(path) else sorted(glob.glob(path))
     if not any(os.path.isdir(c) or c.endswith(".jsonl") for c in candidates):
         return set()
-    from genteach.evaluate import held_out_ids
+    from genteach.heldout import held_out_ids
 
     ids: set[str] = set()
     for c in candidates:
