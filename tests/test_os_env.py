@@ -305,6 +305,23 @@ async def test_exit_status_stderr_and_exec(env: OsEnvironment) -> None:
 
 
 @needs_sandbox
+async def test_errors_read_as_a_plain_shells(env: OsEnvironment) -> None:
+    # the wrapper's name and line numbers once leaked ("main.sh: eval: line 68: ..."), and a
+    # small model then edited main.sh, a script it never wrote
+    await env.reset(task())
+    r = await env.step(bash("echo ok\ncd nowhere"))
+    assert r.observation == (
+        "[The command exited with status 1.]\nok\nbash: line 2: cd: nowhere: No such file or "
+        "directory"
+    )
+    r = await env.step(bash("if true; then; fi"))
+    assert r.observation.startswith("[The command exited with status 2.]\nbash: eval: line 1: ")
+    assert "syntax error near unexpected token" in r.observation
+    r = await env.step(bash("ls -A; echo $0"))
+    assert r.observation == "bash"  # $0 is bash, and no wrapper file is left to find
+
+
+@needs_sandbox
 async def test_a_stopped_command_keeps_nothing() -> None:
     quick = OsEnvironment(
         PROMPTS, sandbox=Sandbox(SandboxLimits(wall_seconds=1, output_bytes=200_000))

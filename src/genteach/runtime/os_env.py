@@ -221,14 +221,14 @@ class _State:
     shell: str = ""
 
 
-# The wrapper around each command (runs as main.sh in the sandbox's working directory).
-# In: .gt-state (the archive), .gt-modes, .gt-shell, .gt-cmd. It removes its own files
-# before the command runs, so the command sees only the task's files. Out, after the
+# The wrapper around each command, sourced by _MAIN (a script named bash) in the sandbox's
+# working directory. In: .gt-state (the archive), .gt-modes, .gt-shell, .gt-cmd. It removes its own
+# files before the command runs, so the command sees only the task's files. Out, after the
 # command's output: a marker line with the exit status, then the modes, the shell lines
 # and the archive (each base64 on one line), then the end marker.
 _WRAPPER = r"""_gt_root=$PWD
 _gt_mark=@MARK@
-/usr/bin/rm -f -- main.sh
+/usr/bin/rm -f -- "${BASH_SOURCE[1]}" .gt-wrap
 _gt_before=$(declare -p)
 if [ -s .gt-state ]; then
   /usr/bin/base64 -d .gt-state | /usr/bin/tar -xzpf - -C "$_gt_root" || exit 97
@@ -291,9 +291,11 @@ _gt_save() {
 }
 trap _gt_save EXIT
 exec 2>&1 </dev/null
-eval "unset _gt_cmd
-$_gt_cmd"
 """
+# The command runs on the first line of a script named bash, so its errors read as a plain
+# shell's ("bash: line 1: cd: logs: No such file or directory"), not as a wrapper's, whose
+# name and line numbers misled a model into editing a script it never wrote.
+_MAIN = '. ./.gt-wrap; BASH_ARGV0=bash; eval "unset _gt_cmd; $_gt_cmd"\n'
 _RESTORE_SHELL = 'eval "$_gt_shell" 2>/dev/null'
 
 
@@ -525,13 +527,14 @@ class OsEnvironment:
             "@SHELL@", _RESTORE_SHELL if shell else ""
         )
         files = {
+            ".gt-wrap": wrapper,
             ".gt-state": state.archive,
             ".gt-modes": state.modes,
             ".gt-shell": state.shell,
             ".gt-cmd": command,
         }
         try:
-            result = await self.sandbox.run_bash(wrapper, files=files, args=args)
+            result = await self.sandbox.run_bash(_MAIN, files=files, args=args, name="bash")
         except (OSError, SandboxUnavailable) as exc:
             raise EnvironmentFailure(f"os task: the sandbox failed: {exc}") from exc
         return _read(result, mark, state, self.sandbox.limits)

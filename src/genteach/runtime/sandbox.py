@@ -543,15 +543,13 @@ class Sandbox:
         files: Mapping[str, str] | None = None,
         stdin: str = "",
         args: Sequence[str] = (),
+        name: str = "main.sh",
     ) -> ExecutionResult:
-        """Run ``script`` as ``main.sh`` with bash in a fresh sandbox (arguments as for
-        :meth:`run_python`)."""
+        """Run ``script`` as the file ``name`` (``main.sh``) with bash in a fresh sandbox
+        (the other arguments as for :meth:`run_python`). bash's own error messages start
+        with that name: ``main.sh: line 3: ...``."""
         return await self._run(
-            ["/bin/bash", "--noprofile", "--norc", "main.sh", *args],
-            "main.sh",
-            script,
-            files,
-            stdin,
+            ["/bin/bash", "--noprofile", "--norc", name, *args], name, script, files, stdin
         )
 
     async def _run(
