@@ -5,9 +5,7 @@ existed still load; ``genteach inspect --rejects`` prints the turns."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,27 +13,16 @@ import pytest
 
 from genteach import Pipeline, RunSettings, ScriptedModel
 from genteach.cli import main
-from genteach.flows import ToolConversationFlow
-from genteach.flows.base import FlowBuild, RunContext, StudentView, Task, WorkItem
-from genteach.keys import Layout
 from genteach.models.base import Message, is_trained
 from genteach.prompts import PromptLibrary
-from genteach.records import Reject, Seed, read_jsonl
+from genteach.records import Reject, read_jsonl
 from genteach.taxonomy import load_taxonomy
 from scripted_teacher import Teacher
 from test_conversation import run as run_follow_up
 from test_db_skill import TAXONOMY, DbTeacher, text_seeds
 from test_db_skill import run as run_db
 from test_os_skill import OsTeacher, needs_sandbox, seeds
-from tool_conversation import (
-    API_LIST,
-    ASSISTANT,
-    ASSISTANT_MARKER,
-    KEY,
-    REQUEST,
-    SIMULATOR,
-    SIMULATOR_MARKER,
-)
+from tool_conversation import ASSISTANT, ASSISTANT_MARKER, SIMULATOR, SIMULATOR_MARKER, play
 
 OPERATION = "I count the rows.\nAction: Operation\n```sql\nSELECT COUNT(*) FROM customers\n```"
 
@@ -143,24 +130,11 @@ def test_a_wrong_os_episode_rejects_with_the_untrained_demonstration(tmp_path: P
 def test_a_failed_tool_conversation_rejects_with_its_calls_and_results() -> None:
     skill = load_taxonomy().skill("tool_use")
     prompts = PromptLibrary()
-    flow = ToolConversationFlow.from_config(
-        skill, ToolConversationFlow.Settings(max_steps=8), FlowBuild(prompts=prompts)
-    )
     gives_up = 'No API books it.\nACTION_TYPE : STOP\nACTION: FAILED("The date is missing.")'
     model = ScriptedModel(
         {ASSISTANT_MARKER: [ASSISTANT[0], gives_up], SIMULATOR_MARKER: [json.dumps(SIMULATOR[0])]}
     )
-    view = StudentView(system=None, framing="", delimiter=None, layout=Layout())
-    task = Task(
-        sub_category=skill.task_types[0].id,
-        material=API_LIST,
-        instruction=REQUEST,
-        key=KEY,
-        view=view,
-    )
-    item = WorkItem(seed=Seed.from_text(REQUEST), skill=skill, rng=random.Random(0))
-    item.tasks.append(task)
-    asyncio.run(flow(item, RunContext(client=model, prompts=prompts, teacher="scripted")))
+    item = play(skill, prompts, model)
     (reject,) = item.rejects
     assert not item.records and "ended with FAILED" in reject.reason
     assert flags(reject.messages) == [

@@ -66,16 +66,10 @@ ASSISTANT_MARKER = "acting in a tool-use conversation"
 SIMULATOR_MARKER = "You simulate an API"
 
 
-def run_conversation(skill: Skill, prompts: PromptLibrary) -> tuple[Record, ScriptedModel]:
-    """The record of the fixed conversation and the scripted model that played it."""
+def play(skill: Skill, prompts: PromptLibrary, model: ScriptedModel) -> WorkItem:
+    """The fixed request's tool conversation, played by ``model``: the work item after it."""
     flow = ToolConversationFlow.from_config(
         skill, ToolConversationFlow.Settings(max_steps=8), FlowBuild(prompts=prompts)
-    )
-    model = ScriptedModel(
-        {
-            ASSISTANT_MARKER: list(ASSISTANT),
-            SIMULATOR_MARKER: [json.dumps(r) for r in SIMULATOR],
-        }
     )
     view = StudentView(system=None, framing="", delimiter=None, layout=Layout())
     task = Task(
@@ -88,6 +82,18 @@ def run_conversation(skill: Skill, prompts: PromptLibrary) -> tuple[Record, Scri
     item = WorkItem(seed=Seed.from_text(REQUEST), skill=skill, rng=random.Random(0))
     item.tasks.append(task)
     asyncio.run(flow(item, RunContext(client=model, prompts=prompts, teacher="scripted")))
+    return item
+
+
+def run_conversation(skill: Skill, prompts: PromptLibrary) -> tuple[Record, ScriptedModel]:
+    """The record of the fixed conversation and the scripted model that played it."""
+    model = ScriptedModel(
+        {
+            ASSISTANT_MARKER: list(ASSISTANT),
+            SIMULATOR_MARKER: [json.dumps(r) for r in SIMULATOR],
+        }
+    )
+    item = play(skill, prompts, model)
     assert not item.rejects, item.rejects
     (record,) = item.records
     assert model.remaining() == 0
