@@ -315,10 +315,12 @@ async def test_errors_read_as_a_plain_shells(env: OsEnvironment) -> None:
         "directory"
     )
     r = await env.step(bash("if true; then; fi"))
-    assert r.observation.startswith("[The command exited with status 2.]\nbash: eval: line 1: ")
-    assert "syntax error near unexpected token" in r.observation
-    r = await env.step(bash("ls -A; echo $0"))
-    assert r.observation == "bash"  # $0 is bash, and no wrapper file is left to find
+    assert r.observation == (
+        "[The command exited with status 2.]\nbash: eval: line 1: syntax error near unexpected "
+        "token `;'\nbash: eval: line 1: `if true; then; fi'"
+    )  # the command alone, nothing of the wrapper's code
+    r = await env.step(bash("ls -A; echo $0; ls /proc/self/fd"))
+    assert r.observation == "bash\n0\n1\n2\n3"  # no wrapper file or descriptor is left
 
 
 @needs_sandbox

@@ -234,8 +234,7 @@ if [ -s .gt-state ]; then
   /usr/bin/base64 -d .gt-state | /usr/bin/tar -xzpf - -C "$_gt_root" || exit 97
 fi
 . ./.gt-modes 2>/dev/null
-_gt_cmd=$(/usr/bin/cat .gt-cmd; printf x)
-_gt_cmd=${_gt_cmd%x}
+exec 3<.gt-cmd
 _gt_shell=$(/usr/bin/cat .gt-shell)
 /usr/bin/rm -f -- .gt-state .gt-modes .gt-shell .gt-cmd
 @SHELL@
@@ -292,10 +291,11 @@ _gt_save() {
 trap _gt_save EXIT
 exec 2>&1 </dev/null
 """
-# The command runs on the first line of a script named bash, so its errors read as a plain
-# shell's ("bash: line 1: cd: logs: No such file or directory"), not as a wrapper's, whose
-# name and line numbers misled a model into editing a script it never wrote.
-_MAIN = '. ./.gt-wrap; BASH_ARGV0=bash; eval "unset _gt_cmd; $_gt_cmd"\n'
+# The command runs on the first line of a script named bash, read from the file descriptor
+# the wrapper opened, so its errors read as a plain shell's ("bash: line 1: cd: logs: No such
+# file or directory", a syntax error quoting the command alone), not as a wrapper's, whose
+# name, line numbers and code misled a model into editing a script it never wrote.
+_MAIN = '. ./.gt-wrap; BASH_ARGV0=bash; eval "$(/usr/bin/cat <&3)" 3<&-\n'
 _RESTORE_SHELL = 'eval "$_gt_shell" 2>/dev/null'
 
 
