@@ -222,8 +222,9 @@ class _State:
 
 
 # The wrapper around each command, sourced by _MAIN (a script named bash) in the sandbox's
-# working directory. In: .gt-state (the archive), .gt-modes, .gt-shell, .gt-cmd. It removes its own
-# files before the command runs, so the command sees only the task's files. Out, after the
+# working directory. In: .gt-state (the archive), .gt-modes, .gt-shell, .gt-cmd (left open
+# as fd 3 for _MAIN, which closes it for the command). It removes its own files before the
+# command runs, so the command sees only the task's files. Out, after the
 # command's output: a marker line with the exit status, then the modes, the shell lines
 # and the archive (each base64 on one line), then the end marker.
 _WRAPPER = r"""_gt_root=$PWD
