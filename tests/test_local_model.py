@@ -512,6 +512,28 @@ async def test_a_prompt_beyond_the_context_is_refused() -> None:
     await small.close()
 
 
+async def test_an_answer_the_context_cuts_short_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a prompt that fills most of the slot leaves the answer fewer tokens than max_tokens:
+    # once this cut every OS task writing of the embedded model, reported only as "cut off"
+    pytest.importorskip("llama_cpp")
+    small = LlamaCppModel(slot_context=64, parallel=1, temperature=0)  # 256 cells
+    prompt = "Write the numbers from 1 to 300, separated by commas, and nothing else. "
+    prompt += "Numbers only, all of them. " * 22  # about 200 tokens
+    with caplog.at_level("WARNING", logger="genteach.models.llamacpp"):
+        done = await small.complete(ask(prompt, max_tokens=200))
+    await small.close()
+    assert done.finish_reason == "length"
+    assert done.usage.prompt_tokens + done.usage.completion_tokens == 256
+    assert done.usage.completion_tokens < 200
+    assert (
+        f"an answer was cut at {done.usage.completion_tokens} tokens, not at max_tokens 200"
+        in caplog.text
+    )
+    assert "filled the rest of the slot's 256" in caplog.text
+
+
 async def test_a_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
     pytest.importorskip("llama_cpp")
     folder = LlamaCppModel(tmp_path)

@@ -110,7 +110,10 @@ class LlamaCppModel(LocalEngine):
             stem, ``local:qwen2.5-coder-1.5b-instruct`` for the embedded model.
         parallel: most sequences decoded together (llama.cpp's "slots").
         slot_context: KV-cache cells of each slot: the most prompt and answer tokens of one
-            call (the answer is cut to fit); at most the model's trained context.
+            call (the answer is cut to fit, with a logged warning); at most the model's
+            trained context. 8192 leaves ``max_tokens`` to the longest prompts of the shipped
+            skills (about 5,000 tokens with a repair); the KV cache of the 1.5B model takes
+            about 28 KB per cell, 1.9 GB for 8 slots.
         max_tokens: completion budget of a request that gives none.
         temperature: temperature of a request that gives none (0 means greedy).
         top_p: nucleus sampling mass.
@@ -143,7 +146,7 @@ class LlamaCppModel(LocalEngine):
         *,
         name: str | None = None,
         parallel: int = 8,
-        slot_context: int = 4096,
+        slot_context: int = 8192,
         max_tokens: int = 1024,
         temperature: float = 0.7,
         top_p: float = 0.8,
@@ -581,6 +584,15 @@ class _Engine:
             if any(s and s in tail for s in seq.row.stop):
                 return self._result(seq, "stop", len(seq.out))
         if len(seq.out) >= seq.budget:
+            if seq.budget < seq.row.max_new_tokens:
+                logger.warning(
+                    "an answer was cut at %d tokens, not at max_tokens %d: its prompt of %d "
+                    "tokens filled the rest of the slot's %d (LlamaCppModel(slot_context=...))",
+                    seq.budget,
+                    seq.row.max_new_tokens,
+                    len(seq.prompt),
+                    self.capacity,
+                )
             return self._result(seq, "length", len(seq.out))
         if len(seq.out) >= _LOOP_WINDOW and _loops(seq.out[-_LOOP_WINDOW:], _LOOP_DISTINCT):
             logger.info("a sequence ended after %d tokens: it repeats itself", len(seq.out))
