@@ -296,7 +296,7 @@ exec 2>&1 </dev/null
 # the wrapper opened, so its errors read as a plain shell's ("bash: line 1: cd: logs: No such
 # file or directory", a syntax error quoting the command alone), not as a wrapper's, whose
 # name, line numbers and code misled a model into editing a script it never wrote.
-_MAIN = '. ./.gt-wrap; BASH_ARGV0=bash; eval "$(/usr/bin/cat <&3)" 3<&-\n'
+_MAIN = '. ./.gt-wrap; eval "$(/usr/bin/cat <&3)" 3<&-\n'
 _RESTORE_SHELL = 'eval "$_gt_shell" 2>/dev/null'
 
 
