@@ -21,10 +21,11 @@ from genteach.agents import (
     draft_models,
     json_shape,
 )
-from genteach.agents.base import AgentSkipped
+from genteach.agents.base import AgentSkipped, list_bounded
 from genteach.agents.instruct import (
     KEY_PLACEHOLDER,
     ExcerptDraft,
+    excerpt_bounds,
     find_verbatim,
     key_shapes,
     key_templates,
@@ -277,6 +278,39 @@ def test_the_end_closes_the_first_excerpt_long_enough(excerpts: ExcerptTaskAgent
     )
     (task,) = excerpts.parse(text, inp).tasks  # type: ignore[attr-defined]
     assert task.text == source[: -len(" end")] and len(task.text.split()) == 66
+
+
+def test_decoding_names_only_sentence_openings_and_closings(excerpts: ExcerptTaskAgent) -> None:
+    """The decoding schema holds ``start`` and ``end`` to the passage's sentence openings and
+    closings (a small model can no longer misquote them); the parser still takes any
+    verbatim words."""
+    source = "A short line\n" + SOURCE
+    inp = instruct_input(Passage(text=source), count=1)
+    starts, ends = excerpt_bounds(source)
+    assert starts[:2] == ("A short line", "Sentence 0 of the source says that item")
+    assert ends[:2] == ("A short line", "source says that item 0 costs 0 pounds.")
+    assert len(starts) == 41 and len(ends) == 41
+    model = excerpts.response_model(inp)
+    task = model.model_json_schema()["$defs"][
+        model.model_fields["tasks"].annotation.__args__[0].__name__
+    ]  # type: ignore[union-attr]
+    # in the prompt's order: the excerpt is chosen before the instruction is written
+    assert list(task["properties"]) == ["start", "end", "instruction", "key"]
+    assert task["properties"]["start"]["enum"] == list(starts)
+    assert task["properties"]["end"]["enum"] == list(ends)
+    assert model.model_json_schema()["properties"]["tasks"]["maxItems"] == 1
+    assert excerpts.response_model(inp) is model
+    # an answer the schema allows is parsed and cut; the parser's own model is not narrowed
+    ok = json.loads(excerpt_answer(excerpt_of(48)))
+    ok["tasks"][0]["start"], ok["tasks"][0]["end"] = starts[1], ends[6]
+    assert model.model_validate(ok) and model.model_json_schema()["additionalProperties"] is False
+    (cut,) = excerpts.parse(json.dumps(ok), inp).tasks  # type: ignore[attr-defined]
+    assert cut.text == " ".join(source.split()[3 : 3 + 72])
+    assert excerpts.parse(excerpt_answer(excerpt_of(50, start=5)), inp)
+    # nothing to offer (or too much): the schema is left as it was
+    bare = instruct_input(Passage(text="no sentence"), count=1)
+    assert excerpt_bounds("no sentence") == ((), ())
+    assert excerpts.response_model(bare) is list_bounded(excerpts.output_model, "tasks", 1, 1)
 
 
 def test_find_verbatim() -> None:

@@ -10,9 +10,10 @@ decoding and the parser all come from one place.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
@@ -205,6 +206,16 @@ class ExcerptTaskAgent(SeedInstructionAgent):
             )
         return await super().run(client, inputs, seed=seed)
 
+    def response_model(self, inputs: InstructInput) -> type[BaseModel]:
+        """The tasks' ``start`` and ``end`` held to the openings and closings of the
+        passage's sentences and lines (:func:`excerpt_bounds`), so that constrained decoding
+        can only name words the passage has. Without such decoding the parser checks the
+        same (any verbatim words pass it)."""
+        starts, ends = excerpt_bounds(inputs.material_text)
+        if not starts or not ends:
+            return super().response_model(inputs)
+        return _excerpt_batch(self.output_model, starts, ends, inputs.count)
+
     def check_task(self, i: int, task: TaskDraft, inputs: InstructInput | None) -> None:
         super().check_task(i, task, inputs)
         assert isinstance(task, ExcerptDraft)
@@ -246,6 +257,64 @@ class ExcerptTaskAgent(SeedInstructionAgent):
     def task_source(self, task: TaskDraft, inputs: InstructInput | None) -> str | None:
         assert isinstance(task, ExcerptDraft)
         return task.text
+
+
+#: Words of a sentence's opening or closing offered as an excerpt's ``start`` or ``end``.
+EXCERPT_BOUND_WORDS = 8
+
+#: Passages with more sentences than this are not narrowed (the schema would be huge).
+_MAX_EXCERPT_BOUNDS = 300
+
+
+def excerpt_bounds(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The first and the last :data:`EXCERPT_BOUND_WORDS` words of each sentence and line of
+    ``text`` with 3 words or more (a shorter one whole), without repeats: the ``start`` and
+    ``end`` an excerpt may take, for constrained decoding. Empty when ``text`` has none or
+    too many. Pure."""
+    starts: dict[str, None] = {}
+    ends: dict[str, None] = {}
+    for piece in re.split(r"(?<=[.!?])\s+|\n+", text):
+        words = piece.split()
+        if len(words) < 3:
+            continue
+        start = " ".join(words[:EXCERPT_BOUND_WORDS])
+        end = " ".join(words[-EXCERPT_BOUND_WORDS:])
+        # the fields' own minimum length (10 characters)
+        if len(start) >= 10 and len(end) >= 10:
+            starts[start] = None
+            ends[end] = None
+    if len(starts) > _MAX_EXCERPT_BOUNDS:
+        return (), ()
+    return tuple(starts), tuple(ends)
+
+
+@functools.lru_cache(maxsize=64)
+def _excerpt_batch(
+    batch: type[BaseModel], starts: tuple[str, ...], ends: tuple[str, ...], count: int
+) -> type[BaseModel]:
+    """The decoding schema of ``batch`` (a task batch of excerpt drafts): at most ``count``
+    tasks whose ``start`` is one of ``starts`` and ``end`` one of ``ends``, their fields in
+    the order the prompt shows them (``shape_first``), so that the excerpt is chosen before
+    the instruction is written. For decoding only: the parser validates against ``batch``."""
+    tasks = batch.model_fields["tasks"]
+    draft = tasks.annotation.__args__[0]  # type: ignore[union-attr]
+    fields = draft.model_fields
+    first = draft.shape_first
+    spec: dict[str, Any] = {
+        n: (fields[n].annotation, fields[n])
+        for n in [*first, *(n for n in fields if n not in first)]
+    }
+    spec["start"] = (Literal[starts], Field(description=fields["start"].description))
+    spec["end"] = (Literal[ends], Field(description=fields["end"].description))
+    narrowed = create_model(f"{draft.__name__}_bounded", __config__=draft.model_config, **spec)
+    return create_model(
+        f"{batch.__name__}_bounded",
+        __config__=batch.model_config,
+        tasks=(
+            list[narrowed],  # type: ignore[valid-type]
+            Field(min_length=1, max_length=count, description=tasks.description),
+        ),
+    )
 
 
 #: What a model may put around the words it quotes: quotes, ellipses, input markers.
