@@ -30,7 +30,7 @@ from genteach.agents.instruct import (
     key_shapes,
     key_templates,
 )
-from genteach.keys import ChoiceKey, ExactKey, FreeTextKey
+from genteach.keys import ChoiceKey, ConstraintsKey, ExactKey, FreeTextKey
 from genteach.material import Passage
 from genteach.prompts import PromptLibrary
 
@@ -311,6 +311,37 @@ def test_decoding_names_only_sentence_openings_and_closings(excerpts: ExcerptTas
     bare = instruct_input(Passage(text="no sentence"), count=1)
     assert excerpt_bounds("no sentence") == ((), ())
     assert excerpts.response_model(bare) is list_bounded(excerpts.output_model, "tasks", 1, 1)
+
+
+def test_a_task_keyed_against_its_drawn_value_is_sent_back(prompts: PromptLibrary) -> None:
+    agent = SeedInstructionAgent(
+        "instruct/fmt", prompts=prompts, key_kinds=[ConstraintsKey, FreeTextKey]
+    )
+    table = {"a table": {"format": "markdown_table"}}
+    inp = instruct_input(
+        count=2,
+        slots=[{"form": "a table"}, {"form": "a list"}],
+        slot_labels={"form": "target format"},
+        slot_keys={"form": table},
+    )
+    plain = {"kind": "constraints", "min_words": 20, "format": "any"}
+    tabled = {**plain, "format": "markdown_table"}
+    text = answer(("Put the facts in a table of 20 words at least.", plain), ("List them.", plain))
+    with pytest.raises(ParseError) as exc:
+        agent.parse(text, inp)
+    assert exc.value.reason == (
+        'task 1: its target format is "a table", so its key\'s "format" must be '
+        '"markdown_table", not "any": write the task in that form'
+    )
+    assert agent.parse(
+        answer(
+            ("Put the facts in a table of 20 words at least.", tabled), ("Use 20 words.", plain)
+        ),
+        inp,
+    )
+    # a key kind without the field is not held to it
+    free = {"kind": "free_text", "rubric": ["Has a table."]}
+    assert agent.parse(answer(("Put the facts in a table.", free), ("Use 20 words.", plain)), inp)
 
 
 def test_find_verbatim() -> None:

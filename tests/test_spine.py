@@ -24,7 +24,7 @@ import pytest
 
 import genteach.records
 from genteach import Pipeline, RunSettings, ScriptedModel, load_taxonomy, read_records
-from genteach.flows.base import draw_slots, draw_view, task_id, task_stream
+from genteach.flows.base import draw_slots, draw_view, slot_keys, task_id, task_stream
 from genteach.flows.respond import POSITIONS
 from genteach.keys import ChoiceKey, KeyKinds
 from genteach.material import Passage
@@ -268,6 +268,52 @@ def test_slots_hold_the_vary_values_and_distinct_stems(taxonomy: Taxonomy) -> No
                 every = draw_slots(skill, item, rng, len(item.stems))
                 assert sorted(s["stem"] for s in every) == sorted(item.stems), item.id
     assert checked >= 20
+
+
+def test_a_drawn_target_format_fixes_the_keys_format(taxonomy: Taxonomy) -> None:
+    """``format_target``'s ``key`` reaches the text-formatting writer: a task drawn as a
+    table must be keyed as one, one drawn as sections must not be."""
+    skill = taxonomy.skills["text_modification"]
+    item = next(t for t in skill.task_types if t.id == "text_formatting")
+    keys = slot_keys(skill, item)
+    assert keys["format_target"]["a Markdown table with named columns"] == {
+        "format": "markdown_table"
+    }
+    assert keys["format_target"]["sections under headings given in the instruction"] == {
+        "format": "any"
+    }
+    assert "a two-column glossary" not in keys["format_target"]  # either form is right
+    assert "request_framing" not in keys
+
+
+@pytest.mark.parametrize(
+    ("key", "error"),
+    [
+        ({"Octopus": {"format": "json"}}, "key: 'Octopus' is not one of the values"),
+        ({"Table": {"colour": "red"}}, 'no key kind of the task type (constraints) has "colour"'),
+        ({"Table": {"format": "yaml"}}, "'yaml' is not a value of \"format\""),
+    ],
+)
+def test_a_vary_lists_key_is_checked_when_the_taxonomy_loads(
+    tmp_path: Path, key: dict[str, Any], error: str
+) -> None:
+    text = {
+        "version": 1,
+        "name": "t",
+        "vary": {"form": {"values": ["Table", "Prose"], "key": key}},
+        "skills": {
+            "tm": {
+                "name": "TM",
+                "task_types": [
+                    {"id": "fmt", "name": "Fmt", "key": ["constraints"], "vary": ["form"]}
+                ],
+            }
+        },
+    }
+    path = tmp_path / "t.yaml"
+    path.write_text(json.dumps(text), encoding="utf-8")
+    with pytest.raises(Exception, match=re.escape(error)):
+        load_taxonomy(path)
 
 
 def test_the_student_side_draws_every_variant(taxonomy: Taxonomy) -> None:

@@ -58,6 +58,22 @@ class Choices(_Strict):
         return rng.choices(self.values, weights=self.weights, k=1)[0]
 
 
+class VaryChoices(Choices):
+    """A ``vary`` list: values drawn per task and shown to the task's writer. ``key`` gives,
+    per value, fields the task's answer key must have when that value is drawn for it
+    (``{"a Markdown table with named columns": {"format": "markdown_table"}}``); they are
+    checked when the task is written, so a task that ignores its drawn value is sent back."""
+
+    key: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _key_values(self) -> VaryChoices:
+        unknown = [v for v in self.key if v not in self.values]
+        if unknown:
+            raise ValueError(f"key: {unknown[0]!r} is not one of the values")
+        return self
+
+
 class Delimiter(_Strict):
     """Marks around the material in the student's message (``open``/``close``)."""
 
@@ -154,7 +170,7 @@ class Skill(_Strict):
     status: Literal["ready", "planned"] = "planned"
     seed_kinds: list[SeedKind] = Field(default_factory=lambda: list(_ALL_KINDS))
     prompts: dict[str, str] = Field(default_factory=dict)
-    vary: dict[str, Choices] = Field(default_factory=dict)
+    vary: dict[str, VaryChoices] = Field(default_factory=dict)
     student: StudentSettings = Field(default_factory=StudentSettings)
     transformers: list[Transformer] = Field(default_factory=list)
     task_types: list[SubCategory] = Field(default_factory=list)
@@ -244,7 +260,7 @@ class Taxonomy(_Strict):
     name: str
     description: str = ""
     keys: list[str] = Field(default_factory=list)
-    vary: dict[str, Choices] = Field(default_factory=dict)
+    vary: dict[str, VaryChoices] = Field(default_factory=dict)
     student: StudentSettings = Field(default_factory=StudentSettings)
     skills: dict[str, Skill]
     source: str = Field(default="", exclude=True)
@@ -267,6 +283,10 @@ class Taxonomy(_Strict):
                         f"skills.{key}: {item.id}: vary {unknown} are not lists of the "
                         f"taxonomy's or the skill's vary (lists: {', '.join(skill.vary)})"
                     )
+                for name in item.vary:
+                    problem = _key_fields_problem(skill.vary[name].key, item.key)
+                    if problem:
+                        raise ValueError(f"skills.{key}: {item.id}: vary {name}: {problem}")
             bad = [s for s in skill.student.label_styles if s not in LABEL_STYLES]
             if bad:
                 raise ValueError(
@@ -307,6 +327,30 @@ class Taxonomy(_Strict):
     @property
     def sub_category_count(self) -> int:
         return sum(s.sub_category_count for s in self.skills.values())
+
+
+def _key_fields_problem(required: dict[str, dict[str, Any]], kinds: list[str]) -> str | None:
+    """What is wrong with a ``vary`` list's ``key`` for a task type whose keys are of
+    ``kinds``: a field no built-in kind of them has, or a value it refuses. Kinds a
+    taxonomy adds are checked when tasks are written."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from genteach.keys import BUILTIN_KEYS, kind_of
+
+    classes = [c for c in BUILTIN_KEYS if kind_of(c) in kinds]
+    if len(classes) < len(kinds):
+        return None
+    for value, fields in required.items():
+        for field, want in fields.items():
+            infos = [c.model_fields[field] for c in classes if field in c.model_fields]
+            if not infos:
+                named = ", ".join(kinds)
+                return f'key of "{value}": no key kind of the task type ({named}) has "{field}"'
+            try:
+                TypeAdapter(infos[0].annotation or Any).validate_python(want)
+            except ValidationError:
+                return f'key of "{value}": {want!r} is not a value of "{field}"'
+    return None
 
 
 def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
@@ -446,6 +490,7 @@ __all__ = [
     "Taxonomy",
     "TaxonomyError",
     "Transformer",
+    "VaryChoices",
     "import_object",
     "load_taxonomy",
     "weighted_sample",

@@ -11,6 +11,7 @@ decoding and the parser all come from one place.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal, Union
@@ -48,6 +49,9 @@ class InstructInput(BaseModel):
     count: int = Field(ge=1, le=10)
     slots: list[dict[str, str]] = Field(default_factory=list)
     slot_labels: dict[str, str] = Field(default_factory=dict)
+    #: Per slot name, per value: fields the task's key must have when that value is drawn
+    #: for it (a ``vary`` list's ``key``).
+    slot_keys: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
 
 
 class TaskDraft(BaseModel):
@@ -173,6 +177,7 @@ class SeedInstructionAgent(Agent[InstructInput, BaseModel]):
                         f"task {i}: the instruction copies the line of values given for it "
                         f'("{label}: ..."): write the task itself, using those values'
                     )
+            self.check_slot_keys(i, task, inputs)
         if isinstance(task.key, ChoiceKey) or task.key.form in ("items", "matching", "labels"):
             labelled = re.findall(r"(?:^|\s)\(?[A-Ha-h][).]\s+\S", task.instruction)
             if len(labelled) >= 2:
@@ -180,6 +185,20 @@ class SeedInstructionAgent(Agent[InstructInput, BaseModel]):
                     f"task {i}: the instruction lists labelled options or items; write them "
                     "only in the key (they are shuffled and labelled when shown)"
                 )
+
+    def check_slot_keys(self, i: int, task: TaskDraft, inputs: InstructInput) -> None:
+        """Task ``i``'s key has the fields its drawn values require (``slot_keys``); a key
+        kind without such a field is not held to it. Raises ParseError."""
+        drawn = inputs.slots[i - 1] if i <= len(inputs.slots) else {}
+        for name, value in drawn.items():
+            for field, want in inputs.slot_keys.get(name, {}).get(value, {}).items():
+                have = getattr(task.key, field, want)
+                if have != want:
+                    label = inputs.slot_labels.get(name, name)
+                    raise ParseError(
+                        f'task {i}: its {label} is "{value}", so its key\'s "{field}" must be '
+                        f"{json.dumps(want)}, not {json.dumps(have)}: write the task in that form"
+                    )
 
 
 class ExcerptTaskAgent(SeedInstructionAgent):

@@ -461,6 +461,12 @@ def slot_labels(skill: Skill, item: SubCategory) -> dict[str, str]:
     return labels
 
 
+def slot_keys(skill: Skill, item: SubCategory) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per slot of a task type, the key fields each of its values requires (the ``vary``
+    lists' ``key``)."""
+    return {name: skill.vary[name].key for name in item.vary if skill.vary[name].key}
+
+
 def draw_slots(
     skill: Skill, item: SubCategory, rng: random.Random, count: int
 ) -> list[dict[str, str]]:
@@ -514,6 +520,7 @@ __all__ = [
     "model_free",
     "presented_key",
     "skill_view",
+    "slot_keys",
     "slot_labels",
     "task_id",
     "task_stream",

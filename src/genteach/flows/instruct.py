@@ -21,6 +21,7 @@ from genteach.flows.base import (
     draw_slots,
     draw_view,
     skill_view,
+    slot_keys,
     slot_labels,
     task_id,
     task_stream,
@@ -115,6 +116,7 @@ class SeedInstructionFlow:
                     count=count,
                     slots=slots,
                     slot_labels=slot_labels(self.skill, task_type),
+                    slot_keys=slot_keys(self.skill, task_type),
                 ),
                 seed=seed,
             )
