@@ -69,6 +69,22 @@ def test_copied_wording_is_measured_against_the_text_the_task_works_on() -> None
     assert k.check("Journeys shrank to 28 minutes from 42, officials said.", L).status == "passed"
 
 
+def test_the_text_handed_back_unchanged_fails() -> None:
+    """A copy keeps every fact, so a key that asks only for facts kept would pass it; a
+    change of case or layout is a change (capitalisation, formatting tasks)."""
+    k = key(keep=["March 2021", "42 to 28 minutes"])
+    assert (
+        k.fit_task("Lay the text out in sections; keep March 2021 and 42 to 28 minutes.", TEXT)
+        is None
+    )
+    copy = TEXT.replace(". ", ".\n\n")
+    assert k.check(copy, L).status == "failed"
+    assert k.check(copy, L).detail.startswith("the answer repeats the text unchanged; the key:")
+    assert k.check("## Opening\n" + TEXT, L).status == "passed"
+    assert k.check(TEXT.upper().replace("MARCH", "March"), L).status == "passed"
+    assert key(keep=["March 2021"]).check(TEXT, L).status == "passed"  # no source given
+
+
 @pytest.mark.parametrize(
     ("form", "good", "bad", "reason"),
     [

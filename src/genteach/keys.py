@@ -1216,6 +1216,10 @@ class ConstraintsKey(AnswerKey):
     def check(self, response: str, layout: Layout) -> Verification:
         text = response.strip()
         failures: list[str] = []
+        # the text handed back as it came (line breaks aside) does no task: a copy keeps
+        # every fact and passes any key that asks only for facts kept
+        if self.source is not None and text.split() == self.source.split():
+            failures.append("repeats the text unchanged")
         lost = [w for w in self.keep if not _contains(text, w)]
         if lost:
             failures.append("lost " + ", ".join(f'"{_short(w, 30)}"' for w in lost))
