@@ -310,6 +310,9 @@ def test_decoding_names_only_sentence_openings_and_closings(excerpts: ExcerptTas
     # nothing to offer (or too much): the schema is left as it was
     bare = instruct_input(Passage(text="no sentence"), count=1)
     assert excerpt_bounds("no sentence") == ((), ())
+    many = " ".join(f"Sentence number {i} is here." for i in range(251))
+    assert excerpt_bounds(many) == ((), ())
+    assert len(excerpt_bounds(many[: many.index(" Sentence number 250")])[0]) == 250
     assert excerpts.response_model(bare) is list_bounded(excerpts.output_model, "tasks", 1, 1)
 
 

@@ -281,8 +281,9 @@ class ExcerptTaskAgent(SeedInstructionAgent):
 #: Words of a sentence's opening or closing offered as an excerpt's ``start`` or ``end``.
 EXCERPT_BOUND_WORDS = 8
 
-#: Passages with more sentences than this are not narrowed (the schema would be huge).
-_MAX_EXCERPT_BOUNDS = 300
+#: Passages with more sentences than this are not narrowed: the schema would be huge, and
+#: OpenAI's structured output limits an enum of over 250 values to 15,000 characters.
+_MAX_EXCERPT_BOUNDS = 250
 
 
 def excerpt_bounds(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
