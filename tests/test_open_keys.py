@@ -69,6 +69,16 @@ def test_copied_wording_is_measured_against_the_text_the_task_works_on() -> None
     assert k.check("Journeys shrank to 28 minutes from 42, officials said.", L).status == "passed"
 
 
+def test_a_fact_listed_twice_is_one_constraint() -> None:
+    k = key(
+        keep=["March 2021", "march 2021", "42 to 28 minutes", "March 2021"],
+        include=["toll", "Toll"],
+    )
+    assert k.fit_task("Keep March 2021 and 42 to 28 minutes; use the word toll.", TEXT) is None
+    assert (k.keep, k.include) == (["March 2021", "42 to 28 minutes"], ["toll"])
+    assert k.summary(L).startswith("keeps 2 facts")
+
+
 def test_the_text_handed_back_unchanged_fails() -> None:
     """A copy keeps every fact, so a key that asks only for facts kept would pass it; a
     change of case or layout is a change (capitalisation, formatting tasks)."""

@@ -998,6 +998,14 @@ def _contains(text: str, phrase: str) -> bool:
     return bool(p) and f" {p} " in f" {t} "
 
 
+def _distinct(phrases: list[str]) -> list[str]:
+    """``phrases`` without those that repeat an earlier one after :func:`normalize`."""
+    seen: dict[str, str] = {}
+    for p in phrases:
+        seen.setdefault(normalize(p), p)
+    return list(seen.values())
+
+
 def _numbers(text: str) -> list[float]:
     """Every number written with digits in ``text``, in order (thousands separators
     dropped), without repeats."""
@@ -1183,6 +1191,12 @@ class ConstraintsKey(AnswerKey):
         if source is not None:
             self.keep = [w for w in self.keep if _contains(source, w)]
             self.source = source
+        # a fact or word listed twice is one constraint (the summary counts them)
+        self.keep, self.include, self.exclude = (
+            _distinct(self.keep),
+            _distinct(self.include),
+            _distinct(self.exclude),
+        )
         if not self._checks():
             return (
                 "the constraints key checks nothing the instruction states: give the facts to "
